@@ -1,0 +1,56 @@
+"""Content digests and canonical JSON: the two primitives every lock rests on.
+
+``Digest`` is an ``algorithm:hex`` string validated once when built. ``canonical_json`` is the one
+serialisation of every hashed or written JSON document: sorted keys, two-space indent, ``\\n`` line
+endings, a trailing newline, UTF-8, no floats.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable
+from typing import Any, NewType
+
+__all__ = ["Digest", "canonical_json", "parse_digest", "sha256", "sha256_of_entries"]
+
+Digest = NewType("Digest", str)
+
+_DIGEST = re.compile(r"^(?P<alg>[a-z0-9]+(?:[.+_-][a-z0-9]+)*):(?P<hex>[a-zA-Z0-9=_-]+)$")
+_HEX_LEN = {"sha256": 64, "sha384": 96, "sha512": 128}
+
+
+def parse_digest(text: str) -> Digest:
+    """Validate ``text`` as an OCI digest (``sha256:<64 lowercase hex>`` and friends)."""
+    match = _DIGEST.match(text)
+    if match is None:
+        raise ValueError(f"not a digest: {text!r} (expected 'sha256:<64 hex characters>')")
+    alg, hexpart = match["alg"], match["hex"]
+    want = _HEX_LEN.get(alg)
+    if want is not None and (len(hexpart) != want or not re.fullmatch(r"[0-9a-f]+", hexpart)):
+        raise ValueError(f"not a {alg} digest: {text!r} (expected {want} lowercase hex characters)")
+    return Digest(text)
+
+
+def sha256(data: bytes) -> Digest:
+    """``sha256:<hex>`` of ``data``."""
+    return Digest("sha256:" + hashlib.sha256(data).hexdigest())
+
+
+def sha256_of_entries(entries: Iterable[tuple[str, bytes | str]]) -> Digest:
+    """Digest of a set of named byte strings, independent of iteration order.
+
+    Each entry contributes ``name NUL sha256(content) LF`` in sorted name order, so the result is a
+    Merkle-style root that changes when any name or content changes and never with walk order.
+    """
+    lines = []
+    for name, content in sorted(entries, key=lambda e: e[0]):
+        blob = content.encode() if isinstance(content, str) else content
+        lines.append(f"{name}\0{hashlib.sha256(blob).hexdigest()}\n")
+    return sha256("".join(lines).encode())
+
+
+def canonical_json(data: Any) -> bytes:
+    """The canonical JSON encoding of ``data`` (sorted keys, indent 2, trailing newline)."""
+    return (json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode()

@@ -1,0 +1,106 @@
+"""The error hierarchy: one root, one subclass per stage.
+
+Every error says what was wrong, where (file and line when known) and why; the fix goes in
+``hint``, which the CLI prints on a line of its own. Library code raises; only the CLI maps an
+error to an exit code (``exit_code``): 2 for bad input, 1 for a failed gate.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = [
+    "ChartError",
+    "DivergenceError",
+    "GateError",
+    "IntegrityError",
+    "LockError",
+    "PipelineError",
+    "RecipeError",
+    "RenderError",
+    "ResolveError",
+    "StaleLockError",
+    "UsageError",
+]
+
+
+class PipelineError(Exception):
+    """Root of every error the pipeline raises on purpose.
+
+    ``exit_code`` is 2 (bad input or usage) unless a subclass is a failed gate (1).
+    """
+
+    exit_code: int = 2
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        path: Path | str | None = None,
+        line: int | None = None,
+    ) -> None:
+        self.message = message
+        self.hint = hint
+        self.path = Path(path) if path is not None else None
+        self.line = line
+        super().__init__(self.where() + message)
+
+    def where(self) -> str:
+        """``file:line: `` prefix, or ``''`` when no location is known."""
+        if self.path is None:
+            return ""
+        return f"{self.path}:{self.line}: " if self.line is not None else f"{self.path}: "
+
+    def diagnostics(self) -> str:
+        """The full message with its hint, as the CLI prints it."""
+        text = str(self)
+        if self.hint:
+            text += f"\nhint: {self.hint}"
+        return text
+
+
+class UsageError(PipelineError):
+    """A command line that does not make sense (unknown recipe, missing option)."""
+
+
+class RecipeError(PipelineError):
+    """A catalog that cannot be loaded or composed: YAML, schema, chains, components, values."""
+
+
+class ChartError(PipelineError):
+    """A chart that cannot be fetched, is unsafe to unpack, or whose bytes differ from the lock."""
+
+
+class RenderError(PipelineError):
+    """Helm's engine refused a chart or template (the message carries Helm's file:line)."""
+
+
+class ResolveError(PipelineError):
+    """A registry could not answer for an image or chart (after retries), or answered with bad bytes."""
+
+
+class LockError(PipelineError):
+    """A lockfile that cannot be read or written (missing, not JSON, wrong schema)."""
+
+
+class GateError(PipelineError):
+    """A check that ran and failed: the input was fine, the result is not. Exit code 1."""
+
+    exit_code = 1
+
+
+class IntegrityError(GateError):
+    """A lockfile whose recorded digest does not match its body (edited by hand or corrupted)."""
+
+
+class StaleLockError(GateError):
+    """A lockfile whose inputs hash no longer matches the catalog: some input changed."""
+
+
+class DivergenceError(GateError):
+    """Two renders, or a render and its lock, differ. ``report`` holds the full human report."""
+
+    def __init__(self, message: str, *, report: str = "", hint: str | None = None) -> None:
+        self.report = report
+        super().__init__(message, hint=hint)
