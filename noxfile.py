@@ -1,0 +1,89 @@
+"""Sessions people and CI run: ``nox -s reproduce`` (the main job), ``nox -s lock``, ``nox -s tests``.
+
+Every session installs the project's dependencies from ``requirements/*.txt`` with
+``--require-hashes`` (exact versions, hashed wheels) and runs the package from the checkout, so
+what renders here is what renders in CI. Reuse an environment offline with ``nox -R -s reproduce``.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.sessions = ["reproduce"]
+nox.options.error_on_missing_interpreters = True
+
+RUN_REQUIREMENTS = "requirements/run.txt"
+DEV_REQUIREMENTS = "requirements/dev.txt"
+
+
+def _install(session: nox.Session, requirements: str) -> None:
+    session.install("--require-hashes", "--only-binary", ":all:", "-r", requirements)
+
+
+def _pipeline(session: nox.Session, *args: str) -> None:
+    _install(session, RUN_REQUIREMENTS)
+    session.run("python", "-m", "pipeline", *args, *session.posargs)
+
+
+@nox.session
+def reproduce(session: nox.Session) -> None:
+    """Render every recipe twice in varied sandboxes and check both against the committed locks."""
+    _pipeline(session, "reproduce")
+
+
+@nox.session
+def lock(session: nox.Session) -> None:
+    """Render every recipe and (re)write lockfiles/ atomically."""
+    _pipeline(session, "lock")
+
+
+@nox.session
+def recipes(session: nox.Session) -> None:
+    """List the catalog's recipes with their overlay chains (pass --catalog DIR to list another)."""
+    _pipeline(session, "recipes")
+
+
+@nox.session(default=False)
+def render(session: nox.Session) -> None:
+    """Render one recipe: nox -s render -- RECIPE [--out DIR]."""
+    _pipeline(session, "render")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the test suite (starts real registries and chart repositories on 127.0.0.1)."""
+    _install(session, DEV_REQUIREMENTS)
+    session.run("python", "-m", "pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Ruff over the package, the tests and this file."""
+    _install(session, DEV_REQUIREMENTS)
+    session.run("ruff", "check", "pipeline", "tests", "noxfile.py")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over the package, the tests and this file."""
+    _install(session, DEV_REQUIREMENTS)
+    session.run("mypy")
+
+
+@nox.session(default=False)
+def bench(session: nox.Session) -> None:
+    """Speed and memory figures, each against a baseline measured in the same run."""
+    _install(session, RUN_REQUIREMENTS)
+    session.run("python", "-m", "benchmarks", *session.posargs)
+
+
+@nox.session(default=False)
+def pin(session: nox.Session) -> None:
+    """Regenerate requirements/*.txt (exact versions with hashes) from pyproject.toml."""
+    session.install("pip-tools==7.6.2")
+    common = ["--quiet", "--generate-hashes", "--strip-extras", "--allow-unsafe", "--no-emit-index-url",
+              "--no-emit-find-links"]
+    session.run("pip-compile", *common, "--output-file", RUN_REQUIREMENTS, "pyproject.toml")
+    session.run("pip-compile", *common, "--extra", "test", "--extra", "lint",
+                "--output-file", DEV_REQUIREMENTS, "pyproject.toml")

@@ -1,0 +1,166 @@
+"""``python -m pipeline <command>``: parse arguments, call the library, map errors to exit codes.
+
+Exit codes: 0 all good; 1 a gate failed (divergence, stale or tampered lock); 2 bad input or usage.
+Data goes to stdout; logs go to stderr (``-v`` for more).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from .errors import PipelineError
+from .stages import (
+    CHECKS,
+    LockResult,
+    ReproduceResult,
+    Workspace,
+    compose_recipes,
+    lock_catalog,
+    render_recipe,
+    reproduce_catalog,
+)
+
+log = logging.getLogger("pipeline")
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip(),
+             "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    return "\n".join(lines)
+
+
+def _workspace(args: argparse.Namespace) -> Workspace:
+    return Workspace(catalog=Path(args.catalog), lockdir=Path(args.lockdir), cache=Path(args.cache),
+                     workers=args.workers)
+
+
+def cmd_recipes(args: argparse.Namespace) -> int:
+    _, recipes = compose_recipes(Path(args.catalog))
+    if args.json:
+        data = [{"name": r.name, "criteria": r.criteria.as_dict(), "overlays": list(r.overlays),
+                 "mixins": list(r.mixins), "components": [c.name for c in r.components]} for r in recipes]
+        print(json.dumps(data, indent=2, sort_keys=True))
+        return 0
+    rows = [[r.name, ",".join(f"{k}={v}" for k, v in r.criteria.as_dict().items()), " → ".join(r.overlays),
+             ",".join(r.mixins) or "-", str(len(r.components))] for r in recipes]
+    print(_table(["RECIPE", "CRITERIA", "CHAIN", "MIXINS", "COMPONENTS"], rows))
+    print(f"\n{len(recipes)} recipes in {args.catalog}")
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    built = render_recipe(_workspace(args), args.recipe)
+    if args.out:
+        from ._fs import atomic_write_many
+
+        out = Path(args.out)
+        atomic_write_many({out / name / "stream.yaml": r.stream for name, r in built.renders.items()}
+                          | {out / name / path: data for name, r in built.renders.items() for path, data in r.files})
+        print(f"wrote {len(built.renders)} components to {out}")
+        return 0
+    for component in built.recipe.components:
+        sys.stdout.write(built.renders[component.name].stream.decode())
+    return 0
+
+
+def _print_lock(result: LockResult) -> None:
+    for path in result.written:
+        print(f"wrote     {path}")
+    for path in result.unchanged:
+        print(f"unchanged {path}")
+    for path in result.removed:
+        print(f"removed   {path} (no such recipe any more)")
+    print(f"{len(result.recipes)} recipes locked, {result.renders} distinct renders")
+
+
+def cmd_lock(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    result = lock_catalog(_workspace(args), args.recipe or None)
+    _print_lock(result)
+    log.info("lock took %.2f s", time.monotonic() - started)
+    return 0
+
+
+def _print_reproduce(result: ReproduceResult, *, elapsed: float) -> None:
+    for name, items in result.variations.items():
+        facts = result.sandboxes.get(name, {})
+        print(f"variation {name}: " + "; ".join(items) + f"; network {facts.get('network', '?')}")
+    short = {"lock integrity": "lock", "engine": "engine", "staleness": "fresh", "A = B": "A=B",
+             "render = lock": "=lock", "images = lock": "images"}
+    rows = [[o.recipe, str(o.components), str(o.files), str(o.images),
+             *[o.checks[c] for c in CHECKS], "PASS" if o.ok else "FAIL"] for o in result.outcomes]
+    print()
+    print(_table(["RECIPE", "COMP", "FILES", "IMAGES", *[short[c] for c in CHECKS], "RESULT"], rows))
+    failed = [o for o in result.outcomes if not o.ok]
+    for outcome in failed:
+        print()
+        for divergence in outcome.divergences:
+            print(divergence.format())
+    print(f"\n{len(result.outcomes) - len(failed)}/{len(result.outcomes)} recipes reproduced "
+          f"({result.renders} distinct renders in {elapsed:.1f} s)")
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    result = reproduce_catalog(_workspace(args), args.recipe or None)
+    _print_reproduce(result, elapsed=time.monotonic() - started)
+    return 0 if result.ok else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m pipeline",
+                                     description="Reproducible renders, locks and checks for recipe catalogs.")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging on stderr")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--catalog", default="recipes", help="catalog directory (default: recipes)")
+    common.add_argument("--lockdir", default="lockfiles", help="lockfile directory (default: lockfiles)")
+    common.add_argument("--cache", default=".pipeline-cache", help="chart and render cache (default: .pipeline-cache)")
+    common.add_argument("--workers", type=int, default=None, help="render worker processes (default: CPUs)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("recipes", parents=[common], help="list the catalog's recipes and their overlay chains")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_recipes)
+
+    p = sub.add_parser("render", parents=[common], help="render one recipe (helm template equivalent)")
+    p.add_argument("recipe")
+    p.add_argument("--out", help="write files under this directory instead of printing the stream")
+    p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("lock", parents=[common], help="render every recipe and write lockfiles atomically")
+    p.add_argument("--recipe", action="append", help="only this recipe (repeatable)")
+    p.set_defaults(func=cmd_lock)
+
+    p = sub.add_parser("reproduce", parents=[common],
+                       help="render twice under varied sandboxes; compare with each other and the lock")
+    p.add_argument("--recipe", action="append", help="only this recipe (repeatable)")
+    p.set_defaults(func=cmd_reproduce)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(message)s", stream=sys.stderr)
+    try:
+        code: int = args.func(args)
+    except PipelineError as exc:
+        print(f"error: {exc.diagnostics()}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted; nothing was written", file=sys.stderr)
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

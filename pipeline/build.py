@@ -1,0 +1,137 @@
+"""fetch → render → mask → discover for a set of recipes, under one environment variation.
+
+Inputs: composed recipes, a chart store, mirrors, the charts a lock expects (by component), a
+worker pool for the variation and the volatile declarations. Output: one :class:`RecipeBuild` per
+recipe, holding the fetched charts, each component's masked render and the images found in it.
+Charts are fetched once per distinct reference; identical render jobs across recipes render once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from ._digest import Digest
+from .charts import ChartStore, FetchedChart, fetch_chart
+from .discover import FoundImage, discover
+from .errors import RenderError
+from .recipes.model import Component, ComponentType, Recipe
+from .render.job import ComponentRender, RenderJob
+from .render.pool import WorkerPool
+from .volatile import VolatileField, mask
+
+__all__ = ["RecipeBuild", "build", "chart_record", "job_for"]
+
+log = logging.getLogger("pipeline")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecipeBuild:
+    """A recipe's charts, renders (after masking) and images, for one variation."""
+
+    recipe: Recipe
+    charts: Mapping[str, FetchedChart]
+    renders: Mapping[str, ComponentRender]
+    images: Mapping[str, tuple[FoundImage, ...]]
+
+
+def chart_record(fetched: FetchedChart) -> dict[str, str]:
+    """What a lock records of a chart: where it is pinned upstream, and its content digests."""
+    return {
+        "repository": fetched.ref.repository,
+        "name": fetched.ref.name,
+        "version": fetched.ref.version,
+        "archive": fetched.archive,
+        "tree": fetched.tree,
+    }
+
+
+def _manifest_chart_version(component: Component) -> str:
+    if component.chart is None:
+        return "0.0.0"
+    return component.chart.version.removeprefix("v")
+
+
+def job_for(recipe: Recipe, component: Component, chart: FetchedChart | None) -> RenderJob:
+    """The self-contained render job of one component."""
+    if component.type is not ComponentType.HELM:
+        raise RenderError(
+            f"recipe '{recipe.name}': component '{component.name}' is a {component.type.value} component; "
+            "only Helm components (with or without a chart) can be rendered",
+            hint="render Kustomize components with their own tool, or model them as manifest-only components",
+        )
+
+    def read(paths: Iterable[str]) -> tuple[tuple[str, bytes], ...]:
+        return tuple((p, (recipe.catalog / p).read_bytes()) for p in paths)
+
+    what = f"recipe '{recipe.name}': component '{component.name}'"
+    if component.chart is not None:
+        what += f" chart {component.chart.display()}"
+    return RenderJob(
+        component=component.name,
+        what=what,
+        chart=chart.data if chart is not None else None,
+        values=component.values,
+        release=component.name,
+        namespace=component.namespace,
+        kube_version=recipe.kube_version,
+        api_versions=tuple(recipe.api_versions),
+        manifest_chart_version=_manifest_chart_version(component),
+        pre_manifests=read(component.pre_manifest_files),
+        manifests=read(component.manifest_files),
+    )
+
+
+def build(
+    recipes: Sequence[Recipe],
+    *,
+    pool: WorkerPool,
+    store: ChartStore,
+    mirrors: Mapping[str, str],
+    volatile: Sequence[VolatileField],
+    expected: Mapping[tuple[str, str], Digest] | None = None,
+) -> dict[str, RecipeBuild]:
+    """Fetch, render, mask and discover every recipe under ``pool``'s variation.
+
+    ``expected`` maps ``(recipe, component)`` to the archive digest a lock pins: the store serves
+    those bytes without the network, and fetched bytes that differ are refused.
+    """
+    expected = expected or {}
+    fetched: dict[tuple[str, str, str, Digest | None], FetchedChart] = {}
+    charts: dict[str, dict[str, FetchedChart]] = {}
+    jobs: dict[tuple[str, str], RenderJob] = {}
+    for recipe in recipes:
+        charts[recipe.name] = {}
+        for component in recipe.components:
+            chart = None
+            if component.chart is not None and component.type is ComponentType.HELM:
+                want = expected.get((recipe.name, component.name))
+                key = (recipe.catalog.as_posix(), component.chart.repository, component.chart.name + "@"
+                       + component.chart.version, want)
+                if key not in fetched:
+                    fetched[key] = fetch_chart(
+                        component.chart, catalog=recipe.catalog, store=store, mirrors=mirrors,
+                        expected=want, walk_order=pool.variation.walk_order,
+                    )
+                chart = fetched[key]
+                charts[recipe.name][component.name] = chart
+            jobs[(recipe.name, component.name)] = job_for(recipe, component, chart)
+    log.info("render %s: %d component renders, %d distinct", pool.variation.name, len(jobs),
+             len({j.key() for j in jobs.values()}))
+    results = pool.render(list(jobs.values()))
+    out: dict[str, RecipeBuild] = {}
+    for recipe in recipes:
+        renders: dict[str, ComponentRender] = {}
+        images: dict[str, tuple[FoundImage, ...]] = {}
+        for component in recipe.components:
+            rendered = mask(component.name, results[jobs[(recipe.name, component.name)].key()], volatile)
+            renders[component.name] = rendered
+            in_tree = frozenset((*component.manifest_files, *component.pre_manifest_files))
+            # Component.values holds only what our catalog sets (values files and overrides), never
+            # the chart's own defaults: an image string found there was set by us (origin in-tree).
+            images[component.name] = tuple(discover(rendered.stream, values=component.values,
+                                                    in_tree_files=in_tree))
+        out[recipe.name] = RecipeBuild(recipe=recipe, charts=charts[recipe.name], renders=renders, images=images)
+    return out
+

@@ -1,0 +1,197 @@
+"""The Helm engine, wrapped: the only module that imports ``helm_python``.
+
+Inputs are chart archive bytes, a values mapping and the render options a recipe fixes (release
+name, namespace, kube-version, api-versions). Outputs are plain text, never engine handles:
+
+* :func:`render_chart` gives what ``helm template --include-crds`` gives, split by source: the
+  kind-sorted manifest stream of a client-side dry-run install (``# Source:`` headers), the CRDs of
+  the chart and its subcharts as their own files, and the hooks (tests included) that a dry-run
+  install leaves out, taken from the engine's raw render.
+* :func:`render_templates` renders in-tree manifest files the way upstream AICR does: each file is a
+  template of a wrapper chart named after the component, with ``.Values = {component: values}``.
+
+Engine handles are not thread-safe (``notes/toolchain-facts.md``): each call loads its own chart
+and closes it; parallelism is by process. Engine failures become :class:`RenderError` with Helm's
+own message (which carries the template file and line).
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import hashlib
+import io
+import json
+import tarfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import helm_python as helm
+from helm_python import _native
+
+from ..errors import RenderError
+
+__all__ = ["EngineIdentity", "RenderedChart", "engine_identity", "render_chart", "render_templates"]
+
+ENGINE_NAME = "helm-python-sdk"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EngineIdentity:
+    """Which engine rendered: package version, embedded Helm SDK, sha256 of the native library."""
+
+    name: str
+    version: str
+    helm: str
+    library: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"name": self.name, "version": self.version, "helm": self.helm, "library": self.library}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RenderedChart:
+    """One chart's render: the dry-run manifest stream, hooks by source path, CRDs by file."""
+
+    manifest: str
+    hooks: tuple[tuple[str, str], ...]
+    crds: tuple[tuple[str, str], ...]
+    chart_name: str
+    chart_version: str
+
+
+@functools.cache
+def engine_identity() -> EngineIdentity:
+    """Identity of the loaded engine; the library is hashed once per process (85 MB, ~0.1 s)."""
+    library = Path(helm.library_path)
+    digest = hashlib.sha256()
+    with library.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return EngineIdentity(
+        name=ENGINE_NAME,
+        version=str(helm.__version__),
+        helm=str(helm.helm_sdk_version()),
+        library="sha256:" + digest.hexdigest(),
+    )
+
+
+def _translate(exc: Exception, what: str) -> RenderError:
+    message = str(exc).strip() or type(exc).__name__
+    return RenderError(f"{what}: Helm refused it: {message}",
+                       hint="fix the template or the values named in Helm's message, then re-run")
+
+
+def _load(archive: bytes, what: str) -> Any:
+    try:
+        return helm.Chart.load_archive(archive)
+    except helm.HelmError as exc:
+        raise _translate(exc, what) from exc
+
+
+def render_chart(
+    archive: bytes,
+    *,
+    values: Mapping[str, Any],
+    release: str,
+    namespace: str,
+    kube_version: str,
+    api_versions: Sequence[str],
+    what: str,
+) -> RenderedChart:
+    """Render a chart archive like ``helm template --include-crds`` with the given capabilities.
+
+    ``what`` names the chart in error messages (``component 'x' chart 'y@1.0'``).
+    """
+    chart = _load(archive, what)
+    config = helm.Config(storage_driver="memory", namespace=namespace)
+    try:
+        metadata = chart.metadata
+        options = {"dry_run": "client", "namespace": namespace,
+                   "kube_version": kube_version, "api_versions": list(api_versions)}
+        release_json = _native.call_string(
+            "helm_install", config._raw(), _native.HANDLE(0), chart._raw(), None, release,
+            json.dumps(dict(values)), json.dumps(options),
+        )
+        raw = _raw_render(chart, values, release=release, namespace=namespace,
+                          kube_version=kube_version, api_versions=api_versions)
+        crds = tuple(sorted((str(c["filename"]), str(c["data"])) for c in chart.crds))
+    except helm.HelmError as exc:
+        raise _translate(exc, what) from exc
+    finally:
+        chart.close()
+        config.close()
+    manifest = str(json.loads(release_json)["manifest"])
+    hooks = tuple(sorted((path, text) for path, text in raw.items() if _has_hook(text)))
+    return RenderedChart(manifest=manifest, hooks=hooks, crds=crds,
+                         chart_name=str(metadata["name"]), chart_version=str(metadata["version"]))
+
+
+def _raw_render(
+    chart: Any, values: Mapping[str, Any], *, release: str, namespace: str,
+    kube_version: str, api_versions: Sequence[str],
+) -> dict[str, str]:
+    """``engine.Render`` with the capabilities options the 0.2.2 wrapper does not expose."""
+    options = {"name": release, "namespace": namespace, "is_install": True,
+               "kube_version": kube_version, "api_versions": list(api_versions)}
+    rendered = _native.call_string("helm_render", chart._raw(), json.dumps(dict(values)), json.dumps(options))
+    result: dict[str, str] = json.loads(rendered)
+    return result
+
+
+def _has_hook(text: str) -> bool:
+    # Cheap pre-filter; the render stage splits documents and checks the annotation precisely.
+    return "helm.sh/hook" in text
+
+
+def render_templates(
+    files: Mapping[str, bytes],
+    *,
+    chart_name: str,
+    chart_version: str,
+    values: Mapping[str, Any],
+    release: str,
+    namespace: str,
+    kube_version: str,
+    api_versions: Sequence[str],
+    what: str,
+) -> dict[str, str]:
+    """Render in-tree manifest templates inside a wrapper chart; returns input name → text.
+
+    ``files`` maps a catalog-relative path to template bytes; the wrapper chart is built in memory
+    (deterministic tar) and rendered offline with the same capabilities as the charts.
+    """
+    names = {f"m{index:04d}-{Path(path).name}": path for index, path in enumerate(sorted(files))}
+    chart_yaml = json.dumps({"apiVersion": "v2", "name": chart_name, "version": chart_version,
+                             "type": "application"}).encode()
+    members = {f"{chart_name}/Chart.yaml": chart_yaml, f"{chart_name}/values.yaml": b"{}\n"}
+    for short, path in names.items():
+        members[f"{chart_name}/templates/{short}"] = files[path]
+    chart = _load(_tar_gz(members), what)
+    try:
+        # The wrapper chart has no values of its own, so `.Values` is exactly `values`, as upstream.
+        raw = _raw_render(chart, values, release=release, namespace=namespace,
+                          kube_version=kube_version, api_versions=api_versions)
+    except helm.HelmError as exc:
+        raise _translate(exc, what) from exc
+    finally:
+        chart.close()
+    out: dict[str, str] = {}
+    for key, text in raw.items():
+        short = key.rsplit("/", 1)[-1]
+        if short in names:
+            out[names[short]] = text
+    return out
+
+
+def _tar_gz(members: Mapping[str, bytes]) -> bytes:
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name in sorted(members):
+            info = tarfile.TarInfo(name)
+            info.size = len(members[name])
+            info.mode = 0o644
+            tar.addfile(info, io.BytesIO(members[name]))
+    return gzip.compress(raw.getvalue(), compresslevel=9, mtime=0)

@@ -1,0 +1,157 @@
+"""Render jobs and their results: pure records and the pure function that runs one job.
+
+A :class:`RenderJob` carries everything one component's render depends on (chart archive bytes,
+values, capabilities, in-tree manifest templates), so it can cross a process boundary and be keyed
+by content: two jobs with the same :meth:`RenderJob.key` give the same bytes, so a run renders each
+key once. :func:`run_job` turns a job into a :class:`ComponentRender`: the stream a user would apply
+(pre-manifests, CRDs, the kind-sorted chart manifest, hooks, post-manifests, each document under a
+``# Source:`` header) and the same bytes grouped by source file.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .._digest import Digest, canonical_json, sha256
+
+__all__ = ["ComponentRender", "RenderJob", "assemble", "run_job", "segments_of", "split_documents"]
+
+_SOURCE = re.compile(r"^---\n# Source: (?P<path>[^\n]*)\n", re.MULTILINE)
+_DOC_SEPARATOR = re.compile(r"^---[ \t]*(?:#[^\n]*)?$\n?", re.MULTILINE)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RenderJob:
+    """One component's render, self-contained and picklable."""
+
+    component: str
+    what: str
+    chart: bytes | None
+    values: Mapping[str, Any]
+    release: str
+    namespace: str
+    kube_version: str
+    api_versions: tuple[str, ...]
+    manifest_chart_version: str
+    pre_manifests: tuple[tuple[str, bytes], ...] = ()
+    manifests: tuple[tuple[str, bytes], ...] = ()
+
+    def key(self) -> Digest:
+        """Content key: equal keys render to equal bytes (what a run deduplicates on)."""
+        body = {
+            "component": self.component,
+            "chart": sha256(self.chart) if self.chart is not None else None,
+            "values": self.values,
+            "release": self.release,
+            "namespace": self.namespace,
+            "kubeVersion": self.kube_version,
+            "apiVersions": list(self.api_versions),
+            "manifestChartVersion": self.manifest_chart_version,
+            "pre": [[p, sha256(b)] for p, b in self.pre_manifests],
+            "post": [[p, sha256(b)] for p, b in self.manifests],
+        }
+        return sha256(canonical_json(body))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ComponentRender:
+    """A component's rendered bytes: the whole stream, and per source file (stream order)."""
+
+    stream: bytes
+    files: tuple[tuple[str, bytes], ...]
+
+    def file_map(self) -> dict[str, bytes]:
+        return dict(self.files)
+
+
+def _segment(path: str, body: str) -> str:
+    body = body.strip("\n")
+    return f"---\n# Source: {path}\n{body}\n"
+
+
+def split_documents(text: str) -> list[str]:
+    """Split a YAML stream on ``---`` lines; drop empty documents (Helm does the same)."""
+    return [doc for doc in _DOC_SEPARATOR.split(text) if doc.strip()]
+
+
+def _is_hook(doc: str) -> bool:
+    from .._yaml import load_all_bytes
+
+    try:
+        parsed = load_all_bytes(doc.encode())
+    except Exception:  # noqa: BLE001 - a document Helm emitted but YAML refuses is not a hook we can see
+        return False
+    for item in parsed:
+        if isinstance(item, dict):
+            annotations = (item.get("metadata") or {}).get("annotations") or {}
+            if isinstance(annotations, dict) and "helm.sh/hook" in annotations:
+                return True
+    return False
+
+
+def run_job(job: RenderJob) -> ComponentRender:
+    """Render one job with the engine (imported here: only worker processes load it)."""
+    from . import engine
+
+    segments: list[tuple[str, str]] = []
+    templates = {p: b for p, b in (*job.pre_manifests, *job.manifests)}
+    rendered_manifests: dict[str, str] = {}
+    if templates:
+        rendered_manifests = engine.render_templates(
+            templates, chart_name=job.component, chart_version=job.manifest_chart_version,
+            values={job.component: dict(job.values)}, release=job.release, namespace=job.namespace,
+            kube_version=job.kube_version, api_versions=job.api_versions,
+            what=f"component '{job.component}' in-tree manifests",
+        )
+    for path, _ in job.pre_manifests:
+        for doc in split_documents(rendered_manifests.get(path, "")):
+            segments.append((path, doc))
+    if job.chart is not None:
+        chart = engine.render_chart(
+            job.chart, values=job.values, release=job.release, namespace=job.namespace,
+            kube_version=job.kube_version, api_versions=job.api_versions, what=job.what,
+        )
+        for path, data in chart.crds:
+            segments.extend((path, doc) for doc in split_documents(data))
+        for match, body in _sources(chart.manifest):
+            segments.append((match, body))
+        for path, text in chart.hooks:
+            segments.extend((path, doc) for doc in split_documents(text) if _is_hook(doc))
+    for path, _ in job.manifests:
+        for doc in split_documents(rendered_manifests.get(path, "")):
+            segments.append((path, doc))
+    return assemble(segments)
+
+
+def assemble(segments: list[tuple[str, str]]) -> ComponentRender:
+    """Build the stream and the per-file bytes from ``(source path, document)`` pairs."""
+    stream_parts: list[str] = []
+    by_file: dict[str, list[str]] = {}
+    for path, body in segments:
+        if not body.strip():
+            continue
+        seg = _segment(path, body)
+        stream_parts.append(seg)
+        by_file.setdefault(path, []).append(seg)
+    return ComponentRender(
+        stream="".join(stream_parts).encode(),
+        files=tuple((path, "".join(parts).encode()) for path, parts in by_file.items()),
+    )
+
+
+def segments_of(stream: bytes) -> list[tuple[str, str]]:
+    """Inverse of :func:`assemble`: the ``(source path, document)`` pairs of a stream."""
+    return [(path, body.strip("\n")) for path, body in _sources(stream.decode())]
+
+
+def _sources(manifest: str) -> list[tuple[str, str]]:
+    """``(source path, document)`` pairs of a Helm manifest stream, in stream order."""
+    matches = list(_SOURCE.finditer(manifest))
+    out: list[tuple[str, str]] = []
+    for index, match in enumerate(matches):
+        end = matches[index + 1].start() if index + 1 < len(matches) else len(manifest)
+        out.append((match["path"], manifest[match.end():end]))
+    return out
