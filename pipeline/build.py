@@ -12,7 +12,7 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from ._digest import Digest
+from ._digest import Digest, sha256
 from .charts import ChartStore, FetchedChart, fetch_chart
 from .discover import FoundImage, discover
 from .errors import RenderError
@@ -91,11 +91,13 @@ def build(
     mirrors: Mapping[str, str],
     volatile: Sequence[VolatileField],
     expected: Mapping[tuple[str, str], Digest] | None = None,
+    discovered: dict[tuple[Digest, Digest], tuple[FoundImage, ...]] | None = None,
 ) -> dict[str, RecipeBuild]:
     """Fetch, render, mask and discover every recipe under ``pool``'s variation.
 
     ``expected`` maps ``(recipe, component)`` to the archive digest a lock pins: the store serves
-    those bytes without the network, and fetched bytes that differ are refused.
+    those bytes without the network, and fetched bytes that differ are refused. ``discovered`` is
+    a cache of image discovery by content that callers share between variations.
     """
     expected = expected or {}
     fetched: dict[tuple[str, str, str, Digest | None], FetchedChart] = {}
@@ -117,21 +119,28 @@ def build(
                 chart = fetched[key]
                 charts[recipe.name][component.name] = chart
             jobs[(recipe.name, component.name)] = job_for(recipe, component, chart)
-    log.info("render %s: %d component renders, %d distinct", pool.variation.name, len(jobs),
-             len({j.key() for j in jobs.values()}))
-    results = pool.render(list(jobs.values()))
+    keys = {where: job.key() for where, job in jobs.items()}
+    distinct = {keys[where]: job for where, job in jobs.items()}
+    log.info("render %s: %d component renders, %d distinct", pool.variation.name, len(jobs), len(distinct))
+    results = pool.render(distinct)
+    found_cache = discovered if discovered is not None else {}
     out: dict[str, RecipeBuild] = {}
     for recipe in recipes:
         renders: dict[str, ComponentRender] = {}
         images: dict[str, tuple[FoundImage, ...]] = {}
         for component in recipe.components:
-            rendered = mask(component.name, results[jobs[(recipe.name, component.name)].key()], volatile)
+            key = keys[(recipe.name, component.name)]
+            rendered = mask(component.name, results[key], volatile)
             renders[component.name] = rendered
-            in_tree = frozenset((*component.manifest_files, *component.pre_manifest_files))
-            # Component.values holds only what our catalog sets (values files and overrides), never
-            # the chart's own defaults: an image string found there was set by us (origin in-tree).
-            images[component.name] = tuple(discover(rendered.stream, values=component.values,
-                                                    in_tree_files=in_tree))
+            # Discovery depends only on the bytes and the job (values, in-tree files): once per content.
+            found_key = (key, sha256(rendered.stream))
+            if found_key not in found_cache:
+                in_tree = frozenset((*component.manifest_files, *component.pre_manifest_files))
+                # Component.values holds only what our catalog sets (values files and overrides), never
+                # the chart's own defaults: an image string found there was set by us (origin in-tree).
+                found_cache[found_key] = tuple(discover(rendered.stream, values=component.values,
+                                                        in_tree_files=in_tree))
+            images[component.name] = found_cache[found_key]
         out[recipe.name] = RecipeBuild(recipe=recipe, charts=charts[recipe.name], renders=renders, images=images)
     return out
 

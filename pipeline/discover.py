@@ -31,6 +31,10 @@ _WORKLOAD_POD_PATHS: dict[str, tuple[str, ...]] = {
     "PodTemplate": ("template", "spec"),
 }
 _CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
+# Cheap pre-filter on the document text: only documents whose top-level kind can hold a pod spec are
+# parsed (CRDs, RBAC and config documents are most of a render's bytes and never are).
+_MAY_HOLD_PODS = re.compile(r"^kind:\s*['\"]?(?:" + "|".join(_WORKLOAD_POD_PATHS) + r"|\w*List)['\"]?\s*$",
+                            re.MULTILINE)
 _DIGEST = re.compile(r"@(sha256:[0-9a-f]{64})$")
 
 
@@ -109,6 +113,8 @@ def discover(stream: bytes, *, values: Mapping[str, Any], in_tree_files: frozens
     ours = set(_value_strings(values))
     found: list[FoundImage] = []
     for path, body in segments_of(stream):
+        if not _MAY_HOLD_PODS.search(body):
+            continue
         for doc in load_all_bytes(body.encode()):
             if not isinstance(doc, dict):
                 continue
@@ -120,7 +126,15 @@ def discover(stream: bytes, *, values: Mapping[str, Any], in_tree_files: frozens
 
 
 def _set_by_values(ref: str, ours: set[str]) -> bool:
+    """Whether our values (not the chart's defaults) chose this reference or a part of it.
+
+    A heuristic until values are traced through templates: the whole reference, its repository,
+    its digest or its tag appears verbatim as a string in our merged values.
+    """
     if ref in ours:
         return True
-    repository, _, tag = ref.partition("@")[0].rpartition(":")
-    return bool(repository) and "/" not in tag and repository in ours and tag in ours
+    name, _, digest = ref.partition("@")
+    repository, colon, tag = name.rpartition(":")
+    if not colon or "/" in tag:
+        repository, tag = name, ""
+    return any(part and part in ours for part in (repository, tag, digest))

@@ -9,6 +9,7 @@ the canonical body without it, so a hand-edited lock is detected (:class:`Integr
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -91,11 +92,21 @@ def input_digests(recipe: Recipe, *, has_volatile: bool) -> dict[str, Digest]:
             paths.update(_local_chart_files(recipe.catalog, component))
     out: dict[str, Digest] = {}
     for rel in sorted(paths):
+        path = recipe.catalog / rel
         try:
-            out[rel] = sha256((recipe.catalog / rel).read_bytes())
+            stat = path.stat()
         except FileNotFoundError:
             out[rel] = Digest("missing")
+            continue
+        out[rel] = _file_digest(str(path), stat.st_size, stat.st_mtime_ns)
     return out
+
+
+@functools.lru_cache(maxsize=65536)
+def _file_digest(path: str, size: int, mtime_ns: int) -> Digest:
+    """sha256 of a file, memoised on (path, size, mtime): recipes share most of their inputs."""
+    del size, mtime_ns  # part of the cache key only
+    return sha256(Path(path).read_bytes())
 
 
 def _local_chart_files(catalog: Path, component: Component) -> list[str]:

@@ -230,10 +230,11 @@ def reproduce_catalog(ws: Workspace, names: Sequence[str] | None = None) -> Repr
     sandboxes: dict[str, Mapping[str, Any]] = {}
     engine: dict[str, str] = {}
     rendered = 0
+    discovered: dict[Any, Any] = {}
     for variation in (VARIANT_A, VARIANT_B):
         with WorkerPool(variation, workers=ws.workers) as pool:
             builds[variation.name] = build(recipes, pool=pool, store=ws.store, mirrors=catalog.config.mirrors,
-                                           volatile=volatile, expected=expected)
+                                           volatile=volatile, expected=expected, discovered=discovered)
             engine = _engine_of(pool)
             sandboxes[variation.name] = {k: v for k, v in pool.hellos[0].items() if k not in {"pid", "engine"}}
             rendered += pool.rendered

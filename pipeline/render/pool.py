@@ -16,7 +16,7 @@ import struct
 import subprocess
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -133,14 +133,18 @@ class WorkerPool:
         while len(self._workers) < min(count, self.max_workers):
             self._workers.append(_Worker(self.variation, self._root / f"w{len(self._workers)}"))
 
-    def render(self, jobs: Sequence[RenderJob]) -> dict[Digest, ComponentRender]:
+    def render(self, jobs: Sequence[RenderJob] | Mapping[Digest, RenderJob]) -> dict[Digest, ComponentRender]:
         """Render every distinct job once; results keyed by :meth:`RenderJob.key`.
 
-        The first failure (in job order) is raised after all workers are idle.
+        Pass a mapping of already computed keys to jobs to avoid hashing them again. The first
+        failure (in key order of first appearance) is raised after all workers are idle.
         """
         unique: dict[Digest, RenderJob] = {}
-        for job in jobs:
-            unique.setdefault(job.key(), job)
+        if isinstance(jobs, Mapping):
+            unique.update(jobs)
+        else:
+            for job in jobs:
+                unique.setdefault(job.key(), job)
         if not unique:
             return {}
         self._ensure(len(unique))
