@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ._digest import Digest, sha256
-from .charts import ChartStore, FetchedChart, fetch_chart
+from .charts import ChartStore, FetchedChart, SourceFactory, fetch_chart
 from .discover import FoundImage, discover
 from .errors import RenderError
 from .recipes.model import Component, ComponentType, Recipe
@@ -92,12 +92,14 @@ def build(
     volatile: Sequence[VolatileField],
     expected: Mapping[tuple[str, str], Digest] | None = None,
     discovered: dict[tuple[Digest, Digest], tuple[FoundImage, ...]] | None = None,
+    sources: SourceFactory | None = None,
 ) -> dict[str, RecipeBuild]:
     """Fetch, render, mask and discover every recipe under ``pool``'s variation.
 
     ``expected`` maps ``(recipe, component)`` to the archive digest a lock pins: the store serves
     those bytes without the network, and fetched bytes that differ are refused. ``discovered`` is
-    a cache of image discovery by content that callers share between variations.
+    a cache of image discovery by content that callers share between variations; ``sources`` the
+    run's chart sources (one HTTP client per kind, reused across fetches).
     """
     expected = expected or {}
     fetched: dict[tuple[str, str, str, Digest | None], FetchedChart] = {}
@@ -114,7 +116,7 @@ def build(
                 if key not in fetched:
                     fetched[key] = fetch_chart(
                         component.chart, catalog=recipe.catalog, store=store, mirrors=mirrors,
-                        expected=want, walk_order=pool.variation.walk_order,
+                        expected=want, walk_order=pool.variation.walk_order, sources=sources,
                     )
                 chart = fetched[key]
                 charts[recipe.name][component.name] = chart

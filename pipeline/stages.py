@@ -18,7 +18,7 @@ from typing import Any
 from ._digest import Digest, parse_digest, sha256
 from ._fs import atomic_write, atomic_write_many
 from .build import RecipeBuild, build, chart_record
-from .charts import ChartStore
+from .charts import ChartStore, SourceFactory
 from .errors import GateError, LockError, PipelineError, UsageError
 from .lock import LOCK_SUFFIX, Lockfile, build_component, build_lockfile, input_digests, lock_path, read_lockfile
 from .recipes import Catalog, Recipe, catalog_recipes, compose, load_catalog
@@ -108,8 +108,9 @@ def lock_catalog(ws: Workspace, names: Sequence[str] | None = None) -> LockResul
     """Compose, fetch, render (canonical sandbox) and write every recipe's lockfile atomically."""
     catalog, recipes = compose_recipes(ws.catalog, names)
     volatile = load_volatile(ws.catalog)
-    with WorkerPool(CANONICAL, workers=ws.workers) as pool:
-        builds = build(recipes, pool=pool, store=ws.store, mirrors=catalog.config.mirrors, volatile=volatile)
+    with SourceFactory() as sources, WorkerPool(CANONICAL, workers=ws.workers) as pool:
+        builds = build(recipes, pool=pool, store=ws.store, mirrors=catalog.config.mirrors, volatile=volatile,
+                       sources=sources)
         engine = _engine_of(pool)
         renders = pool.rendered
     files: dict[Path, bytes] = {}
@@ -146,9 +147,9 @@ def _lockfile(recipe: Recipe, built: RecipeBuild, *, engine: Mapping[str, str], 
 def render_recipe(ws: Workspace, name: str, *, variation: Variation = CANONICAL) -> RecipeBuild:
     """Render one recipe (for ``python -m pipeline render``)."""
     catalog, recipes = compose_recipes(ws.catalog, [name])
-    with WorkerPool(variation, workers=ws.workers) as pool:
+    with SourceFactory() as sources, WorkerPool(variation, workers=ws.workers) as pool:
         return build(recipes, pool=pool, store=ws.store, mirrors=catalog.config.mirrors,
-                     volatile=load_volatile(ws.catalog))[name]
+                     volatile=load_volatile(ws.catalog), sources=sources)[name]
 
 
 @dataclass(slots=True, kw_only=True)
@@ -231,13 +232,15 @@ def reproduce_catalog(ws: Workspace, names: Sequence[str] | None = None) -> Repr
     engine: dict[str, str] = {}
     rendered = 0
     discovered: dict[Any, Any] = {}
-    for variation in (VARIANT_A, VARIANT_B):
-        with WorkerPool(variation, workers=ws.workers) as pool:
-            builds[variation.name] = build(recipes, pool=pool, store=ws.store, mirrors=catalog.config.mirrors,
-                                           volatile=volatile, expected=expected, discovered=discovered)
-            engine = _engine_of(pool)
-            sandboxes[variation.name] = {k: v for k, v in pool.hellos[0].items() if k not in {"pid", "engine"}}
-            rendered += pool.rendered
+    with SourceFactory() as sources:
+        for variation in (VARIANT_A, VARIANT_B):
+            with WorkerPool(variation, workers=ws.workers) as pool:
+                builds[variation.name] = build(recipes, pool=pool, store=ws.store, mirrors=catalog.config.mirrors,
+                                               volatile=volatile, expected=expected, discovered=discovered,
+                                               sources=sources)
+                engine = _engine_of(pool)
+                sandboxes[variation.name] = {k: v for k, v in pool.hellos[0].items() if k not in {"pid", "engine"}}
+                rendered += pool.rendered
     for recipe in recipes:
         _check_recipe(recipe, outcomes[recipe.name], locks.get(recipe.name), builds, engine=engine, ws=ws,
                       has_volatile=bool(volatile) or (recipe.catalog / "volatile.yaml").is_file())

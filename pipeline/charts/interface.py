@@ -1,0 +1,69 @@
+"""The chart-source axis: one small abstract class every source (path, HTTP, OCI) implements.
+
+Contract:
+
+- input: a :class:`~pipeline.recipes.model.ChartRef` whose ``repository`` the source can serve
+  (the fetch stage has already rewritten it through the mirrors);
+- ``fetch`` returns the chart archive bytes (a gzip-compressed tar) exactly as served, after the
+  source's own integrity checks (index digest, OCI manifest and blob digests);
+- ``versions`` returns every version the source offers for the chart, sorted as plain strings
+  (the drift stage orders them semantically);
+- errors: :class:`~pipeline.errors.ChartError` saying what, where (URLs without credentials) and
+  why, with the fix in ``hint``.
+
+Sources hold network clients; ``close()`` releases them (sources are context managers).
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from types import TracebackType
+from typing import Self
+
+from ..recipes.model import ChartRef
+
+__all__ = ["ChartSource", "SourceKind", "kind_of"]
+
+
+class SourceKind(enum.StrEnum):
+    """Where a chart repository lives, decided by the repository string's scheme."""
+
+    LOCAL = "local"
+    HTTP = "http"
+    OCI = "oci"
+
+
+def kind_of(repository: str) -> SourceKind:
+    """``oci://…`` is OCI, ``http(s)://…`` is an HTTP chart repository, anything else a local path."""
+    if repository.startswith("oci://"):
+        return SourceKind.OCI
+    if repository.startswith(("https://", "http://")):
+        return SourceKind.HTTP
+    return SourceKind.LOCAL
+
+
+class ChartSource(abc.ABC):
+    """Serves chart archives for the repositories of one kind."""
+
+    @abc.abstractmethod
+    def fetch(self, ref: ChartRef) -> bytes:
+        """The archive bytes of ``ref`` (a gzip tar), integrity-checked by the source."""
+
+    @abc.abstractmethod
+    def versions(self, ref: ChartRef) -> tuple[str, ...]:
+        """Every version of ``ref.name`` that ``ref.repository`` offers (``ref.version`` is ignored)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook: sources without resources need no override
+        """Release network clients; the default has nothing to release."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

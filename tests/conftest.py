@@ -1,0 +1,64 @@
+"""Shared pytest fixtures."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.servers import REGISTRY_BINARY, HttpRepo, Registry, start_http_repo, start_registry
+
+# ---- real servers on loopback (tests/servers.py): `registry` and `http_repo` -----------------
+
+
+def _require_marker(request: pytest.FixtureRequest, marker: str) -> None:
+    if request.node.get_closest_marker(marker) is None:
+        pytest.fail(f"a test using the {request.fixturename!r} fixture must be marked @pytest.mark.{marker}")
+
+
+@pytest.fixture
+def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Registry]:
+    """A real docker-registry on 127.0.0.1 (skipped where it is not installed, except in CI)."""
+    _require_marker(request, "registry")
+    if shutil.which(REGISTRY_BINARY) is None:
+        reason = f"{REGISTRY_BINARY!r} is not installed (apt-get install -y docker-registry)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}; CI must install it")
+        pytest.skip(reason)
+    running = start_registry(tmp_path / "registry")
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def http_repo(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[HttpRepo]:
+    """A directory (``http_repo.directory``) served over HTTP on 127.0.0.1."""
+    _require_marker(request, "http_repo")
+    served = start_http_repo(tmp_path / "http-repo")
+    try:
+        yield served
+    finally:
+        served.stop()
+
+
+# ---- the real AICR catalog in ../shared/aicr/recipes: `aicr_catalog` ------------------------
+
+#: ``<repo>/../shared/aicr/recipes``, computed from this file so it holds from any working directory.
+AICR_CATALOG = Path(__file__).resolve().parent.parent.parent / "shared" / "aicr" / "recipes"
+
+
+@pytest.fixture
+def aicr_catalog(request: pytest.FixtureRequest) -> Path:
+    """The real AICR catalog (``@pytest.mark.shared`` tests): skipped when absent, except in CI."""
+    _require_marker(request, "shared")
+    if not (AICR_CATALOG / "registry.yaml").is_file():
+        reason = f"the real AICR catalog is not at {AICR_CATALOG} (it lives in ../shared/aicr/recipes)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}; CI must check out ../shared")
+        pytest.skip(reason)
+    return AICR_CATALOG
