@@ -1,0 +1,37 @@
+"""Recipe composition: read an AICR-format catalog and compose its recipes.
+
+``load_catalog(root)`` parses and cross-checks a catalog once; ``catalog_recipes(catalog)`` lists
+its recipes; ``compose(catalog, query)`` resolves one recipe into the records every later stage
+consumes (:class:`Recipe`, :class:`Component`, :class:`ChartRef`). Errors are
+:class:`~pipeline.errors.RecipeError` with file, line and hint.
+"""
+
+from .compose import Catalog, catalog_recipes, compose, load_catalog
+from .config import PipelineConfig, load_config
+from .model import (
+    DEFAULT_API_VERSIONS,
+    DEFAULT_KUBE_VERSION,
+    ChartRef,
+    Component,
+    ComponentType,
+    Criteria,
+    Recipe,
+    RecipeQuery,
+)
+
+__all__ = [
+    "DEFAULT_API_VERSIONS",
+    "DEFAULT_KUBE_VERSION",
+    "Catalog",
+    "ChartRef",
+    "Component",
+    "ComponentType",
+    "Criteria",
+    "PipelineConfig",
+    "Recipe",
+    "RecipeQuery",
+    "catalog_recipes",
+    "compose",
+    "load_catalog",
+    "load_config",
+]

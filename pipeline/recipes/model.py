@@ -138,6 +138,9 @@ class Recipe:
     kube_version: str = DEFAULT_KUBE_VERSION
     api_versions: tuple[str, ...] = DEFAULT_API_VERSIONS
     constraints: Mapping[str, str] = field(default_factory=dict)
+    #: Components the chain declares but switches off (``overrides: {enabled: false}``); they are
+    #: not in ``components`` and are neither rendered nor locked.
+    disabled: tuple[str, ...] = ()
 
     def component(self, name: str) -> Component:
         for comp in self.components:

@@ -1,0 +1,188 @@
+"""The optional catalog configuration file ``<catalog>/pipeline.yaml`` (this project's own format).
+
+Input: the catalog root. Output: a frozen :class:`PipelineConfig` — the Kubernetes version and
+API versions handed to Helm, the recipe list (``None``: one recipe per leaf overlay) and the chart
+repository mirrors. A catalog without ``pipeline.yaml`` gets the defaults, which are upstream
+AICR's render options. The file is validated strictly: unknown keys, wrong types, malformed
+versions or URLs and duplicate recipe names are :class:`~pipeline.errors.RecipeError` with the
+line and a hint. Example::
+
+    apiVersion: pipeline.recipes.dev/v1
+    kind: PipelineConfig
+    spec:
+      kubeVersion: "1.33.0"
+      apiVersions: [resource.k8s.io/v1, resource.k8s.io/v1beta1]
+      recipes:
+        - name: h100-eks-ubuntu-training
+          criteria: {service: eks, accelerator: h100, os: ubuntu, intent: training}
+      mirrors:
+        https://helm.ngc.nvidia.com/nvidia: http://127.0.0.1:8879/nvidia
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .._yaml import YamlMap, load_file
+from ..errors import RecipeError
+from .load import check_header, check_keys, expect_mapping, get_str, line_of, parse_criteria, type_name
+from .model import DEFAULT_API_VERSIONS, DEFAULT_KUBE_VERSION, Criteria, RecipeQuery
+
+__all__ = ["CONFIG_API_VERSION", "CONFIG_FILE", "PipelineConfig", "load_config"]
+
+CONFIG_FILE = "pipeline.yaml"
+CONFIG_API_VERSION = "pipeline.recipes.dev/v1"
+CONFIG_KIND = "PipelineConfig"
+
+_SPEC_KEYS = ("kubeVersion", "apiVersions", "recipes", "mirrors")
+_RECIPE_KEYS = ("name", "criteria")
+_RECIPE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+_KUBE_VERSION = re.compile(r"^v?[0-9]+\.[0-9]+(\.[0-9]+)?$")
+_API_VERSION = re.compile(r"^([a-z0-9]([a-z0-9.-]*[a-z0-9])?/)?v[0-9]+((alpha|beta)[0-9]+)?$")
+_URL = re.compile(r"^(https?|oci)://[^\s/]+(/\S*)?$")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PipelineConfig:
+    """What ``pipeline.yaml`` says (or the defaults when the catalog has none).
+
+    ``recipes`` is ``None`` when the file does not list recipes: the catalog's recipes are then
+    one per leaf overlay. ``mirrors`` maps an upstream chart repository URL to the URL to fetch
+    it from instead. ``path`` is ``'pipeline.yaml'`` when the file exists, else ``None``;
+    ``recipe_lines`` gives the line of each listed recipe, for messages.
+    """
+
+    kube_version: str = DEFAULT_KUBE_VERSION
+    api_versions: tuple[str, ...] = DEFAULT_API_VERSIONS
+    recipes: tuple[RecipeQuery, ...] | None = None
+    mirrors: Mapping[str, str] = field(default_factory=dict)
+    path: str | None = None
+    recipe_lines: Mapping[str, int] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        if not _KUBE_VERSION.match(self.kube_version):
+            raise ValueError(f"invalid kubeVersion {self.kube_version!r}")
+        if self.recipes is not None:
+            names = [q.name for q in self.recipes]
+            if len(set(names)) != len(names):
+                raise ValueError("duplicate recipe names")
+
+
+def load_config(root: Path) -> PipelineConfig:
+    """Read ``<root>/pipeline.yaml``; the defaults when there is none."""
+    if not (root / CONFIG_FILE).is_file():
+        return PipelineConfig()
+    path = CONFIG_FILE
+    doc = check_header(
+        load_file(root / path, display=path), kind=CONFIG_KIND, api_versions=(CONFIG_API_VERSION,),
+        path=path, hint=f"pipeline.yaml holds one {CONFIG_KIND} document (kind: {CONFIG_KIND})",
+    )
+    check_keys(doc, ("apiVersion", "kind", "spec"), what="pipeline.yaml", path=path)
+    if doc.get("spec") is None:
+        return PipelineConfig(path=path)
+    spec = expect_mapping(doc["spec"], what="pipeline.yaml spec", path=path, line=line_of(doc, "spec"),
+                          hint=f"spec is a mapping of {', '.join(_SPEC_KEYS)}")
+    check_keys(spec, _SPEC_KEYS, what="pipeline.yaml spec", path=path)
+    recipes, lines = _recipes(spec, path=path)
+    return PipelineConfig(
+        kube_version=_kube_version(spec, path=path),
+        api_versions=_api_versions(spec, path=path),
+        recipes=recipes,
+        mirrors=_mirrors(spec, path=path),
+        path=path,
+        recipe_lines=lines,
+    )
+
+
+def _kube_version(spec: YamlMap, *, path: str) -> str:
+    if spec.get("kubeVersion") is None:
+        return DEFAULT_KUBE_VERSION
+    value = get_str(spec, "kubeVersion", what="pipeline.yaml spec", path=path, required=True).strip()
+    if not _KUBE_VERSION.match(value):
+        raise RecipeError(f"kubeVersion {value!r} is not a Kubernetes version", path=path,
+                          line=line_of(spec, "kubeVersion"), hint='write it as "1.33.0" (quoted)')
+    return value
+
+
+def _api_versions(spec: YamlMap, *, path: str) -> tuple[str, ...]:
+    value = spec.get("apiVersions")
+    if value is None:
+        return DEFAULT_API_VERSIONS
+    line = line_of(spec, "apiVersions")
+    if not isinstance(value, list):
+        raise RecipeError(f"apiVersions must be a list, not a {type_name(value)}", path=path, line=line,
+                          hint="write apiVersions: [resource.k8s.io/v1, resource.k8s.io/v1beta1]")
+    out: list[str] = []
+    for item in value:
+        if not isinstance(item, str) or not _API_VERSION.match(item):
+            raise RecipeError(
+                f"apiVersions item {item!r} is not a Kubernetes API version", path=path, line=line,
+                hint="write each as <group>/<version> (resource.k8s.io/v1) or a core version (v1)",
+            )
+        if item in out:
+            raise RecipeError(f"apiVersions lists {item!r} twice", path=path, line=line,
+                              hint="list each API version once")
+        out.append(item)
+    return tuple(out)
+
+
+def _recipes(spec: YamlMap, *, path: str) -> tuple[tuple[RecipeQuery, ...] | None, dict[str, int]]:
+    value = spec.get("recipes")
+    if value is None:
+        return None, {}
+    line = line_of(spec, "recipes")
+    if not isinstance(value, list):
+        raise RecipeError(f"recipes must be a list, not a {type_name(value)}", path=path, line=line,
+                          hint="write one '- name: <recipe>' / 'criteria: {...}' entry per recipe")
+    if not value:
+        raise RecipeError(
+            "recipes is empty", path=path, line=line,
+            hint="list at least one recipe, or remove 'recipes' to get one recipe per leaf overlay",
+        )
+    queries: list[RecipeQuery] = []
+    lines: dict[str, int] = {}
+    for item in value:
+        node = expect_mapping(item, what="a recipe", path=path, line=line_of(item) or line,
+                              hint="a recipe is a mapping with name and criteria")
+        check_keys(node, _RECIPE_KEYS, what="a recipe", path=path)
+        name = get_str(node, "name", what="a recipe", path=path, required=True).strip()
+        if not _RECIPE_NAME.match(name):
+            raise RecipeError(
+                f"recipe name {name!r} is not a valid name", path=path, line=line_of(node, "name"),
+                hint="use lower-case letters, digits, '.', '_' and '-' (it names the lockfile)",
+            )
+        here = line_of(node) or 1
+        if name in lines:
+            raise RecipeError(f"recipe {name!r} is listed twice (first at line {lines[name]})", path=path,
+                              line=here, hint="give every recipe a unique name")
+        criteria: Any = node.get("criteria")
+        parsed = (
+            Criteria() if criteria is None
+            else parse_criteria(criteria, what=f"recipe {name!r}", path=path, line=line_of(node, "criteria"))
+        )
+        queries.append(RecipeQuery(name=name, criteria=parsed))
+        lines[name] = here
+    return tuple(queries), lines
+
+
+def _mirrors(spec: YamlMap, *, path: str) -> dict[str, str]:
+    value = spec.get("mirrors")
+    if value is None:
+        return {}
+    node = expect_mapping(value, what="mirrors", path=path, line=line_of(spec, "mirrors"),
+                          hint="mirrors maps an upstream chart repository URL to a mirror URL")
+    out: dict[str, str] = {}
+    for upstream, mirror in node.items():
+        line = line_of(node, str(upstream))
+        for role, url in (("upstream repository", upstream), ("mirror", mirror)):
+            if not isinstance(url, str) or not _URL.match(url):
+                raise RecipeError(
+                    f"mirrors: {role} {url!r} is not an http(s):// or oci:// URL", path=path, line=line,
+                    hint="write '<upstream URL>: <mirror URL>', e.g. https://charts.example.com: http://127.0.0.1:8879",
+                )
+        out[str(upstream)] = str(mirror)
+    return dict(sorted(out.items()))
