@@ -44,4 +44,4 @@ def atomic_write_many(files: dict[Path, bytes], *, mode: int = 0o644) -> None:
                 tmp_path.unlink()
         raise
     for tmp_path, path in staged:
-        os.replace(tmp_path, path)
+        tmp_path.replace(path)

@@ -8,7 +8,7 @@ and line and are raised as the caller's error class.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,7 @@ class _LineLoader(yaml.SafeLoader):
 
     file: Path | None = None
 
-    def construct_yaml_map(self, node: yaml.MappingNode) -> Iterator[YamlMap]:  # type: ignore[override]
+    def construct_yaml_map(self, node: yaml.MappingNode) -> Generator[dict[Any, Any], None, None]:
         data = YamlMap()
         data.file = self.file
         data.line = node.start_mark.line + 1
@@ -57,7 +57,7 @@ class _LineLoader(yaml.SafeLoader):
             if isinstance(key, str):
                 data.key_lines.setdefault(key, key_node.start_mark.line + 1)
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:  # type: ignore[override]
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, int] = {}
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)

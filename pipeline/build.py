@@ -111,14 +111,14 @@ def build(
             chart = None
             if component.chart is not None and component.type is ComponentType.HELM:
                 want = expected.get((recipe.name, component.name))
-                key = (recipe.catalog.as_posix(), component.chart.repository, component.chart.name + "@"
-                       + component.chart.version, want)
-                if key not in fetched:
-                    fetched[key] = fetch_chart(
+                chart_key = (recipe.catalog.as_posix(), component.chart.repository,
+                             f"{component.chart.name}@{component.chart.version}", want)
+                if chart_key not in fetched:
+                    fetched[chart_key] = fetch_chart(
                         component.chart, catalog=recipe.catalog, store=store, mirrors=mirrors,
                         expected=want, walk_order=pool.variation.walk_order, sources=sources,
                     )
-                chart = fetched[key]
+                chart = fetched[chart_key]
                 charts[recipe.name][component.name] = chart
             jobs[(recipe.name, component.name)] = job_for(recipe, component, chart)
     keys = {where: job.key() for where, job in jobs.items()}

@@ -198,7 +198,8 @@ def _expected_charts(locks: Mapping[str, Lockfile], recipes: Sequence[Recipe]) -
                     out[(recipe.name, component.name)] = parse_digest(str(chart.get("archive")))
                 except ValueError as exc:
                     raise LockError(f"lockfile of recipe '{recipe.name}': component '{component.name}' has "
-                                    f"an invalid chart archive digest", hint="regenerate it with 'nox -s lock'") from exc
+                                    "an invalid chart archive digest",
+                                    hint="regenerate it with 'nox -s lock'") from exc
     return out
 
 
@@ -279,7 +280,9 @@ def _check_recipe(
                                           first=a.renders[name], second=b.renders[name], labels=("A", "B"),
                                           chart=chart, in_tree=in_tree):
             outcome.fail("A = B", divergence)
-        if (name in a.charts) != (name in b.charts) or (name in a.charts and a.charts[name].archive != b.charts[name].archive):
+        archive_a = a.charts[name].archive if name in a.charts else None
+        archive_b = b.charts[name].archive if name in b.charts else None
+        if archive_a != archive_b:
             outcome.fail("A = B", Divergence(recipe=recipe.name, check="A = B", component=name,
                                              summary="the chart archive differs between the two fetches"))
     if lock is None or outcome.checks["staleness"] == "FAIL":

@@ -153,7 +153,8 @@ def mask(component: str, render: ComponentRender, fields: Sequence[VolatileField
         return render
     out: list[tuple[str, str]] = []
     touched = False
-    for path, body in segments_of(render.stream):
+    for path, text in segments_of(render.stream):
+        body = text
         docs = load_all_bytes(body.encode())
         doc = docs[0] if len(docs) == 1 else None
         if isinstance(doc, dict) and any(f.selects(component, doc) for f in relevant):

@@ -48,7 +48,8 @@ def test_causes_found_in_helpers_when_the_file_itself_is_clean() -> None:
 
 
 def test_every_listed_function_is_recognised() -> None:
-    text = "{{ now }}\n{{ genCA \"x\" 3 }}\n{{ lookup \"v1\" \"Secret\" \"ns\" \"n\" }}\n{{ genSelfSignedCert \"a\" nil nil 1 }}\n"
+    text = ("{{ now }}\n{{ genCA \"x\" 3 }}\n{{ lookup \"v1\" \"Secret\" \"ns\" \"n\" }}\n"
+            "{{ genSelfSignedCert \"a\" nil nil 1 }}\n")
     assert [fn for _, fn in nondeterministic_calls(text)] == ["now", "genCA", "lookup", "genSelfSignedCert"]
     assert nondeterministic_calls("{{ .Values.nowhere }}\n") == []
 

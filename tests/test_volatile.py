@@ -46,7 +46,8 @@ def test_mask_replaces_only_selected_fields(tmp_path: Path) -> None:
     factories.write_files(tmp_path, {"volatile.yaml": HEADER + (
         "    - component: app\n      kind: Secret\n      path: data.token\n      reason: randAlphaNum\n")})
     fields = load_volatile(tmp_path)
-    render = assemble([("app/templates/s.yaml", "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\ndata:\n  token: abc\n"),
+    secret = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\ndata:\n  token: abc\n"
+    render = assemble([("app/templates/s.yaml", secret),
                        ("app/templates/c.yaml", "kind: ConfigMap\ndata:\n  token: keep\n")])
     masked = mask("app", render, fields)
     assert f"token: {MASK}".encode() in masked.file_map()["app/templates/s.yaml"]

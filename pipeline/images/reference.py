@@ -118,6 +118,6 @@ def _why(text: str) -> str:
         return f"digest in image reference {text!r} is malformed (expected algorithm:hex, e.g. sha256:<64 hex>)"
     if text.startswith("/") or text.endswith("/") or "//" in text:
         return f"image reference {text!r} has an empty path component"
-    if re.search(r"[A-Z]", text.split("/", 1)[-1].split(":")[0]):
+    if re.search(r"[A-Z]", text.split("/", 1)[-1].split(":", 1)[0]):
         return f"repository in {text!r} must be lower case"
     return f"{text!r} is not a valid image reference"

@@ -19,6 +19,7 @@ import pickle
 import struct
 import sys
 import time
+from pathlib import Path
 from typing import Any, BinaryIO
 
 _CLONE_NEWNET = 0x40000000
@@ -64,7 +65,7 @@ def main() -> int:
     umask = os.umask(0)
     os.umask(umask)
     _write(channel, {"network": network, "tz": os.environ.get("TZ", ""), "locale": os.environ.get("LC_ALL", ""),
-                     "umask": f"{umask:04o}", "cwd": os.getcwd(), "pid": os.getpid(),
+                     "umask": f"{umask:04o}", "cwd": str(Path.cwd()), "pid": os.getpid(),
                      "engine": engine_identity().as_dict()})
     while (frame := _read(inbox)) is not None:
         job = pickle.loads(frame)  # noqa: S301 - frames come from our own parent process over a pipe
@@ -72,7 +73,7 @@ def main() -> int:
             _write(channel, ("ok", run_job(job)))
         except PipelineError as exc:
             _write(channel, ("error", exc.exit_code, exc.message, exc.hint))
-        except Exception as exc:  # noqa: BLE001 - report anything else to the parent, keep serving
+        except Exception as exc:  # report anything else to the parent, keep serving
             _write(channel, ("error", 2, f"{job.what}: render failed: {type(exc).__name__}: {exc}", None))
     with contextlib.suppress(OSError):
         channel.close()

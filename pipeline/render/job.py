@@ -82,7 +82,7 @@ def _is_hook(doc: str) -> bool:
 
     try:
         parsed = load_all_bytes(doc.encode())
-    except Exception:  # noqa: BLE001 - a document Helm emitted but YAML refuses is not a hook we can see
+    except Exception:  # a document Helm emitted but YAML refuses is not a hook we can see
         return False
     for item in parsed:
         if isinstance(item, dict):
@@ -97,7 +97,7 @@ def run_job(job: RenderJob) -> ComponentRender:
     from . import engine
 
     segments: list[tuple[str, str]] = []
-    templates = {p: b for p, b in (*job.pre_manifests, *job.manifests)}
+    templates = dict((*job.pre_manifests, *job.manifests))
     rendered_manifests: dict[str, str] = {}
     if templates:
         rendered_manifests = engine.render_templates(

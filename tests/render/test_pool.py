@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from pipeline.errors import RenderError
@@ -17,9 +19,9 @@ def _job(values: dict[str, object], chart: bytes | None = None) -> RenderJob:
                      api_versions=(), manifest_chart_version="1.0.0")
 
 
-def test_sandbox_environment_is_an_allow_list(tmp_path: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sandbox_environment_is_an_allow_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "do-not-leak")
-    env = sandbox_environment(VARIANT_B, tmp_path)  # type: ignore[arg-type]
+    env = sandbox_environment(VARIANT_B, tmp_path)
     assert "AWS_SECRET_ACCESS_KEY" not in env
     assert env["TZ"] == "Pacific/Chatham"
     assert env["HOME"].startswith(str(tmp_path))
