@@ -129,7 +129,7 @@ def _docs(data: bytes) -> list[tuple[str, Any]]:
         try:
             for doc in load_all_bytes(body.encode()):
                 out.append((_resource_key(doc), doc))
-        except Exception:  # noqa: BLE001 - unparsable output is compared as text only
+        except Exception:  # unparsable output is compared as text only
             out.append(("<unparsable>", body))
     return out
 
