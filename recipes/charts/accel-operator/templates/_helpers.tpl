@@ -33,12 +33,18 @@ app.kubernetes.io/component: operator
 {{- end }}
 
 {{/*
-Full image reference from an operand spec: repository/image:version.
+Full image reference from an operand spec: repository/image:version, or
+repository/image@version when version is a digest (gpu-operator's rule: a ClusterPolicy
+pins an operand by writing `version: sha256:...`).
 Call as (dict "spec" .Values.driver "root" $).
 */}}
 {{- define "accel-operator.image" -}}
 {{- $version := toString (.spec.version | default .root.Chart.AppVersion) -}}
+{{- if hasPrefix "sha256:" $version -}}
+{{- printf "%s/%s@%s" .spec.repository .spec.image $version -}}
+{{- else -}}
 {{- printf "%s/%s:%s" .spec.repository .spec.image $version -}}
+{{- end -}}
 {{- end }}
 
 {{/* The sibling fields of an operand image, as ClusterPolicy writes them. */}}
