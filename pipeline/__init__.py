@@ -3,7 +3,7 @@
 The stages, in order (see ``pipeline.stages`` for the whole flow in one place):
 
 compose (``pipeline.recipes``) → fetch (``pipeline.charts``) → render (``pipeline.render``) →
-discover (``pipeline.discover``) → lock (``pipeline.lock``) → reproduce (``pipeline.reproduce``).
+discover (``pipeline.images``) → lock (``pipeline.lock``) → reproduce (``pipeline.reproduce``).
 """
 
 from __future__ import annotations

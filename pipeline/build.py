@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from ._digest import Digest, sha256
 from .charts import ChartStore, FetchedChart, SourceFactory, fetch_chart
-from .discover import FoundImage, discover
+from .images import Discovery, FoundImage, Rejected, chart_annotation_images, discover
 from .errors import RenderError
 from .recipes.model import Component, ComponentType, Recipe
 from .render.job import ComponentRender, RenderJob
@@ -34,6 +34,7 @@ class RecipeBuild:
     charts: Mapping[str, FetchedChart]
     renders: Mapping[str, ComponentRender]
     images: Mapping[str, tuple[FoundImage, ...]]
+    rejected: Mapping[str, tuple[Rejected, ...]]
 
 
 def chart_record(fetched: FetchedChart) -> dict[str, str]:
@@ -91,7 +92,7 @@ def build(
     mirrors: Mapping[str, str],
     volatile: Sequence[VolatileField],
     expected: Mapping[tuple[str, str], Digest] | None = None,
-    discovered: dict[tuple[Digest, Digest], tuple[FoundImage, ...]] | None = None,
+    discovered: dict[tuple[str, Digest, Digest], Discovery] | None = None,
     sources: SourceFactory | None = None,
 ) -> dict[str, RecipeBuild]:
     """Fetch, render, mask and discover every recipe under ``pool``'s variation.
@@ -130,19 +131,21 @@ def build(
     for recipe in recipes:
         renders: dict[str, ComponentRender] = {}
         images: dict[str, tuple[FoundImage, ...]] = {}
+        rejected: dict[str, tuple[Rejected, ...]] = {}
         for component in recipe.components:
             key = keys[(recipe.name, component.name)]
             rendered = mask(component.name, results[key], volatile)
             renders[component.name] = rendered
-            # Discovery depends only on the bytes and the job (values, in-tree files): once per content.
-            found_key = (key, sha256(rendered.stream))
+            # Discovery depends only on the bytes, the job and the recipe named in locations: once per content.
+            found_key = (recipe.name, key, sha256(rendered.stream))
             if found_key not in found_cache:
-                in_tree = frozenset((*component.manifest_files, *component.pre_manifest_files))
-                # Component.values holds only what our catalog sets (values files and overrides), never
-                # the chart's own defaults: an image string found there was set by us (origin in-tree).
-                found_cache[found_key] = tuple(discover(rendered.stream, values=component.values,
-                                                        in_tree_files=in_tree))
-            images[component.name] = found_cache[found_key]
-        out[recipe.name] = RecipeBuild(recipe=recipe, charts=charts[recipe.name], renders=renders, images=images)
+                chart = charts[recipe.name].get(component.name)
+                annotations = chart_annotation_images(chart.data) if chart is not None else ()
+                found_cache[found_key] = discover(rendered.stream, component=component, recipe=recipe.name,
+                                                  annotations=annotations)
+            images[component.name] = found_cache[found_key].images
+            rejected[component.name] = found_cache[found_key].rejected
+        out[recipe.name] = RecipeBuild(recipe=recipe, charts=charts[recipe.name], renders=renders, images=images,
+                                       rejected=rejected)
     return out
 

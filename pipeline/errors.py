@@ -10,7 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 __all__ = [
+    "BackendError",
     "ChartError",
+    "DiscoveryError",
     "DivergenceError",
     "GateError",
     "IntegrityError",
@@ -19,6 +21,7 @@ __all__ = [
     "RecipeError",
     "RenderError",
     "ResolveError",
+    "SignatureError",
     "StaleLockError",
     "UsageError",
 ]
@@ -76,8 +79,18 @@ class RenderError(PipelineError):
     """Helm's engine refused a chart or template (the message carries Helm's file:line)."""
 
 
+class DiscoveryError(PipelineError):
+    """A rendered document that image discovery cannot read, or an image field that is malformed
+    beyond a placeholder (a Skyhook ``containerSHA`` that is not ``sha256:<64 hex>``)."""
+
+
 class ResolveError(PipelineError):
     """A registry could not answer for an image or chart (after retries), or answered with bad bytes."""
+
+
+class BackendError(PipelineError):
+    """An execution backend that cannot run a stage: no engine reachable, an input changed under the
+    plan, or outputs that are missing or differ from what the plan expected."""
 
 
 class LockError(PipelineError):
@@ -96,6 +109,11 @@ class IntegrityError(GateError):
 
 class StaleLockError(GateError):
     """A lockfile whose inputs hash no longer matches the catalog: some input changed."""
+
+
+class SignatureError(GateError):
+    """An image whose declared signature, provenance or SBOM does not verify against the lock and the
+    provenance matrix (tampered, another digest, another signer, or missing)."""
 
 
 class DivergenceError(GateError):

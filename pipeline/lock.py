@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ._digest import Digest, canonical_json, sha256, sha256_of_entries
-from .discover import FoundImage, Origin, reference_digest
+from .images import FoundImage, Origin
 from .errors import IntegrityError, LockError
 from .recipes.model import Component, Recipe
 from .render.job import ComponentRender
@@ -131,19 +131,19 @@ def _inputs_block(recipe: Recipe, files: Mapping[str, Digest]) -> dict[str, Any]
 def _image_entries(found: Sequence[FoundImage]) -> list[dict[str, Any]]:
     by_ref: dict[str, dict[str, Any]] = {}
     for image in found:
-        entry = by_ref.setdefault(image.ref, {"ref": image.ref, "origin": Origin.CHART_DEFAULT.value,
-                                              "foundAt": set()})
+        ref = str(image.ref)
+        entry = by_ref.setdefault(ref, {"ref": ref, "origin": Origin.CHART_DEFAULT.value, "foundAt": set(),
+                                        "digest": image.ref.digest if image.ref.pinned else None})
         if image.origin is Origin.IN_TREE:
             entry["origin"] = Origin.IN_TREE.value
         entry["foundAt"].add(image.found_at)
     out = []
     for ref in sorted(by_ref):
         entry = by_ref[ref]
-        digest = reference_digest(ref)
         out.append({
             "ref": ref,
-            "digest": digest,
-            "source": "reference" if digest else None,
+            "digest": entry["digest"],
+            "source": "reference" if entry["digest"] else None,
             "origin": entry["origin"],
             "foundAt": sorted(entry["foundAt"]),
         })

@@ -266,7 +266,7 @@ def _check_recipe(
     a, b = builds["A"][recipe.name], builds["B"][recipe.name]
     outcome.components = len(recipe.components)
     outcome.files = sum(len(r.files) for r in a.renders.values())
-    outcome.images = len({i.ref for imgs in a.images.values() for i in imgs})
+    outcome.images = len({str(i.ref) for imgs in a.images.values() for i in imgs})
     if lock is not None:
         _check_engine(recipe, outcome, lock, engine)
         _check_staleness(recipe, outcome, lock, has_volatile=has_volatile)
@@ -313,7 +313,7 @@ def _check_recipe(
                                             chart=a.charts[name].data if name in a.charts else None,
                                             in_tree=in_tree):
             outcome.fail("render = lock", divergence)
-        found = sorted({i.ref for i in a.images[name]})
+        found = sorted({str(i.ref) for i in a.images[name]})
         locked_refs = sorted(str(i.get("ref")) for i in locked.get("images") or [])
         for divergence in compare_images(recipe=recipe.name, component=name, found=found, locked=locked_refs):
             outcome.fail("images = lock", divergence)

@@ -66,11 +66,16 @@ def write_files(root: Path, files: Mapping[str, str | bytes]) -> Path:
 
 def chart_files(name: str = "app", version: str = "1.0.0", *, templates: Mapping[str, str] | None = None,
                 values: str = "replicas: 1\nimage:\n  repository: ghcr.io/example/app\n  tag: \"1.0\"\n",
-                crds: Mapping[str, str] | None = None, kube_version: str | None = None) -> dict[str, str]:
-    """The files of a small chart, keyed relative to the chart directory."""
+                crds: Mapping[str, str] | None = None, kube_version: str | None = None,
+                chart_yaml_extra: str = "") -> dict[str, str]:
+    """The files of a small chart, keyed relative to the chart directory.
+
+    ``chart_yaml_extra`` is appended to Chart.yaml (e.g. an ``annotations:`` block).
+    """
     chart_yaml = f"apiVersion: v2\nname: {name}\nversion: {version}\n"
     if kube_version:
         chart_yaml += f"kubeVersion: \"{kube_version}\"\n"
+    chart_yaml += chart_yaml_extra
     files = {"Chart.yaml": chart_yaml, "values.yaml": values}
     for rel, text in (templates if templates is not None else {"deployment.yaml": DEPLOYMENT}).items():
         files[f"templates/{rel}"] = text

@@ -20,13 +20,16 @@ _LEGACY_HUB = {"index.docker.io", "registry-1.docker.io"}
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _DOMAIN = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[0-9a-fA-F:.]+\])(?::[0-9]+)?"
-_TAG = r"[\w][\w.-]{0,127}"
+# ASCII only: the grammar's \w is [A-Za-z0-9_] (Python's \w would also take non-ASCII letters).
+_TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
 _DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
 _REFERENCE = re.compile(
     rf"^(?P<name>(?:(?P<domain>{_DOMAIN})/)?{_COMPONENT}(?:/{_COMPONENT})*)"
     rf"(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?$"
 )
 _SHA256 = re.compile(r"^sha256:[0-9a-f]{64}$")
+#: Hex length of the digest algorithms the OCI image spec registers (others are only shape-checked).
+_REGISTERED_DIGESTS = {"sha256": 64, "sha384": 96, "sha512": 128}
 MAX_NAME = 255
 
 
@@ -67,8 +70,11 @@ class ImageRef:
             repository = f"library/{repository}"
         if repository != repository.lower():
             raise ImageRefError(f"repository in {text!r} must be lower case")
-        if digest is not None and digest.startswith("sha256:") and not _SHA256.match(digest):
-            raise ImageRefError(f"digest in {text!r} is not sha256:<64 lowercase hex characters>")
+        if digest is not None:
+            algorithm, _, encoded = digest.partition(":")
+            size = _REGISTERED_DIGESTS.get(algorithm)
+            if size is not None and not re.fullmatch(f"[0-9a-f]{{{size}}}", encoded):
+                raise ImageRefError(f"digest in {text!r} is not {algorithm}:<{size} lowercase hex characters>")
         return cls(registry=registry, repository=repository, tag=tag, digest=digest)
 
     @property
@@ -93,7 +99,11 @@ class ImageRef:
         """The short form docker prints (``busybox:1.36``, ``ghcr.io/org/app:v1``)."""
         text = str(self)
         if self.registry == DOCKER_HUB:
-            text = text.removeprefix(f"{DOCKER_HUB}/").removeprefix("library/")
+            short = text.removeprefix(f"{DOCKER_HUB}/").removeprefix("library/")
+            first = self.repository.split("/", 1)[0]
+            # A Hub namespace that looks like a host ('0.0/x') needs the registry to stay unambiguous.
+            if "/" not in short.split(":", 1)[0].split("@", 1)[0] or not ("." in first or first == "localhost"):
+                text = short
         return text
 
     def with_digest(self, digest: str) -> ImageRef:

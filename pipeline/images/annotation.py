@@ -1,0 +1,104 @@
+"""The ``helm.sh/images`` chart annotation (Artifact Hub format), read from a chart archive.
+
+A chart may declare the images it deploys in ``Chart.yaml``::
+
+    annotations:
+      helm.sh/images: |
+        - name: operator
+          image: nvcr.io/nvidia/gpu-operator:v26.3.2
+
+Input: the chart archive bytes (``chart_annotation_images``) or the bytes of a ``Chart.yaml``
+(``annotation_images``). Output: :class:`AnnotatedImage` records in the order listed (an entry
+without an ``image`` comes back with ``image=''``, which discovery rejects as empty). The archive
+is checked with :func:`pipeline.charts.inspect_archive` before anything is read from it, and only
+the chart's own (top-level) ``Chart.yaml`` is read: subcharts declare their own images.
+
+Errors: :class:`~pipeline.errors.ChartError` for an archive that is unsafe or has no Chart.yaml
+(from ``inspect_archive``); :class:`~pipeline.errors.DiscoveryError` for an annotation that is
+not a YAML list of mappings.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import tarfile
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from ..charts.archive import inspect_archive, load_yaml_strings
+from ..errors import ChartError, DiscoveryError
+
+__all__ = ["ANNOTATION", "AnnotatedImage", "annotation_images", "chart_annotation_images"]
+
+ANNOTATION = "helm.sh/images"
+_HINT = (f"'{ANNOTATION}' is a YAML list of '- name: <name>' / 'image: <reference>' entries (Artifact Hub "
+         "format); fix the chart or report it to its maintainers")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AnnotatedImage:
+    """One entry of a chart's ``helm.sh/images`` annotation."""
+
+    chart: str
+    index: int
+    name: str
+    image: str
+
+    @property
+    def file(self) -> str:
+        return f"{self.chart}/Chart.yaml"
+
+    @property
+    def field(self) -> str:
+        return f'annotations["{ANNOTATION}"][{self.index}].image'
+
+
+def chart_annotation_images(archive: bytes, *, source: str = "chart archive") -> tuple[AnnotatedImage, ...]:
+    """The annotated images of the chart in ``archive`` (a ``.tgz``)."""
+    info = inspect_archive(archive, source=source)
+    top = info.members[0].split("/", 1)[0]
+    wanted = f"{top}/Chart.yaml"
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(archive)), mode="r:") as tar:
+        for member in tar:
+            if member.isreg() and member.name.lstrip("./") == wanted:
+                handle = tar.extractfile(member)
+                if handle is not None:
+                    return annotation_images(handle.read(), chart=top)
+    raise ChartError(f"{source} has no {wanted}", hint="a chart archive must hold <chart>/Chart.yaml")
+
+
+def annotation_images(chart_yaml: bytes, *, chart: str) -> tuple[AnnotatedImage, ...]:
+    """The annotated images of one ``Chart.yaml`` (``()`` when it has no such annotation)."""
+    where = f"{chart}/Chart.yaml"
+    try:
+        meta = load_yaml_strings(chart_yaml)
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise DiscoveryError(f"{where} is not readable YAML: {exc}", path=where, hint=_HINT) from exc
+    annotations = meta.get("annotations") if isinstance(meta, dict) else None
+    text = annotations.get(ANNOTATION) if isinstance(annotations, dict) else None
+    if text is None:
+        return ()
+    if not isinstance(text, str):
+        raise DiscoveryError(f"annotation '{ANNOTATION}' in {where} must be a string holding YAML",
+                             path=where, hint=_HINT)
+    try:
+        entries: Any = load_yaml_strings(text.encode())
+    except yaml.YAMLError as exc:
+        raise DiscoveryError(f"annotation '{ANNOTATION}' in {where} is not YAML: {exc}", path=where,
+                             hint=_HINT) from exc
+    if entries is None or entries == "":
+        return ()
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise DiscoveryError(f"annotation '{ANNOTATION}' in {where} is not a list of mappings", path=where,
+                             hint=_HINT)
+    return tuple(
+        AnnotatedImage(chart=chart, index=index, name=_str(entry.get("name")), image=_str(entry.get("image")))
+        for index, entry in enumerate(entries)
+    )
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""
