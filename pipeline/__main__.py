@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .errors import PipelineError
+from .images import explain, format_inventory
 from .stages import (
     CHECKS,
     LockResult,
@@ -22,6 +23,7 @@ from .stages import (
     Workspace,
     compose_recipes,
     lock_catalog,
+    qualify_catalog,
     render_recipe,
     reproduce_catalog,
 )
@@ -69,6 +71,32 @@ def cmd_render(args: argparse.Namespace) -> int:
     for component in built.recipe.components:
         sys.stdout.write(built.renders[component.name].stream.decode())
     return 0
+
+
+def cmd_images(args: argparse.Namespace) -> int:
+    built = render_recipe(_workspace(args), args.recipe)
+    found = [i for c in built.recipe.components for i in built.images[c.name]]
+    if args.why:
+        print(explain(found, args.why))
+        return 0
+    rejected = [r for c in built.recipe.components for r in built.rejected[c.name]]
+    print(format_inventory(found, rejected))
+    return 0
+
+
+def cmd_qualify(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    result = qualify_catalog(_workspace(args), args.recipe or None)
+    _print_reproduce(result.reproduce, elapsed=time.monotonic() - started)
+    print()
+    if result.findings:
+        print(f"pinning gates: {len(result.findings)} finding(s)")
+        for finding in result.findings:
+            print(finding.diagnostics())
+    else:
+        print("pinning gates: chart versions pinned, in-tree images digest-pinned, locked images have digests")
+    print("qualify: " + ("PASS" if result.ok else "FAIL"))
+    return 0 if result.ok else 1
 
 
 def _print_lock(result: LockResult) -> None:
@@ -143,6 +171,16 @@ def build_parser() -> argparse.ArgumentParser:
                        help="render twice under varied sandboxes; compare with each other and the lock")
     p.add_argument("--recipe", action="append", help="only this recipe (repeatable)")
     p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser("images", parents=[common], help="the image inventory of one recipe")
+    p.add_argument("recipe")
+    p.add_argument("--why", metavar="IMAGE", help="every place IMAGE came from, and who chose it")
+    p.set_defaults(func=cmd_images)
+
+    p = sub.add_parser("qualify", parents=[common],
+                       help="every gate: reproduce, pinned chart versions, digest-pinned in-tree images, locked images")
+    p.add_argument("--recipe", action="append", help="only this recipe (repeatable)")
+    p.set_defaults(func=cmd_qualify)
     return parser
 
 

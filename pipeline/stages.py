@@ -20,6 +20,8 @@ from ._fs import atomic_write, atomic_write_many
 from .build import RecipeBuild, build, chart_record
 from .charts import ChartStore, SourceFactory
 from .errors import GateError, LockError, PipelineError, UsageError
+from .gates import Finding, run_gates
+from .images import FoundImage
 from .lock import LOCK_SUFFIX, Lockfile, build_component, build_lockfile, input_digests, lock_path, read_lockfile
 from .recipes import Catalog, Recipe, catalog_recipes, compose, load_catalog
 from .render.pool import WorkerPool
@@ -29,11 +31,13 @@ from .volatile import load_volatile
 
 __all__ = [
     "LockResult",
+    "QualifyResult",
     "RecipeOutcome",
     "ReproduceResult",
     "Workspace",
     "compose_recipes",
     "lock_catalog",
+    "qualify_catalog",
     "render_recipe",
     "reproduce_catalog",
 ]
@@ -178,6 +182,10 @@ class ReproduceResult:
     variations: Mapping[str, tuple[str, ...]]
     sandboxes: Mapping[str, Mapping[str, Any]]
     renders: int
+    recipes: tuple[Recipe, ...] = ()
+    #: images found in render A, by recipe (what the gates check)
+    images: Mapping[str, tuple[FoundImage, ...]] = field(default_factory=dict)
+    locks: Mapping[str, Lockfile] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -248,8 +256,28 @@ def reproduce_catalog(ws: Workspace, names: Sequence[str] | None = None) -> Repr
     return ReproduceResult(
         outcomes=tuple(outcomes[r.name] for r in recipes),
         variations={v.name: v.describe() for v in (VARIANT_A, VARIANT_B)},
-        sandboxes=sandboxes, renders=rendered,
+        sandboxes=sandboxes, renders=rendered, recipes=tuple(recipes), locks=locks,
+        images={r.name: tuple(i for c in r.components for i in builds["A"][r.name].images[c.name])
+                for r in recipes},
     )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QualifyResult:
+    reproduce: ReproduceResult
+    findings: tuple[Finding, ...]
+
+    @property
+    def ok(self) -> bool:
+        return self.reproduce.ok and not self.findings
+
+
+def qualify_catalog(ws: Workspace, names: Sequence[str] | None = None) -> QualifyResult:
+    """Every gate in one run: reproduce, then the pinning gates over its renders and the locks."""
+    result = reproduce_catalog(ws, names)
+    locks = {_display(lock_path(ws.lockdir, name)): lock.body for name, lock in result.locks.items()}
+    findings = run_gates(ws.catalog, recipes=result.recipes, images=result.images, locks=locks)
+    return QualifyResult(reproduce=result, findings=tuple(findings))
 
 
 def _display(path: Path) -> str:
