@@ -22,6 +22,7 @@ from .stages import (
     ReproduceResult,
     Workspace,
     compose_recipes,
+    fresh_locks,
     lock_catalog,
     qualify_catalog,
     render_recipe,
@@ -99,6 +100,52 @@ def cmd_qualify(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+def cmd_bom(args: argparse.Namespace) -> int:
+    from .bom import publish, stale
+    from .gates import load_exemptions
+
+    locks = fresh_locks(_workspace(args))
+    exemptions = load_exemptions(Path(args.catalog)).image_pins
+    bom_dir, inventory = Path(args.out), Path(args.docs)
+    if args.check:
+        problems = stale(locks, bom_dir=bom_dir, inventory=inventory, exemptions=exemptions,
+                         allow_unpinned=args.allow_unpinned)
+        for problem in problems:
+            print(problem)
+        if problems:
+            print("the BOMs or the inventory are stale: run 'nox -s bom' and commit", file=sys.stderr)
+            return 1
+        print(f"BOMs in {args.out} and {args.docs} match the locks")
+        return 0
+    published = publish(locks, bom_dir=bom_dir, inventory=inventory, exemptions=exemptions,
+                        allow_unpinned=args.allow_unpinned)
+    for path in published.written:
+        print(f"wrote     {path}")
+    for path in published.unchanged:
+        print(f"unchanged {path}")
+    for path in published.removed:
+        print(f"removed   {path}")
+    return 0
+
+
+def cmd_mirror(args: argparse.Namespace) -> int:
+    from .bom import MirrorFormat, hosts_toml, locked_recipes, render_mirror_list
+
+    recipes = locked_recipes(fresh_locks(_workspace(args)))
+    if args.hosts_toml:
+        from ._fs import atomic_write_many
+
+        files = hosts_toml(recipes, args.hosts_toml, allow_unpinned=args.allow_unpinned)
+        out = Path(args.out)
+        atomic_write_many({out / rel: data for rel, data in files.items()})
+        for rel in sorted(files):
+            print(f"wrote {out / rel}")
+        return 0
+    sys.stdout.buffer.write(render_mirror_list(recipes, MirrorFormat(args.format),
+                                               allow_unpinned=args.allow_unpinned))
+    return 0
+
+
 def _print_lock(result: LockResult) -> None:
     for path in result.written:
         print(f"wrote     {path}")
@@ -171,6 +218,22 @@ def build_parser() -> argparse.ArgumentParser:
                        help="render twice under varied sandboxes; compare with each other and the lock")
     p.add_argument("--recipe", action="append", help="only this recipe (repeatable)")
     p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser("bom", parents=[common],
+                       help="CycloneDX 1.6 BOMs (per recipe and catalog) and docs/container-images.md from the locks")
+    p.add_argument("--out", default="bom", help="BOM directory (default: bom)")
+    p.add_argument("--docs", default="docs/container-images.md", help="inventory document")
+    p.add_argument("--check", action="store_true", help="only check that the published files match the locks")
+    p.add_argument("--allow-unpinned", action="store_true", help="publish images that have no digest")
+    p.set_defaults(func=cmd_bom)
+
+    p = sub.add_parser("mirror", parents=[common], help="air-gap mirror list from the locks")
+    p.add_argument("action", choices=["list"])
+    p.add_argument("--format", choices=["text", "json", "hauler", "zarf"], default="text")
+    p.add_argument("--hosts-toml", metavar="MIRROR", help="write containerd hosts.toml files pointing at MIRROR")
+    p.add_argument("--out", default="hosts.d", help="directory for --hosts-toml (default: hosts.d)")
+    p.add_argument("--allow-unpinned", action="store_true", help="list images that have no digest")
+    p.set_defaults(func=cmd_mirror)
 
     p = sub.add_parser("images", parents=[common], help="the image inventory of one recipe")
     p.add_argument("recipe")

@@ -19,7 +19,7 @@ from ._digest import Digest, parse_digest, sha256
 from ._fs import atomic_write, atomic_write_many
 from .build import RecipeBuild, build, chart_record
 from .charts import ChartStore, SourceFactory
-from .errors import GateError, LockError, PipelineError, UsageError
+from .errors import GateError, LockError, PipelineError, StaleLockError, UsageError
 from .gates import Finding, run_gates
 from .images import FoundImage
 from .lock import LOCK_SUFFIX, Lockfile, build_component, build_lockfile, input_digests, lock_path, read_lockfile
@@ -36,6 +36,7 @@ __all__ = [
     "ReproduceResult",
     "Workspace",
     "compose_recipes",
+    "fresh_locks",
     "lock_catalog",
     "qualify_catalog",
     "render_recipe",
@@ -358,6 +359,17 @@ def _check_engine(recipe: Recipe, outcome: RecipeOutcome, lock: Lockfile, engine
 
 
 def _check_staleness(recipe: Recipe, outcome: RecipeOutcome, lock: Lockfile, *, has_volatile: bool) -> None:
+    messages = stale_inputs(recipe, lock, has_volatile=has_volatile)
+    if not messages:
+        outcome.checks["staleness"] = "ok"
+        return
+    for message in messages:
+        outcome.fail("staleness", Divergence(recipe=recipe.name, check="staleness",
+                                             summary=message + ": the lock is stale; run 'nox -s lock' and review"))
+
+
+def stale_inputs(recipe: Recipe, lock: Lockfile, *, has_volatile: bool) -> list[str]:
+    """One message per input that changed since ``lock`` was made (empty: the lock is fresh)."""
     current = input_digests(recipe, has_volatile=has_volatile)
     locked: Mapping[str, str] = lock.inputs.get("files") or {}
     changed = sorted(p for p in set(current) & set(locked) if current[p] != locked[p])
@@ -369,9 +381,26 @@ def _check_staleness(recipe: Recipe, outcome: RecipeOutcome, lock: Lockfile, *, 
     messages += [f"input {p} was used by the lock but is no longer" for p in removed]
     if dict(lock.inputs.get("options") or {}) != options:
         messages.append(f"engine options changed: lock {lock.inputs.get('options')} ≠ now {options}")
-    if not messages:
-        outcome.checks["staleness"] = "ok"
-        return
-    for message in messages:
-        outcome.fail("staleness", Divergence(recipe=recipe.name, check="staleness",
-                                             summary=message + ": the lock is stale; run 'nox -s lock' and review"))
+    return messages
+
+
+def fresh_locks(ws: Workspace, names: Sequence[str] | None = None) -> list[Lockfile]:
+    """Every recipe's lockfile, verified and fresh, for stages that publish from locks (BOM, mirror list).
+
+    A missing or unreadable lock is a :class:`LockError`, a tampered one an :class:`IntegrityError`, a
+    stale one a :class:`StaleLockError` naming the changed inputs: nothing is published from them.
+    """
+    _, recipes = compose_recipes(ws.catalog, names)
+    volatile = load_volatile(ws.catalog)
+    has_volatile = bool(volatile) or (ws.catalog / "volatile.yaml").is_file()
+    locks: list[Lockfile] = []
+    stale: list[str] = []
+    for recipe in recipes:
+        path = lock_path(ws.lockdir, recipe.name)
+        lock = read_lockfile(path, display=_display(path))
+        stale += [f"recipe '{recipe.name}': {m}" for m in stale_inputs(recipe, lock, has_volatile=has_volatile)]
+        locks.append(lock)
+    if stale:
+        raise StaleLockError("the locks are stale, nothing was written:\n  " + "\n  ".join(stale),
+                             hint="run 'nox -s lock', review the diff of lockfiles/, then publish again")
+    return locks
