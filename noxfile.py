@@ -15,14 +15,28 @@ nox.options.error_on_missing_interpreters = True
 
 RUN_REQUIREMENTS = "requirements/run.txt"
 DEV_REQUIREMENTS = "requirements/dev.txt"
+#: The Dagger SDK (optional group ``dagger``), constrained to run.txt's pins; installed for ``--backend dagger``.
+DAGGER_REQUIREMENTS = "requirements/dagger.txt"
 
 
 def _install(session: nox.Session, requirements: str) -> None:
     session.install("--require-hashes", "--only-binary", ":all:", "-r", requirements)
 
 
+def _backend(posargs: list[str]) -> str:
+    """The ``--backend`` the session's arguments ask for (``local`` when none)."""
+    for index, arg in enumerate(posargs):
+        if arg == "--backend" and index + 1 < len(posargs):
+            return posargs[index + 1]
+        if arg.startswith("--backend="):
+            return arg.partition("=")[2]
+    return "local"
+
+
 def _pipeline(session: nox.Session, *args: str) -> None:
     _install(session, RUN_REQUIREMENTS)
+    if _backend(session.posargs) == "dagger":
+        _install(session, DAGGER_REQUIREMENTS)
     session.run("python", "-m", "pipeline", *args, *session.posargs)
 
 
@@ -30,6 +44,14 @@ def _pipeline(session: nox.Session, *args: str) -> None:
 def reproduce(session: nox.Session) -> None:
     """Render every recipe twice in varied sandboxes and check both against the committed locks."""
     _pipeline(session, "reproduce")
+
+
+@nox.session(name="reproduce-dagger", default=False)
+def reproduce_dagger(session: nox.Session) -> None:
+    """Reproduce in containers on a Dagger engine: dagger run nox -s reproduce-dagger."""
+    _install(session, RUN_REQUIREMENTS)
+    _install(session, DAGGER_REQUIREMENTS)
+    session.run("python", "-m", "pipeline", "reproduce", "--backend", "dagger", *session.posargs)
 
 
 @nox.session
@@ -87,3 +109,5 @@ def pin(session: nox.Session) -> None:
     session.run("pip-compile", *common, "--output-file", RUN_REQUIREMENTS, "pyproject.toml")
     session.run("pip-compile", *common, "--extra", "test", "--extra", "lint",
                 "--output-file", DEV_REQUIREMENTS, "pyproject.toml")
+    session.run("pip-compile", *common, "--extra", "dagger", "--constraint", RUN_REQUIREMENTS,
+                "--output-file", DAGGER_REQUIREMENTS, "pyproject.toml")

@@ -1,7 +1,8 @@
 """``python -m pipeline <command>``: parse arguments, call the library, map errors to exit codes.
 
 Exit codes: 0 all good; 1 a gate failed (divergence, stale or tampered lock); 2 bad input or usage.
-Data goes to stdout; logs go to stderr (``-v`` for more).
+Data goes to stdout; logs go to stderr (``-v`` for more). ``lock`` and ``reproduce`` take
+``--backend local|dagger``: the stage runs in-process (default) or in containers (pipeline.backends).
 """
 
 from __future__ import annotations
@@ -156,7 +157,34 @@ def _print_lock(result: LockResult) -> None:
     print(f"{len(result.recipes)} recipes locked, {result.renders} distinct renders")
 
 
+def _on_backend(args: argparse.Namespace, stage_name: str) -> int:
+    """Run ``lock`` or ``reproduce`` on a non-local backend: relay its report, write its checked outputs."""
+    from .backends import Stage, run_on, write_outputs
+
+    stage = Stage(stage_name)
+    started = time.monotonic()
+    plan, outputs = run_on(args.backend, stage, _workspace(args), recipes=tuple(args.recipe or ()))
+    sys.stderr.write(outputs.stderr)
+    if stage is Stage.REPRODUCE:
+        sys.stdout.write(outputs.stdout)
+    else:
+        log.info("%s backend: %s", args.backend, outputs.stdout.strip())
+        applied = write_outputs(plan, outputs)
+        for path in applied.written:
+            print(f"wrote     {path}")
+        for path in applied.unchanged:
+            print(f"unchanged {path}")
+        for path in applied.removed:
+            print(f"removed   {path} (no such recipe any more)")
+        if outputs.exit_code == 0:
+            print(f"{len(plan.outputs.files)} recipes locked on the {args.backend} backend")
+    log.info("%s on the %s backend took %.2f s", stage.value, args.backend, time.monotonic() - started)
+    return outputs.exit_code
+
+
 def cmd_lock(args: argparse.Namespace) -> int:
+    if args.backend != "local":
+        return _on_backend(args, "lock")
     started = time.monotonic()
     result = lock_catalog(_workspace(args), args.recipe or None)
     _print_lock(result)
@@ -184,6 +212,8 @@ def _print_reproduce(result: ReproduceResult, *, elapsed: float) -> None:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
+    if args.backend != "local":
+        return _on_backend(args, "reproduce")
     started = time.monotonic()
     result = reproduce_catalog(_workspace(args), args.recipe or None)
     _print_reproduce(result, elapsed=time.monotonic() - started)
@@ -199,6 +229,10 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--lockdir", default="lockfiles", help="lockfile directory (default: lockfiles)")
     common.add_argument("--cache", default=".pipeline-cache", help="chart and render cache (default: .pipeline-cache)")
     common.add_argument("--workers", type=int, default=None, help="render worker processes (default: CPUs)")
+    backend = argparse.ArgumentParser(add_help=False)
+    backend.add_argument("--backend", choices=("local", "dagger"), default="local",
+                         help="where the stage runs: in this process (local, default) or in containers on a "
+                         "Dagger engine (dagger; run it under 'dagger run')")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("recipes", parents=[common], help="list the catalog's recipes and their overlay chains")
@@ -210,11 +244,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="write files under this directory instead of printing the stream")
     p.set_defaults(func=cmd_render)
 
-    p = sub.add_parser("lock", parents=[common], help="render every recipe and write lockfiles atomically")
+    p = sub.add_parser("lock", parents=[common, backend], help="render every recipe and write lockfiles atomically")
     p.add_argument("--recipe", action="append", help="only this recipe (repeatable)")
     p.set_defaults(func=cmd_lock)
 
-    p = sub.add_parser("reproduce", parents=[common],
+    p = sub.add_parser("reproduce", parents=[common, backend],
                        help="render twice under varied sandboxes; compare with each other and the lock")
     p.add_argument("--recipe", action="append", help="only this recipe (repeatable)")
     p.set_defaults(func=cmd_reproduce)

@@ -1,0 +1,259 @@
+"""Plans: turning ``lock``/``reproduce`` on a host workspace into a :class:`~.interface.Plan`, and
+checking and applying what a backend hands back.
+
+Container layout (the same for every stage)::
+
+    /opt/wheels                   the wheelhouse (read-only): one hashed wheel per pin + requirements.txt
+    /opt/recipe-pipeline/pipeline this package's source (read-only; PYTHONPATH=/opt/recipe-pipeline)
+    /in/catalog                   the catalog (read-only)
+    /in/lockfiles                 the committed lockfiles (read-only; reproduce only)
+    /work/cache/charts, /renders  the host cache, copied in (content-addressed, verified on read)
+    /out/lockfiles                where ``lock`` writes; exported back to the host
+
+Guarantees: :func:`build_plan` composes the recipes on the host first (an unknown recipe or a broken
+catalog fails here exactly as with the local backend), digests every input directory, and verifies
+the wheelhouse against the pinned hashes; :func:`verify_inputs` re-digests the inputs just before a
+run (a catalog edited since the plan was made is a :class:`~pipeline.errors.BackendError`);
+:func:`check_outputs` compares what came back with what the plan expected (names and, when known,
+digests), and checks every lockfile's own integrity digest; :func:`write_outputs` writes the files
+atomically (all or none) and prunes orphans as ``lock`` does.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from .._digest import Digest, sha256, sha256_of_entries
+from .._fs import atomic_write_many
+from ..errors import BackendError
+from ..lock import LOCK_SUFFIX, read_lockfile
+from ..render.sandbox import CANONICAL
+from ..stages import Workspace, compose_recipes
+from .interface import ExpectedOutputs, Mount, OutputMismatchError, Outputs, Plan, Stage, Wheels
+from .settings import ContainerSettings, load_settings, project_root
+from .wheelhouse import REQUIREMENTS_NAME, check_wheelhouse, parse_requirements, prepare_wheelhouse
+
+__all__ = [
+    "CONTAINER_CACHE",
+    "CONTAINER_CATALOG",
+    "CONTAINER_LOCKDIR",
+    "CONTAINER_OUTPUT",
+    "CONTAINER_PROJECT",
+    "CONTAINER_WHEELHOUSE",
+    "RUN_REQUIREMENTS",
+    "Applied",
+    "build_plan",
+    "check_outputs",
+    "container_environment",
+    "plan_for",
+    "tree_digest",
+    "verify_inputs",
+    "write_outputs",
+]
+
+CONTAINER_WHEELHOUSE = PurePosixPath("/opt/wheels")
+CONTAINER_PROJECT = PurePosixPath("/opt/recipe-pipeline")
+CONTAINER_CATALOG = PurePosixPath("/in/catalog")
+CONTAINER_LOCKDIR = PurePosixPath("/in/lockfiles")
+CONTAINER_WORKDIR = PurePosixPath("/work")
+CONTAINER_CACHE = CONTAINER_WORKDIR / "cache"
+CONTAINER_OUTPUT = PurePosixPath("/out/lockfiles")
+#: The pins installed in the container, relative to the project root.
+RUN_REQUIREMENTS = "requirements/run.txt"
+#: Cache subdirectories worth copying in: both are content-addressed and re-verified when read.
+_CACHE_PARTS = ("charts", "renders")
+#: Never part of an input: Python's byte-code caches.
+_SKIP = ("__pycache__",)
+
+
+def container_environment() -> tuple[tuple[str, str], ...]:
+    """The complete environment the plan sets, built like the canonical render sandbox's allow-list."""
+    env = {
+        "HOME": "/tmp",  # noqa: S108 - inside the container: an empty, writable directory of the image
+        "LANG": CANONICAL.locale,
+        "LC_ALL": CANONICAL.locale,
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONHASHSEED": CANONICAL.hash_seed,
+        "PYTHONNOUSERSITE": "1",
+        "PYTHONPATH": str(CONTAINER_PROJECT),
+        "TZ": CANONICAL.tz,
+        **dict(CANONICAL.extra_env),
+    }
+    return tuple(sorted(env.items()))
+
+
+def tree_digest(root: Path, *, skip: Sequence[str] = ()) -> Digest:
+    """Digest of every file under ``root`` by relative POSIX path (order-independent), skipping ``skip`` names."""
+    entries: list[tuple[str, bytes]] = []
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if any(part in skip for part in rel.parts) or not path.is_file():
+            continue
+        entries.append((rel.as_posix(), path.read_bytes()))
+    return sha256_of_entries(entries)
+
+
+def _mount(target: PurePosixPath, source: Path, *, read_only: bool = True, skip: Sequence[str] = ()) -> Mount:
+    source = source.resolve()
+    return Mount(target=target, source=source, digest=tree_digest(source, skip=skip), read_only=read_only,
+                 skip=tuple(skip))
+
+
+def _install_argv(target: PurePosixPath) -> tuple[str, ...]:
+    return ("python", "-m", "pip", "install", "--no-index", "--find-links", str(target), "--require-hashes",
+            "--only-binary", ":all:", "--no-cache-dir", "--disable-pip-version-check",
+            "--root-user-action=ignore", "--requirement", str(target / REQUIREMENTS_NAME))
+
+
+def build_plan(
+    stage: Stage,
+    ws: Workspace,
+    *,
+    settings: ContainerSettings,
+    project: Path,
+    requirements: Path,
+    wheelhouse: Path,
+    recipes: Sequence[str] = (),
+    expected: Mapping[str, Digest] | None = None,
+) -> Plan:
+    """The plan for ``stage`` on ``ws`` (see the module docstring for the container layout).
+
+    ``expected`` gives known digests of output files by name (e.g. the local backend's lockfiles,
+    to check that both backends produce the same bytes); names not given are expected with an
+    unknown digest. ``wheelhouse`` must already hold the pinned wheels (:func:`prepare_wheelhouse`).
+    """
+    _, composed = compose_recipes(ws.catalog, list(recipes) or None)
+    data = requirements.read_bytes()
+    pins = parse_requirements(requirements)
+    check_wheelhouse(wheelhouse, pins, data)
+    wheels = Wheels(
+        requirements=requirements.resolve(), requirements_digest=sha256(data), pins=pins,
+        wheelhouse=_mount(CONTAINER_WHEELHOUSE, wheelhouse), install=_install_argv(CONTAINER_WHEELHOUSE),
+    )
+    package = project / "pipeline"
+    inputs = [_mount(CONTAINER_CATALOG, ws.catalog)]
+    argv = ["python", "-m", "pipeline", stage.value, "--catalog", str(CONTAINER_CATALOG)]
+    match stage:
+        case Stage.LOCK:
+            argv += ["--lockdir", str(CONTAINER_OUTPUT)]
+            known = dict(expected or {})
+            names = {f"{r.name}{LOCK_SUFFIX}" for r in composed}
+            unknown = sorted(set(known) - names)
+            if unknown:
+                raise BackendError(f"an expected digest names {unknown[0]!r}, which this lock does not produce",
+                                   hint=f"expected outputs are {', '.join(sorted(names))}")
+            outputs = ExpectedOutputs(
+                directory=CONTAINER_OUTPUT, files={n: known.get(n) for n in sorted(names)},
+                host=ws.lockdir, prune=None if recipes else f"*{LOCK_SUFFIX}",
+            )
+        case Stage.REPRODUCE:
+            if expected:
+                raise BackendError("reproduce produces no files, so no output digest can be expected",
+                                   hint="pass expected digests to a lock plan")
+            argv += ["--lockdir", str(CONTAINER_LOCKDIR)]
+            if ws.lockdir.is_dir():
+                inputs.append(_mount(CONTAINER_LOCKDIR, ws.lockdir))
+            outputs = ExpectedOutputs()
+    for part in _CACHE_PARTS:
+        if (ws.cache / part).is_dir():
+            inputs.append(_mount(CONTAINER_CACHE / part, ws.cache / part, read_only=False))
+    argv += ["--cache", str(CONTAINER_CACHE)]
+    if ws.workers is not None:
+        argv += ["--workers", str(ws.workers)]
+    for name in recipes:
+        argv += ["--recipe", name]
+    return Plan(
+        stage=stage, recipes=tuple(recipes), workspace=ws, base_image=settings.base_image,
+        platform=settings.platform, wheels=wheels,
+        project=_mount(CONTAINER_PROJECT / "pipeline", package, skip=_SKIP),
+        inputs=tuple(inputs), environment=container_environment(), workdir=CONTAINER_WORKDIR,
+        argv=tuple(argv), outputs=outputs,
+    )
+
+
+def verify_inputs(plan: Plan) -> None:
+    """Raise :class:`BackendError` when any input directory changed since ``plan`` was made."""
+    for mount in plan.mounts:
+        now = tree_digest(mount.source, skip=mount.skip) if mount.source.is_dir() else None
+        if now != mount.digest:
+            raise BackendError(
+                f"input {mount.source} (for {mount.target}) changed since the plan was made: "
+                f"planned {mount.digest}, now {now or 'missing'}",
+                hint="something wrote to the workspace during the run; run again when it is quiet",
+            )
+
+
+def check_outputs(plan: Plan, outputs: Outputs, *, backend: str) -> None:
+    """Raise when ``outputs`` is not what ``plan`` expected (only for a stage that exited 0)."""
+    if outputs.exit_code != 0:
+        return
+    expected = plan.outputs.files
+    got = set(outputs.files)
+    where = f"the {backend} backend's {plan.stage.value} run"
+    for name in sorted(set(expected) - got):
+        raise OutputMismatchError(f"{where} produced no {name!r} in {plan.outputs.directory}",
+                                  hint="the stage inside the container did not write every expected output; "
+                                  "see its stderr above")
+    for name in sorted(got - set(expected)):
+        raise OutputMismatchError(f"{where} produced an unexpected file {name!r}",
+                                  hint=f"expected only {', '.join(sorted(expected)) or 'no files'}")
+    for name, want in sorted(expected.items()):
+        have = sha256(outputs.files[name])
+        if want is not None and have != want:
+            raise OutputMismatchError(
+                f"{where}: {name} has {have}, but the plan expected {want}",
+                hint="the backends produced different bytes for the same inputs: compare the two with "
+                "'nox -s reproduce' and the lockfile diff",
+            )
+    if plan.stage is Stage.LOCK:
+        with tempfile.TemporaryDirectory(prefix="pipeline-outputs-") as tmp:
+            for name, data in sorted(outputs.files.items()):
+                path = Path(tmp) / name
+                path.write_bytes(data)
+                read_lockfile(path, display=f"{name} (from the {backend} backend)")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Applied:
+    """What :func:`write_outputs` did on the host."""
+
+    written: tuple[Path, ...]
+    unchanged: tuple[Path, ...]
+    removed: tuple[Path, ...]
+
+
+def write_outputs(plan: Plan, outputs: Outputs) -> Applied:
+    """Write the checked output files to the plan's host directory atomically; prune orphans."""
+    host = plan.outputs.host
+    if host is None or outputs.exit_code != 0:
+        return Applied(written=(), unchanged=(), removed=())
+    files = {host / name: data for name, data in outputs.files.items()}
+    unchanged = tuple(sorted(p for p, data in files.items() if p.is_file() and p.read_bytes() == data))
+    atomic_write_many(files)
+    removed: list[Path] = []
+    if plan.outputs.prune is not None and host.is_dir():
+        for orphan in sorted(host.glob(plan.outputs.prune)):
+            if orphan not in files:
+                orphan.unlink()
+                removed.append(orphan)
+    written = tuple(sorted(p for p in files if p not in unchanged))
+    return Applied(written=written, unchanged=unchanged, removed=tuple(removed))
+
+
+def plan_for(stage: Stage, ws: Workspace, *, recipes: Sequence[str] = (),
+             expected: Mapping[str, Digest] | None = None) -> Plan:
+    """The plan for ``stage`` from this checkout: its settings, ``requirements/run.txt`` and wheelhouse.
+
+    Downloads the wheelhouse into ``<cache>/wheelhouse/`` the first time (``pip download``); later
+    runs reuse it once it verifies against the pinned hashes.
+    """
+    root = project_root()
+    settings = load_settings(root)
+    requirements = root / RUN_REQUIREMENTS
+    wheelhouse = prepare_wheelhouse(requirements, ws.cache, settings)
+    return build_plan(stage, ws, settings=settings, project=root, requirements=requirements,
+                      wheelhouse=wheelhouse, recipes=recipes, expected=expected)
