@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from ._digest import Digest, sha256
 from .charts import ChartStore, FetchedChart, SourceFactory, fetch_chart
-from .images import Discovery, FoundImage, Rejected, chart_annotation_images, discover
 from .errors import RenderError
+from .images import Discovery, FoundImage, Rejected, chart_annotation_images, discover
 from .recipes.model import Component, ComponentType, Recipe
 from .render.job import ComponentRender, RenderJob
 from .render.pool import WorkerPool

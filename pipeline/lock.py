@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from ._digest import Digest, canonical_json, sha256, sha256_of_entries
-from .images import FoundImage, Origin
 from .errors import IntegrityError, LockError
+from .images import FoundImage, Origin
 from .recipes.model import Component, Recipe
 from .render.job import ComponentRender
 from .volatile import VOLATILE_FILE, VolatileField

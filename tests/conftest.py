@@ -9,7 +9,21 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import REGISTRY_BINARY, HttpRepo, Registry, start_http_repo, start_registry
+from tests.servers import (
+    REGISTRY_BINARY,
+    FaultProxy,
+    HttpRepo,
+    Registry,
+    TokenRegistry,
+    start_basic_registry,
+    start_fault_proxy,
+    start_http_repo,
+    start_registry,
+    start_token_registry,
+)
+
+#: Users of the authenticated test registries (bcrypt with 4 rounds; never real credentials).
+REGISTRY_USERS = {"alice": "s3cret-Pa55word"}
 
 # ---- real servers on loopback (tests/servers.py): `registry` and `http_repo` -----------------
 
@@ -19,20 +33,63 @@ def _require_marker(request: pytest.FixtureRequest, marker: str) -> None:
         pytest.fail(f"a test using the {request.fixturename!r} fixture must be marked @pytest.mark.{marker}")
 
 
-@pytest.fixture
-def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Registry]:
-    """A real docker-registry on 127.0.0.1 (skipped where it is not installed, except in CI)."""
-    _require_marker(request, "registry")
+def _require_registry_binary() -> None:
     if shutil.which(REGISTRY_BINARY) is None:
         reason = f"{REGISTRY_BINARY!r} is not installed (apt-get install -y docker-registry)"
         if os.environ.get("CI") == "true":
             pytest.fail(f"{reason}; CI must install it")
         pytest.skip(reason)
+
+
+@pytest.fixture
+def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Registry]:
+    """A real docker-registry on 127.0.0.1 (skipped where it is not installed, except in CI)."""
+    _require_marker(request, "registry")
+    _require_registry_binary()
     running = start_registry(tmp_path / "registry")
     try:
         yield running
     finally:
         running.stop()
+
+
+@pytest.fixture
+def basic_registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Registry]:
+    """A real docker-registry with htpasswd basic auth for :data:`REGISTRY_USERS` (``.credentials``)."""
+    _require_marker(request, "registry")
+    _require_registry_binary()
+    running = start_basic_registry(tmp_path / "basic-registry", users=REGISTRY_USERS)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def token_registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TokenRegistry]:
+    """A real docker-registry with ``auth: token`` and the ES256 token server it trusts.
+
+    :data:`REGISTRY_USERS` may push and pull; anonymous clients may pull (change
+    ``token_registry.tokens.config`` to refuse them).
+    """
+    _require_marker(request, "token_registry")
+    _require_registry_binary()
+    running = start_token_registry(tmp_path / "token-registry", users=REGISTRY_USERS)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def fault_proxy(request: pytest.FixtureRequest, registry: Registry) -> Iterator[FaultProxy]:
+    """A fault-injecting proxy on 127.0.0.1 in front of the ``registry`` fixture."""
+    _require_marker(request, "fault_proxy")
+    proxy = start_fault_proxy(registry.url)
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
 
 
 @pytest.fixture

@@ -10,6 +10,15 @@
 - :func:`start_fake_token_gate`: a bearer-token gate in front of a registry (the real registry's
   token auth needs JWT signing keys; the gate reproduces the anonymous-token protocol that ghcr.io
   and registry.k8s.io use, and forwards to the real registry).
+- registries with authentication: :func:`write_htpasswd` (basic auth) and :func:`start_token_server`
+  (the registry's ``auth: token``: ES256 JWTs signed by a key whose certificate the registry
+  trusts); :class:`ChallengeAuth` answers their challenges for pushes;
+- :func:`build_oci_image` / :func:`push_oci_image`: tiny deterministic images (an index with
+  platforms, manifests, configs, layers, optionally an attestation; OCI or Docker media types);
+  ``tests/registry/skopeo.py`` is the independent cross-check;
+- :func:`start_fault_proxy`: a keep-alive proxy in front of a registry that injects delays,
+  resets, error statuses and corrupted bodies (:class:`ProxyFault`) and counts connections;
+  :func:`start_object_store` is another loopback host (127.0.0.2) to redirect blob downloads to;
 - archive assets the servers need or tests of archives build by hand: :func:`build_archive` (an
   arbitrary tar.gz in the given member order, unsafe members included) and :func:`chart_metadata`.
   Charts themselves come from :mod:`tests.factories`.
@@ -19,16 +28,19 @@ Every server stops cleanly: processes are terminated and waited for (no zombies)
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import io
 import json
 import re
+import socket
+import struct
 import subprocess
 import tarfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -110,10 +122,16 @@ class Registry:
     host: str
     root: Path
     process: subprocess.Popen[bytes]
+    #: ``(user, password)`` the registry (or its token server) accepts, when it wants any.
+    credentials: tuple[str, str] | None = None
 
     @property
     def url(self) -> str:
         return f"http://{self.host}"
+
+    def push_auth(self) -> httpx.Auth | None:
+        """An ``httpx.Auth`` that answers this registry's challenges (basic or bearer) for pushes."""
+        return ChallengeAuth(*self.credentials) if self.credentials is not None else None
 
     def oci(self, namespace: str) -> str:
         """``oci://host/namespace``: a chart repository in this registry."""
@@ -145,8 +163,14 @@ class Registry:
         self.stop()
 
 
-def start_registry(tmp_path: Path, *, binary: str = REGISTRY_BINARY, timeout: float = 15.0) -> Registry:
-    """Start ``docker-registry serve`` on 127.0.0.1 with a random port; return when ``/v2/`` answers 200."""
+def start_registry(tmp_path: Path, *, binary: str = REGISTRY_BINARY, timeout: float = 15.0,
+                   auth: Mapping[str, Any] | None = None,
+                   credentials: tuple[str, str] | None = None) -> Registry:
+    """Start ``docker-registry serve`` on 127.0.0.1 with a random port; return when ``/v2/`` answers.
+
+    ``auth`` is the registry's ``auth:`` configuration (``htpasswd`` or ``token``); then ``/v2/``
+    answering 401 counts as up. ``credentials`` are recorded on the result for pushes.
+    """
     root = tmp_path
     root.mkdir(parents=True, exist_ok=True)
     config = {
@@ -155,6 +179,8 @@ def start_registry(tmp_path: Path, *, binary: str = REGISTRY_BINARY, timeout: fl
         "storage": {"filesystem": {"rootdirectory": str(root / "data")}, "delete": {"enabled": True}},
         "http": {"addr": "127.0.0.1:0", "secret": "test-secret-not-for-production"},
     }
+    if auth is not None:
+        config["auth"] = dict(auth)
     config_path = root / "config.yml"
     config_path.write_text(yaml.safe_dump(config, sort_keys=True))
     log_path = root / "registry.log"
@@ -162,7 +188,8 @@ def start_registry(tmp_path: Path, *, binary: str = REGISTRY_BINARY, timeout: fl
     with log_path.open("wb") as log:
         process = subprocess.Popen([binary, "serve", str(config_path)], stdout=log, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, env=env, cwd=root)
-    registry = Registry(host="", root=root, process=process)
+    registry = Registry(host="", root=root, process=process, credentials=credentials)
+    up = (200, 401) if auth is not None else (200,)
     try:
         deadline = time.monotonic() + timeout
         port = None
@@ -180,7 +207,7 @@ def start_registry(tmp_path: Path, *, binary: str = REGISTRY_BINARY, timeout: fl
         with httpx.Client(timeout=2.0, trust_env=False) as client:
             while True:
                 try:
-                    if client.get(f"{registry.url}/v2/").status_code == 200:
+                    if client.get(f"{registry.url}/v2/").status_code in up:
                         break
                 except httpx.TransportError:
                     pass
@@ -393,6 +420,11 @@ class _GateServer(ThreadingHTTPServer):
 
 class _GateHandler(SimpleHTTPRequestHandler):
     server: _GateServer
+    method = "GET"
+
+    def do_HEAD(self) -> None:
+        self.method = "HEAD"
+        self.do_GET()
 
     def do_GET(self) -> None:
         parts = urlsplit(self.path)
@@ -413,18 +445,22 @@ class _GateHandler(SimpleHTTPRequestHandler):
             self._answer(401, b'{"errors":[{"code":"UNAUTHORIZED"}]}', {"WWW-Authenticate": challenge})
             return
         headers = {k: v for k, v in self.headers.items() if k.lower() == "accept"}
-        upstream = self.server.client.get(self.server.upstream + self.path, headers=headers)
+        upstream = self.server.client.request(self.method, self.server.upstream + self.path, headers=headers)
         passed = {k: v for k, v in upstream.headers.items()
                   if k.lower() in ("content-type", "docker-content-digest", "link")}
+        if self.method == "HEAD":
+            passed["Content-Length"] = upstream.headers.get("content-length", "0")
         self._answer(upstream.status_code, upstream.content, passed)
 
     def _answer(self, status: int, body: bytes, headers: Mapping[str, str]) -> None:
         self.send_response(HTTPStatus(status))
         for key, value in headers.items():
             self.send_header(key, value)
-        self.send_header("Content-Length", str(len(body)))
+        if "Content-Length" not in headers:
+            self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        if self.method != "HEAD":
+            self.wfile.write(body)
 
     def log_message(self, format: str, *args: Any) -> None:
         return
@@ -463,3 +499,662 @@ def start_fake_token_gate(registry: Registry, *, token: str = "anonymous-token")
                               name="token-gate", daemon=True)
     thread.start()
     return FakeTokenGate(host=f"127.0.0.1:{server.server_address[1]}", server=server, thread=thread)
+
+
+# ------------------------------------------------------------------------------------------------
+# authentication for pushes (independent of the code under test)
+
+
+class ChallengeAuth(httpx.Auth):
+    """Answers a registry's 401 the simple way: basic credentials, or a bearer token from the realm.
+
+    Test infrastructure for pushing; deliberately not the pipeline's own client. Tokens are cached
+    per scope.
+    """
+
+    requires_request_body = True
+
+    def __init__(self, username: str, password: str) -> None:
+        self._basic = httpx.BasicAuth(username, password)
+        self._credentials = (username, password)
+        self._tokens: dict[str, str] = {}
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        response = yield request
+        if response.status_code != 401:
+            return
+        challenge = response.headers.get("www-authenticate", "")
+        if challenge.lower().startswith("basic"):
+            yield from self._basic.auth_flow(request)
+            return
+        params = dict(re.findall(r'(\w+)="([^"]*)"', challenge))
+        scope = params.get("scope", "")
+        token = self._tokens.get(scope)
+        if token is None:
+            query = {k: v for k, v in (("service", params.get("service")), ("scope", scope)) if v}
+            answer = httpx.get(params["realm"], params=query, auth=self._credentials, timeout=10.0, trust_env=False)
+            answer.raise_for_status()
+            token = str(answer.json()["token"])
+            self._tokens[scope] = token
+        request.headers["Authorization"] = f"Bearer {token}"
+        yield request
+
+
+def write_htpasswd(path: Path, users: Mapping[str, str], *, rounds: int = 4) -> Path:
+    """An htpasswd file with bcrypt hashes (the only kind distribution accepts); cheap rounds for tests."""
+    import bcrypt
+
+    lines = [f"{user}:{bcrypt.hashpw(pw.encode(), bcrypt.gensalt(rounds=rounds)).decode()}\n"
+             for user, pw in sorted(users.items())]
+    path.write_text("".join(lines))
+    return path
+
+
+# ------------------------------------------------------------------------------------------------
+# token server (the registry's `auth: token`): ES256 JWTs signed by a key whose certificate the
+# registry trusts, key found through the libtrust `kid`
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TokenHit:
+    """One request to the token server: the user (``None`` = anonymous), the scopes and the answer."""
+
+    user: str | None
+    scopes: tuple[str, ...]
+    service: str
+    status: int
+
+
+class _TokenServer(ThreadingHTTPServer):
+    daemon_threads = True
+    lock: threading.Lock
+    hits: list[TokenHit]
+    config: TokenServerConfig
+    signer: Callable[[str | None, list[dict[str, Any]]], str]
+
+
+@dataclass(kw_only=True)
+class TokenServerConfig:
+    """What the token server grants (mutable while it runs)."""
+
+    service: str = "test-registry"
+    issuer: str = "test-issuer"
+    users: Mapping[str, str] = field(default_factory=dict)
+    anonymous_pull: bool = True
+    #: repositories anonymous clients may pull (``None``: all, when ``anonymous_pull``)
+    public: frozenset[str] | None = None
+    expires_in: int | None = 300
+    fields: tuple[str, ...] = ("token", "access_token")
+
+
+class _TokenHandler(SimpleHTTPRequestHandler):
+    server: _TokenServer
+
+    def do_GET(self) -> None:
+        parts = urlsplit(self.path)
+        if parts.path != "/token":
+            self._answer(404, b"not found")
+            return
+        query = parse_qs(parts.query)
+        config = self.server.config
+        scopes = tuple(query.get("scope", []))
+        service = (query.get("service") or [""])[0]
+        user, status = self._who(config)
+        with self.server.lock:
+            self.server.hits.append(TokenHit(user=user, scopes=scopes, service=service, status=status))
+        if status != 200:
+            self._answer(status, b'{"details":"invalid username/password"}')
+            return
+        access = []
+        for scope in scopes:
+            kind, _, rest = scope.partition(":")
+            name, _, actions = rest.rpartition(":")
+            wanted = [a for a in actions.split(",") if a]
+            public = config.anonymous_pull and (config.public is None or name in config.public)
+            granted = wanted if user is not None else [a for a in wanted if a == "pull" and public]
+            if kind == "repository" and granted:
+                access.append({"type": "repository", "name": name, "actions": granted})
+        token = self.server.signer(user, access)
+        answer: dict[str, Any] = dict.fromkeys(config.fields, token)
+        if config.expires_in is not None:
+            answer["expires_in"] = config.expires_in
+        answer["issued_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        self._answer(200, json.dumps(answer).encode(), content_type="application/json")
+
+    def _who(self, config: TokenServerConfig) -> tuple[str | None, int]:
+        header = self.headers.get("Authorization")
+        if header is None:
+            return None, 200 if config.anonymous_pull else 401
+        import base64
+
+        try:
+            user, _, password = base64.b64decode(header.split(" ", 1)[1]).decode().partition(":")
+        except (IndexError, ValueError):
+            return None, 401
+        if config.users.get(user) != password:
+            return user, 401
+        return user, 200
+
+    def _answer(self, status: int, body: bytes, content_type: str = "text/plain") -> None:
+        self.send_response(HTTPStatus(status))
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+@dataclass(kw_only=True)
+class TokenServer:
+    """A running token server: ``realm`` is its token URL; ``bundle`` the certificate the registry trusts."""
+
+    url: str
+    bundle: Path
+    server: _TokenServer
+    thread: threading.Thread
+
+    @property
+    def realm(self) -> str:
+        return f"{self.url}/token"
+
+    @property
+    def config(self) -> TokenServerConfig:
+        return self.server.config
+
+    @property
+    def hits(self) -> list[TokenHit]:
+        return self.server.hits
+
+    def registry_auth(self) -> dict[str, Any]:
+        """The registry's ``auth:`` configuration that trusts this server."""
+        return {"token": {"realm": self.realm, "service": self.config.service, "issuer": self.config.issuer,
+                          "rootcertbundle": str(self.bundle)}}
+
+    def stop(self) -> None:
+        if self.thread.is_alive():
+            self.server.shutdown()
+            self.thread.join(timeout=10)
+        self.server.server_close()
+
+
+def libtrust_kid(public_key: Any) -> str:
+    """The key ID distribution computes for a public key (libtrust: base32 of a truncated SHA-256)."""
+    import base64
+
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    der = public_key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    text = base64.b32encode(hashlib.sha256(der).digest()[:30]).decode()
+    return ":".join(text[i:i + 4] for i in range(0, 48, 4))
+
+
+def start_token_server(root: Path, config: TokenServerConfig | None = None) -> TokenServer:
+    """A token server on 127.0.0.1 signing ES256 JWTs; its certificate is written to ``root/bundle.pem``."""
+    import datetime
+
+    import jwt
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    root.mkdir(parents=True, exist_ok=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test token signer")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
+    bundle = root / "bundle.pem"
+    bundle.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    kid = libtrust_kid(key.public_key())
+    server = _TokenServer(("127.0.0.1", 0), _TokenHandler)
+    server.lock, server.hits, server.config = threading.Lock(), [], config or TokenServerConfig()
+    counter = iter(range(1, 1 << 30))
+
+    def sign(user: str | None, access: list[dict[str, Any]]) -> str:
+        issued = int(time.time())
+        lifetime = server.config.expires_in or 60
+        claims = {"iss": server.config.issuer, "sub": user or "", "aud": server.config.service,
+                  "exp": issued + lifetime, "nbf": issued - 1, "iat": issued, "jti": str(next(counter)),
+                  "access": access}
+        return jwt.encode(claims, key, algorithm="ES256", headers={"kid": kid})
+
+    server.signer = sign
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
+                              name="token-server", daemon=True)
+    thread.start()
+    return TokenServer(url=f"http://127.0.0.1:{server.server_address[1]}", bundle=bundle, server=server,
+                       thread=thread)
+
+
+# ------------------------------------------------------------------------------------------------
+# small deterministic OCI images
+
+
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
+DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OciImage:
+    """An image as bytes: blobs (configs, layers), child manifests, and the top manifest or index.
+
+    ``platforms`` and ``configs`` are what a resolver should report; ``attestations`` maps an
+    attestation manifest's digest to the manifest it describes.
+    """
+
+    blobs: Mapping[str, bytes]
+    children: tuple[tuple[str, str, bytes], ...]  # (digest, media type, bytes), pushed by digest
+    top: bytes
+    media_type: str
+    platforms: Mapping[str, str]
+    configs: Mapping[str, str]
+    attestations: Mapping[str, str]
+
+    @property
+    def digest(self) -> str:
+        return _sha256(self.top)
+
+
+def _compact(data: Any) -> bytes:
+    return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+
+
+def build_oci_image(seed: str, *, platforms: Sequence[str] = ("linux/amd64", "linux/arm64"),
+                    index: bool = True, docker: bool = False, attestation: bool = False) -> OciImage:
+    """A tiny image whose bytes depend only on the arguments (same seed, same digests).
+
+    ``index=False`` gives a single manifest for ``platforms[0]``; ``docker=True`` uses Docker v2
+    media types; ``attestation=True`` adds a buildkit-style ``unknown/unknown`` attestation entry.
+    """
+    manifest_type, config_type, layer_type = ((DOCKER_MANIFEST, DOCKER_CONFIG, DOCKER_LAYER) if docker
+                                              else (OCI_MANIFEST, OCI_CONFIG, OCI_LAYER))
+    blobs: dict[str, bytes] = {}
+    children: list[tuple[str, str, bytes]] = []
+    descriptors: list[dict[str, Any]] = []
+    found: dict[str, str] = {}
+    configs: dict[str, str] = {}
+    for platform in platforms:
+        os_name, arch, *variant = platform.split("/")
+        layer = build_archive([Member(name="hello.txt", data=f"{seed} {platform}\n".encode())], mtime=0)
+        diff_id = _sha256(gzip.decompress(layer))
+        config_doc: dict[str, Any] = {"architecture": arch, "os": os_name,
+                                      "config": {"Cmd": ["/hello"], "Labels": {"seed": seed}},
+                                      "rootfs": {"type": "layers", "diff_ids": [diff_id]}}
+        if variant:
+            config_doc["variant"] = variant[0]
+        config = _compact(config_doc)
+        blobs[_sha256(config)] = config
+        blobs[_sha256(layer)] = layer
+        manifest = _compact({
+            "schemaVersion": 2, "mediaType": manifest_type,
+            "config": {"mediaType": config_type, "digest": _sha256(config), "size": len(config)},
+            "layers": [{"mediaType": layer_type, "digest": _sha256(layer), "size": len(layer)}],
+        })
+        if not index:
+            return OciImage(blobs=blobs, children=(), top=manifest, media_type=manifest_type, platforms={},
+                            configs={"": _sha256(config)}, attestations={})
+        children.append((_sha256(manifest), manifest_type, manifest))
+        plat: dict[str, str] = {"architecture": arch, "os": os_name}
+        if variant:
+            plat["variant"] = variant[0]
+        descriptors.append({"mediaType": manifest_type, "digest": _sha256(manifest), "size": len(manifest),
+                            "platform": plat})
+        found[platform] = _sha256(manifest)
+        configs[platform] = _sha256(config)
+    attestations: dict[str, str] = {}
+    if attestation:
+        statement = _compact({"_type": "https://in-toto.io/Statement/v0.1", "seed": seed})
+        empty = b"{}"
+        blobs[_sha256(statement)] = statement
+        blobs[_sha256(empty)] = empty
+        described = descriptors[0]["digest"]
+        att = _compact({
+            "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": OCI_CONFIG, "digest": _sha256(empty), "size": len(empty)},
+            "layers": [{"mediaType": "application/vnd.in-toto+json", "digest": _sha256(statement),
+                        "size": len(statement)}],
+        })
+        children.append((_sha256(att), OCI_MANIFEST, att))
+        descriptors.append({"mediaType": OCI_MANIFEST, "digest": _sha256(att), "size": len(att),
+                            "platform": {"architecture": "unknown", "os": "unknown"},
+                            "annotations": {"vnd.docker.reference.digest": described,
+                                            "vnd.docker.reference.type": "attestation-manifest"}})
+        attestations[_sha256(att)] = described
+    top_type = DOCKER_LIST if docker else OCI_INDEX
+    top = _compact({"schemaVersion": 2, "mediaType": top_type, "manifests": descriptors})
+    return OciImage(blobs=blobs, children=tuple(children), top=top, media_type=top_type, platforms=found,
+                    configs=configs, attestations=attestations)
+
+
+def push_oci_image(registry: Registry, repository: str, tag: str, image: OciImage) -> str:
+    """Push ``image`` as ``repository:tag`` (blobs, child manifests by digest, then the tag); its digest."""
+    with httpx.Client(base_url=registry.url, timeout=10.0, trust_env=False, auth=registry.push_auth()) as client:
+        for digest, data in sorted(image.blobs.items()):
+            if client.head(f"/v2/{repository}/blobs/{digest}").status_code != 200:
+                _push_blob(client, repository, data)
+        for digest, media_type, body in image.children:
+            _put_manifest(client, repository, digest, body, media_type)
+        _put_manifest(client, repository, tag, image.top, image.media_type)
+    return image.digest
+
+
+def _put_manifest(client: httpx.Client, repository: str, reference: str, body: bytes, media_type: str) -> None:
+    response = client.put(f"/v2/{repository}/manifests/{reference}", content=body,
+                          headers={"Content-Type": media_type})
+    if response.status_code != 201:
+        raise RuntimeError(f"manifest PUT {repository}:{reference} answered {response.status_code}: {response.text}")
+    if response.headers.get("docker-content-digest") != _sha256(body):
+        raise RuntimeError(f"registry digest {response.headers.get('docker-content-digest')} != {_sha256(body)}")
+
+
+# ------------------------------------------------------------------------------------------------
+# fault-injecting proxy in front of a registry, and a redirect target ("object storage")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProxyFault:
+    """A fault the proxy injects into the next request matching ``method`` and ``path`` (a regex).
+
+    ``kind``: ``delay`` (wait ``delay`` seconds, then answer normally: beyond the client's timeout
+    this is a timeout), ``reset`` (close the connection with a TCP RST, no answer), ``status``
+    (answer ``status`` with ``headers``, e.g. 500, or 429 with ``Retry-After``), ``corrupt``
+    (answer normally but flip a byte of the body, headers unchanged: a body that does not match its
+    digest). ``persistent`` faults stay; the others are used once.
+    """
+
+    kind: str
+    path: str | None = None
+    method: str | None = None
+    status: int = 500
+    headers: Mapping[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    persistent: bool = False
+
+    def matches(self, method: str, path: str) -> bool:
+        return (self.method is None or self.method == method) and (
+            self.path is None or re.search(self.path, path) is not None)
+
+
+class _ProxyServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # socketserver's default backlog of 5 drops SYNs of concurrent clients (1 s stalls)
+    errors: list[str]
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Keep handler failures (e.g. a delayed request finishing after the test) instead of printing them."""
+        import sys
+
+        self.errors.append(repr(sys.exc_info()[1]))
+
+    lock: threading.Lock
+    upstream: str
+    client: httpx.Client
+    faults: list[ProxyFault]
+    injected: list[ProxyFault]
+    requests: list[tuple[str, str, bool]]
+    connections: int
+    active: int
+    peak: int
+    redirect_blobs: str | None
+    page_tags: int | None
+
+
+class _ProxyHandler(SimpleHTTPRequestHandler):
+    server: _ProxyServer
+    protocol_version = "HTTP/1.1"
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.lock:
+            self.server.connections += 1
+            self.server.active += 1
+            self.server.peak = max(self.server.peak, self.server.active)
+
+    def finish(self) -> None:
+        with self.server.lock:
+            self.server.active -= 1
+        with contextlib.suppress(OSError, ValueError):
+            super().finish()
+
+    def do_GET(self) -> None:
+        self._proxy("GET")
+
+    def do_HEAD(self) -> None:
+        self._proxy("HEAD")
+
+    def _proxy(self, method: str) -> None:
+        server = self.server
+        with server.lock:
+            server.requests.append((method, self.path, "Authorization" in self.headers))
+            fault = next((f for f in server.faults if f.matches(method, self.path)), None)
+            if fault is not None:
+                server.injected.append(fault)
+                if not fault.persistent:
+                    server.faults.remove(fault)
+        if fault is not None and fault.kind == "reset":
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.rfile.close()
+            self.connection.close()
+            self.close_connection = True
+            return
+        if fault is not None and fault.kind == "status":
+            body = b'{"errors":[{"code":"UNAVAILABLE","message":"injected fault"}]}'
+            self._send(method, fault.status, {**fault.headers, "Content-Type": "application/json"}, body)
+            return
+        if fault is not None and fault.kind == "delay":
+            time.sleep(fault.delay)
+        blob = re.fullmatch(r"/v2/(.+)/blobs/(sha256:[0-9a-f]{64})", urlsplit(self.path).path)
+        if server.redirect_blobs is not None and blob is not None:
+            self._send(method, 307, {"Location": f"{server.redirect_blobs}/{blob.group(2)}"}, b"")
+            return
+        headers = {k: v for k, v in self.headers.items() if k.lower() in ("accept", "authorization")}
+        parts = urlsplit(self.path)
+        if server.page_tags is not None and method == "GET" and parts.path.endswith("/tags/list"):
+            self._page_tags(parts.path, parse_qs(parts.query), headers, server.page_tags)
+            return
+        upstream = server.client.request(method, server.upstream + self.path, headers=headers)
+        body = upstream.content
+        if fault is not None and fault.kind == "corrupt" and body:
+            body = body[:-2] + bytes([body[-2] ^ 0x01]) + body[-1:]
+        passed = {k: v for k, v in upstream.headers.items()
+                  if k.lower() in ("content-type", "docker-content-digest", "www-authenticate", "link",
+                                   "location", "docker-distribution-api-version")}
+        if method == "HEAD":
+            passed["Content-Length"] = upstream.headers.get("content-length", "0")
+        self._send(method, upstream.status_code, passed, body)
+
+    def _page_tags(self, path: str, query: dict[str, list[str]], headers: Mapping[str, str], size: int) -> None:
+        """Answer a tag list one page at a time, as the distribution spec describes (``n``, ``last``, ``Link``)."""
+        upstream = self.server.client.get(self.server.upstream + path, headers=headers)
+        if upstream.status_code != 200:
+            self._send("GET", upstream.status_code, {"Content-Type": "application/json"}, upstream.content)
+            return
+        data = upstream.json()
+        last = (query.get("last") or [""])[0]
+        count = int((query.get("n") or [str(size)])[0])
+        tags = sorted(t for t in data["tags"] if t > last)
+        page, more = tags[:count], len(tags) > count
+        extra = {"Content-Type": "application/json"}
+        if more:
+            extra["Link"] = f'<{path}?n={count}&last={page[-1]}>; rel="next"'
+        self._send("GET", 200, extra, json.dumps({"name": data["name"], "tags": page}).encode())
+
+    def _send(self, method: str, status: int, headers: Mapping[str, str], body: bytes) -> None:
+        try:
+            self.send_response(HTTPStatus(status))
+            for key, value in headers.items():
+                self.send_header(key, value)
+            if "Content-Length" not in headers:
+                self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if method != "HEAD":
+                self.wfile.write(body)
+        except OSError:  # the client gave up (a delay beyond its timeout)
+            self.close_connection = True
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+@dataclass(kw_only=True)
+class FaultProxy:
+    """A loopback proxy in front of ``upstream`` that injects :class:`ProxyFault` s.
+
+    ``faults`` is the queue (append to it); ``injected`` lists the faults served, in order;
+    ``requests`` every request as ``(method, path, had_authorization)``; ``connections`` counts
+    accepted TCP connections and ``peak`` the most open at once. ``redirect_blobs`` (a base URL)
+    answers blob GETs with a 307 to ``<base>/<digest>``.
+    """
+
+    host: str
+    server: _ProxyServer
+    thread: threading.Thread
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}"
+
+    @property
+    def faults(self) -> list[ProxyFault]:
+        return self.server.faults
+
+    @property
+    def injected(self) -> list[ProxyFault]:
+        return self.server.injected
+
+    @property
+    def requests(self) -> list[tuple[str, str, bool]]:
+        return self.server.requests
+
+    @property
+    def connections(self) -> int:
+        return self.server.connections
+
+    @property
+    def peak(self) -> int:
+        return self.server.peak
+
+    def stop(self) -> None:
+        if self.thread.is_alive():
+            self.server.shutdown()
+            self.thread.join(timeout=10)
+        self.server.server_close()
+        self.server.client.close()
+
+
+def start_fault_proxy(upstream: str, *, bind: str = "127.0.0.1", redirect_blobs: str | None = None,
+                      page_tags: int | None = None) -> FaultProxy:
+    """Start a fault-injecting HTTP/1.1 proxy (keep-alive) on ``bind`` forwarding to ``upstream``.
+
+    ``page_tags`` makes the proxy serve tag lists in pages of that size with ``Link`` headers
+    (distribution 2.8 itself never pages them).
+    """
+    server = _ProxyServer((bind, 0), _ProxyHandler)
+    server.lock, server.upstream = threading.Lock(), upstream.rstrip("/")
+    server.client = httpx.Client(timeout=30.0, trust_env=False, follow_redirects=False,
+                                 limits=httpx.Limits(max_connections=64))
+    server.faults, server.injected, server.requests = [], [], []
+    server.connections = server.active = server.peak = 0
+    server.errors = []
+    server.redirect_blobs = redirect_blobs
+    server.page_tags = page_tags
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
+                              name="fault-proxy", daemon=True)
+    thread.start()
+    return FaultProxy(host=f"{bind}:{server.server_address[1]}", server=server, thread=thread)
+
+
+class _StoreServer(ThreadingHTTPServer):
+    daemon_threads = True
+    objects: dict[str, bytes]
+    seen: list[tuple[str, dict[str, str]]]
+
+
+class _StoreHandler(SimpleHTTPRequestHandler):
+    server: _StoreServer
+
+    def do_GET(self) -> None:
+        self.server.seen.append((self.path, dict(self.headers.items())))
+        body = self.server.objects.get(self.path.lstrip("/"))
+        status = 200 if body is not None else 404
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body or b"")))
+        self.end_headers()
+        self.wfile.write(body or b"")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+@dataclass(kw_only=True)
+class ObjectStore:
+    """Another host (127.0.0.2) serving ``objects`` by name; ``seen`` keeps each request's headers."""
+
+    url: str
+    server: _StoreServer
+    thread: threading.Thread
+
+    @property
+    def objects(self) -> dict[str, bytes]:
+        return self.server.objects
+
+    @property
+    def seen(self) -> list[tuple[str, dict[str, str]]]:
+        return self.server.seen
+
+    def stop(self) -> None:
+        if self.thread.is_alive():
+            self.server.shutdown()
+            self.thread.join(timeout=10)
+        self.server.server_close()
+
+
+def start_object_store(*, bind: str = "127.0.0.2") -> ObjectStore:
+    server = _StoreServer((bind, 0), _StoreHandler)
+    server.objects, server.seen = {}, []
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
+                              name="object-store", daemon=True)
+    thread.start()
+    return ObjectStore(url=f"http://{bind}:{server.server_address[1]}", server=server, thread=thread)
+
+
+@dataclass(kw_only=True)
+class TokenRegistry:
+    """A registry with ``auth: token`` and the token server it trusts."""
+
+    registry: Registry
+    tokens: TokenServer
+
+    def stop(self) -> None:
+        self.registry.stop()
+        self.tokens.stop()
+
+
+def start_token_registry(root: Path, *, users: Mapping[str, str], anonymous_pull: bool = True) -> TokenRegistry:
+    """A token server (``users`` may push and pull; anonymous may pull when allowed) and its registry."""
+    tokens = start_token_server(root / "tokens", TokenServerConfig(users=dict(users), anonymous_pull=anonymous_pull))
+    try:
+        user, password = next(iter(sorted(users.items())))
+        registry = start_registry(root / "registry", auth=tokens.registry_auth(), credentials=(user, password))
+    except BaseException:
+        tokens.stop()
+        raise
+    return TokenRegistry(registry=registry, tokens=tokens)
+
+
+def start_basic_registry(root: Path, *, users: Mapping[str, str]) -> Registry:
+    """A registry with htpasswd basic auth for ``users`` (bcrypt, 4 rounds)."""
+    root.mkdir(parents=True, exist_ok=True)
+    htpasswd = write_htpasswd(root / "htpasswd", users)
+    user, password = next(iter(sorted(users.items())))
+    return start_registry(root / "registry", auth={"htpasswd": {"realm": "test-realm", "path": str(htpasswd)}},
+                          credentials=(user, password))

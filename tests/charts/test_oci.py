@@ -37,8 +37,8 @@ def test_missing_tag(registry: Registry, source: OciChartSource) -> None:
     with pytest.raises(ChartError) as caught:
         source.fetch(ChartRef(repository=registry.oci("charts"), name="app", version="2.0.0"))
     assert str(caught.value) == (
-        f"manifest of chart 'app' version '2.0.0' ({registry.host}/charts/app:2.0.0) not found at "
-        f"http://{registry.host}/v2/charts/app/manifests/2.0.0 (HTTP 404)")
+        f"manifest of chart 'app' version '2.0.0' ({registry.host}/charts/app:2.0.0): registry "
+        f"'{registry.host}' has no manifest of '{registry.host}/charts/app:2.0.0' (HTTP 404)")
 
 
 @pytest.mark.registry
@@ -50,8 +50,10 @@ def test_tampered_manifest_is_refused(registry: Registry, source: OciChartSource
     with pytest.raises(ChartError) as caught:
         source.fetch(ChartRef(repository=registry.oci("charts"), name="app", version="1.0.0"))
     assert str(caught.value).startswith(
-        f"manifest of chart 'app' version '1.0.0' ({registry.host}/charts/app:1.0.0): bytes differ from the "
-        f"registry's Docker-Content-Digest (header says '{pushed.manifest}', bytes are 'sha256:")
+        f"manifest of chart 'app' version '1.0.0' ({registry.host}/charts/app:1.0.0): registry '{registry.host}' "
+        f"served a manifest of '{registry.host}/charts/app:1.0.0' whose bytes do not match the digest: asked for "
+        f"{pushed.manifest}, received bytes hash to sha256:")
+    assert str(caught.value).endswith("refused as tampering")
 
 
 @pytest.mark.registry
@@ -61,8 +63,9 @@ def test_tampered_blob_is_refused(registry: Registry, source: OciChartSource) ->
     with pytest.raises(ChartError) as caught:
         source.fetch(ChartRef(repository=registry.oci("charts"), name="app", version="1.0.0"))
     assert str(caught.value).startswith(
-        f"chart layer of chart 'app' version '1.0.0' ({registry.host}/charts/app:1.0.0): bytes differ from "
-        f"the manifest's layer digest (manifest says '{pushed.layer}'")
+        f"chart layer of chart 'app' version '1.0.0' ({registry.host}/charts/app:1.0.0): registry "
+        f"'{registry.host}' served blob {pushed.layer} of '{registry.host}/charts/app' with bytes that do not "
+        f"match the digest: asked for {pushed.layer}, received bytes hash to sha256:")
 
 
 @pytest.mark.registry
@@ -84,7 +87,7 @@ def test_anonymous_bearer_token_flow(registry: Registry, source: OciChartSource)
         assert source.fetch(ref) == data
         assert source.versions(ref) == ("1.0.0",)
         # one token, asked for once with the challenge's service and scope, then reused
-        assert gate.token_requests == ["scope=repository%3Acharts%2Fapp%3Apull&service=fake-gate"]
+        assert gate.token_requests == ["service=fake-gate&scope=repository%3Acharts%2Fapp%3Apull"]
     finally:
         gate.stop()
 
@@ -96,7 +99,8 @@ def test_unreachable_registry(registry: Registry, source: OciChartSource) -> Non
     with pytest.raises(ChartError) as caught:
         source.fetch(ChartRef(repository=registry.oci("charts"), name="app", version="1.0.0"))
     assert str(caught.value).startswith(
-        f"cannot fetch manifest of chart 'app' version '1.0.0' ({registry.host}/charts/app:1.0.0) from "
+        f"manifest of chart 'app' version '1.0.0' ({registry.host}/charts/app:1.0.0): cannot fetch manifest of "
+        f"'{registry.host}/charts/app:1.0.0' at registry '{registry.host}' from "
         f"http://{registry.host}/v2/charts/app/manifests/1.0.0: ConnectError")
 
 
