@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -185,8 +186,14 @@ def _on_backend(args: argparse.Namespace, stage_name: str) -> int:
 def cmd_lock(args: argparse.Namespace) -> int:
     if args.backend != "local":
         return _on_backend(args, "lock")
+    from .registry import DockerConfig, docker_config_path
+
     started = time.monotonic()
-    result = lock_catalog(_workspace(args), args.recipe or None)
+    # Credentials for registries come from the user's Docker config (DOCKER_CONFIG or ~/.docker);
+    # they are used for requests only and never logged or written (see README, security model).
+    credentials = DockerConfig.load(docker_config_path(os.environ), required=False)
+    result = lock_catalog(_workspace(args), args.recipe or None, resolve=not args.no_resolve,
+                          credentials=credentials)
     _print_lock(result)
     log.info("lock took %.2f s", time.monotonic() - started)
     return 0
@@ -244,8 +251,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="write files under this directory instead of printing the stream")
     p.set_defaults(func=cmd_render)
 
-    p = sub.add_parser("lock", parents=[common, backend], help="render every recipe and write lockfiles atomically")
+    p = sub.add_parser("lock", parents=[common, backend],
+                       help="render every recipe, resolve every image, write lockfiles atomically")
     p.add_argument("--recipe", action="append", help="only this recipe (repeatable)")
+    p.add_argument("--no-resolve", action="store_true",
+                   help="do not ask registries: images keep only the digests their references carry")
     p.set_defaults(func=cmd_lock)
 
     p = sub.add_parser("reproduce", parents=[common, backend],

@@ -19,8 +19,9 @@ from typing import Any
 
 from ._digest import Digest, canonical_json, sha256, sha256_of_entries
 from .errors import IntegrityError, LockError
-from .images import FoundImage, Origin
+from .images import FoundImage, ImageRef, Origin
 from .recipes.model import Component, Recipe
+from .registry import ResolvedImage
 from .render.job import ComponentRender
 from .volatile import VOLATILE_FILE, VolatileField
 
@@ -128,25 +129,39 @@ def _inputs_block(recipe: Recipe, files: Mapping[str, Digest]) -> dict[str, Any]
     return {"digest": digest, "files": dict(files), "options": options}
 
 
-def _image_entries(found: Sequence[FoundImage]) -> list[dict[str, Any]]:
-    by_ref: dict[str, dict[str, Any]] = {}
+def _image_entries(found: Sequence[FoundImage], resolved: Mapping[ImageRef, ResolvedImage]) -> list[dict[str, Any]]:
+    """One entry per distinct reference: what was written next to what was locked, and from where.
+
+    ``source`` says where the digest came from: ``reference`` (written with ``@sha256:``; the
+    registry was still asked, to verify it and record the platforms) or ``registry`` (a tag the
+    registry resolved). Without a resolution (``lock --no-resolve``) only reference digests are kept.
+    """
+    by_ref: dict[ImageRef, dict[str, Any]] = {}
     for image in found:
-        ref = str(image.ref)
-        entry = by_ref.setdefault(ref, {"ref": ref, "origin": Origin.CHART_DEFAULT.value, "foundAt": set(),
-                                        "digest": image.ref.digest if image.ref.pinned else None})
+        entry = by_ref.setdefault(image.ref, {"origin": Origin.CHART_DEFAULT.value, "foundAt": set()})
         if image.origin is Origin.IN_TREE:
             entry["origin"] = Origin.IN_TREE.value
         entry["foundAt"].add(image.found_at)
     out = []
-    for ref in sorted(by_ref):
+    for ref in sorted(by_ref, key=str):
         entry = by_ref[ref]
-        out.append({
-            "ref": ref,
-            "digest": entry["digest"],
-            "source": "reference" if entry["digest"] else None,
+        record: dict[str, Any] = {
+            "ref": str(ref),
+            "digest": ref.digest if ref.pinned else None,
+            "source": "reference" if ref.pinned else None,
             "origin": entry["origin"],
             "foundAt": sorted(entry["foundAt"]),
-        })
+        }
+        answer = resolved.get(ref)
+        if answer is not None:
+            record.update({
+                "digest": answer.digest,
+                "source": "reference" if ref.pinned else "registry",
+                "mediaType": answer.media_type,
+                "platforms": dict(sorted(answer.platforms.items())),
+                "servedBy": answer.served_by,
+            })
+        out.append(record)
     return out
 
 
@@ -156,6 +171,7 @@ def build_component(
     chart: Mapping[str, str] | None,
     render: ComponentRender,
     images: Sequence[FoundImage],
+    resolved: Mapping[ImageRef, ResolvedImage],
 ) -> dict[str, Any]:
     """The lock entry of one component."""
     files = {path: sha256(data) for path, data in render.files}
@@ -172,7 +188,7 @@ def build_component(
             "stream": sha256(render.stream),
             "root": sha256_of_entries(render.files),
         },
-        "images": _image_entries(images),
+        "images": _image_entries(images, resolved),
     }
 
 

@@ -21,9 +21,10 @@ from .build import RecipeBuild, build, chart_record
 from .charts import ChartStore, SourceFactory
 from .errors import GateError, LockError, PipelineError, StaleLockError, UsageError
 from .gates import Finding, run_gates
-from .images import FoundImage
+from .images import FoundImage, ImageRef
 from .lock import LOCK_SUFFIX, Lockfile, build_component, build_lockfile, input_digests, lock_path, read_lockfile
 from .recipes import Catalog, Recipe, catalog_recipes, compose, load_catalog
+from .registry import DockerConfig, RegistryClient, ResolvedImage, resolve_all
 from .render.pool import WorkerPool
 from .render.sandbox import CANONICAL, VARIANT_A, VARIANT_B, Variation
 from .reproduce import Divergence, compare_images, compare_renders, compare_with_lock
@@ -109,8 +110,16 @@ class LockResult:
     renders: int
 
 
-def lock_catalog(ws: Workspace, names: Sequence[str] | None = None) -> LockResult:
-    """Compose, fetch, render (canonical sandbox) and write every recipe's lockfile atomically."""
+def lock_catalog(
+    ws: Workspace, names: Sequence[str] | None = None, *, resolve: bool = True,
+    credentials: DockerConfig | None = None,
+) -> LockResult:
+    """Compose, fetch, render (canonical sandbox), resolve every image, write every lockfile atomically.
+
+    With ``resolve`` (the default) every image reference is resolved to its digest (and its
+    per-platform digests) from its registry or a configured mirror; a registry that cannot answer
+    is a :class:`ResolveError` and nothing is written. ``credentials`` come from a Docker config.
+    """
     catalog, recipes = compose_recipes(ws.catalog, names)
     volatile = load_volatile(ws.catalog)
     with SourceFactory() as sources, WorkerPool(CANONICAL, workers=ws.workers) as pool:
@@ -118,9 +127,15 @@ def lock_catalog(ws: Workspace, names: Sequence[str] | None = None) -> LockResul
                        sources=sources)
         engine = _engine_of(pool)
         renders = pool.rendered
+    resolved: dict[ImageRef, ResolvedImage] = {}
+    if resolve:
+        refs = sorted({i.ref for b in builds.values() for found in b.images.values() for i in found}, key=str)
+        with RegistryClient(config=catalog.config.registries, credentials=credentials) as client:
+            resolved = resolve_all(refs, client=client)
+        log.info("resolved %d distinct image references", len(resolved))
     files: dict[Path, bytes] = {}
     for recipe in recipes:
-        lockfile = _lockfile(recipe, builds[recipe.name], engine=engine, volatile=volatile)
+        lockfile = _lockfile(recipe, builds[recipe.name], engine=engine, volatile=volatile, resolved=resolved)
         files[lock_path(ws.lockdir, recipe.name)] = lockfile.to_bytes()
         for render in builds[recipe.name].renders.values():
             ws.cache_stream(render.stream)
@@ -137,11 +152,12 @@ def lock_catalog(ws: Workspace, names: Sequence[str] | None = None) -> LockResul
                       recipes=tuple(recipes), renders=renders)
 
 
-def _lockfile(recipe: Recipe, built: RecipeBuild, *, engine: Mapping[str, str], volatile: Sequence[Any]) -> Lockfile:
+def _lockfile(recipe: Recipe, built: RecipeBuild, *, engine: Mapping[str, str], volatile: Sequence[Any],
+              resolved: Mapping[ImageRef, ResolvedImage]) -> Lockfile:
     components = {
         c.name: build_component(
             c, chart=chart_record(built.charts[c.name]) if c.name in built.charts else None,
-            render=built.renders[c.name], images=built.images[c.name],
+            render=built.renders[c.name], images=built.images[c.name], resolved=resolved,
         )
         for c in recipe.components
     }

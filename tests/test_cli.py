@@ -28,8 +28,11 @@ data:
 
 
 def _args(root: Path, command: str, *extra: str) -> list[str]:
+    # These catalogs name images on public registries that are not reachable here: lock without
+    # resolving (tests/test_lock_resolve.py covers resolution against real registries).
+    resolve = ["--no-resolve"] if command == "lock" else []
     return [command, "--catalog", str(root / "catalog"), "--lockdir", str(root / "locks"),
-            "--cache", str(root / "cache"), "--workers", "2", *extra]
+            "--cache", str(root / "cache"), "--workers", "2", *resolve, *extra]
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ from typing import Any
 
 from .._yaml import YamlMap, load_file
 from ..errors import RecipeError
+from ..registry.mirrors import RegistryConfig, parse_registry_config
 from .load import check_header, check_keys, expect_mapping, get_str, line_of, parse_criteria, type_name
 from .model import DEFAULT_API_VERSIONS, DEFAULT_KUBE_VERSION, Criteria, RecipeQuery
 
@@ -38,7 +39,7 @@ CONFIG_FILE = "pipeline.yaml"
 CONFIG_API_VERSION = "pipeline.recipes.dev/v1"
 CONFIG_KIND = "PipelineConfig"
 
-_SPEC_KEYS = ("kubeVersion", "apiVersions", "recipes", "mirrors")
+_SPEC_KEYS = ("kubeVersion", "apiVersions", "recipes", "mirrors", "registries")
 _RECIPE_KEYS = ("name", "criteria")
 _RECIPE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _KUBE_VERSION = re.compile(r"^v?[0-9]+\.[0-9]+(\.[0-9]+)?$")
@@ -60,6 +61,8 @@ class PipelineConfig:
     api_versions: tuple[str, ...] = DEFAULT_API_VERSIONS
     recipes: tuple[RecipeQuery, ...] | None = None
     mirrors: Mapping[str, str] = field(default_factory=dict)
+    #: image registries: mirrors, insecure hosts, Docker config (``pipeline.registry.mirrors``)
+    registries: RegistryConfig = field(default_factory=RegistryConfig)
     path: str | None = None
     recipe_lines: Mapping[str, int] = field(default_factory=dict, compare=False)
 
@@ -93,6 +96,7 @@ def load_config(root: Path) -> PipelineConfig:
         api_versions=_api_versions(spec, path=path),
         recipes=recipes,
         mirrors=_mirrors(spec, path=path),
+        registries=parse_registry_config(spec.get("registries"), path=path),
         path=path,
         recipe_lines=lines,
     )
