@@ -54,10 +54,74 @@ def reproduce_dagger(session: nox.Session) -> None:
     session.run("python", "-m", "pipeline", "reproduce", "--backend", "dagger", *session.posargs)
 
 
+def _with_registry(session: nox.Session, *command: str) -> None:
+    """Run ``command`` while the catalog's images are served on 127.0.0.1:5001 (started, filled, stopped)."""
+    session.run("python", "-m", "pipeline.registry", "run", "--", *command)
+
+
 @nox.session
 def lock(session: nox.Session) -> None:
-    """Render every recipe and (re)write lockfiles/ atomically."""
-    _pipeline(session, "lock")
+    """Serve our images locally, render and resolve every recipe, rewrite lockfiles/ and what derives from them."""
+    _install(session, RUN_REQUIREMENTS)
+    if _backend(session.posargs) == "dagger":
+        _install(session, DAGGER_REQUIREMENTS)
+    _with_registry(session, "python", "-m", "pipeline", "lock", *session.posargs)
+    # Everything published from the locks follows them in the same step, so qualify stays green.
+    session.run("python", "-m", "pipeline", "bom")
+    session.run("python", "-m", "pipeline", "provenance")
+    session.run("python", "-m", "pipeline", "policies")
+
+
+@nox.session(default=False)
+def qualify(session: nox.Session) -> None:
+    """Every gate: reproduce, pinning gates, BOM/doc/policy freshness; what a new component must pass."""
+    _pipeline(session, "qualify")
+
+
+@nox.session(default=False)
+def registry(session: nox.Session) -> None:
+    """The local registry with our images on 127.0.0.1:5001: nox -s registry -- start|fill|status|stop."""
+    _install(session, RUN_REQUIREMENTS)
+    session.run("python", "-m", "pipeline.registry", *(session.posargs or ["start"]))
+
+
+@nox.session(default=False)
+def drift(session: nox.Session) -> None:
+    """Re-check every locked tag and chart version against its source: nox -s drift -- --fail-on-drift."""
+    _install(session, RUN_REQUIREMENTS)
+    _with_registry(session, "python", "-m", "pipeline", "drift", *session.posargs)
+
+
+@nox.session(default=False)
+def bom(session: nox.Session) -> None:
+    """CycloneDX 1.6 BOMs under bom/ and docs/container-images.md, from the locks."""
+    _pipeline(session, "bom")
+
+
+@nox.session(default=False)
+def mirror(session: nox.Session) -> None:
+    """The air-gap mirror list: nox -s mirror -- list --format text|json|hauler|zarf."""
+    _pipeline(session, "mirror")
+
+
+@nox.session(default=False)
+def provenance(session: nox.Session) -> None:
+    """docs/provenance-matrix.md, then every locked digest's signatures checked in the local registry."""
+    _install(session, RUN_REQUIREMENTS)
+    session.run("python", "-m", "pipeline", "provenance")
+    _with_registry(session, "python", "-m", "pipeline", "provenance", "--verify", *session.posargs)
+
+
+@nox.session(default=False)
+def policies(session: nox.Session) -> None:
+    """Kyverno and sigstore policy-controller admission policies under policies/, from the locks."""
+    _pipeline(session, "policies")
+
+
+@nox.session(default=False)
+def images(session: nox.Session) -> None:
+    """The image inventory of one recipe: nox -s images -- RECIPE [--why IMAGE]."""
+    _pipeline(session, "images")
 
 
 @nox.session

@@ -98,8 +98,102 @@ def cmd_qualify(args: argparse.Namespace) -> int:
             print(finding.diagnostics())
     else:
         print("pinning gates: chart versions pinned, in-tree images digest-pinned, locked images have digests")
-    print("qualify: " + ("PASS" if result.ok else "FAIL"))
-    return 0 if result.ok else 1
+    ok = result.ok
+    if result.reproduce.ok and not args.recipe:
+        # The published artifacts are checked against the (now verified) locks.
+        for name, check in (("BOMs and inventory", _check_bom), ("provenance matrix", _check_provenance),
+                            ("admission policies", _check_policies)):
+            problems = check(args)
+            print(f"{name}: " + ("ok" if not problems else "FAIL"))
+            for problem in problems:
+                print(f"  {problem}")
+            ok = ok and not problems
+    print("qualify: " + ("PASS" if ok else "FAIL"))
+    return 0 if ok else 1
+
+
+def _check_bom(args: argparse.Namespace) -> list[str]:
+    from .bom import stale
+    from .gates import load_exemptions
+
+    try:
+        locks = fresh_locks(_workspace(args))
+        return stale(locks, bom_dir=Path(args.bom), inventory=Path(args.docs_images),
+                     exemptions=load_exemptions(Path(args.catalog)).image_pins)
+    except PipelineError as exc:
+        return [exc.diagnostics()]
+
+
+def _check_provenance(args: argparse.Namespace) -> list[str]:
+    import tempfile
+
+    from .provenance import check_provenance, provenance
+
+    try:
+        check_provenance(Path(args.catalog), Path(args.lockdir))
+        document = Path(args.docs_provenance)
+        with tempfile.TemporaryDirectory() as tmp:
+            expected = provenance(Path(args.catalog), Path(args.lockdir), document=Path(tmp) / document.name,
+                                  source=None).document.read_bytes()
+        if not document.is_file() or document.read_bytes() != expected:
+            return [f"{document} does not match the locks and recipes/provenance.yaml: "
+                    "run 'nox -s provenance' and commit it"]
+    except PipelineError as exc:
+        return [exc.diagnostics()]
+    return []
+
+
+def _check_policies(args: argparse.Namespace) -> list[str]:
+    from .provenance import check_policies
+
+    schemas = Path(args.schemas)
+    if not (schemas / "kyverno").is_dir():
+        return [f"CRD schemas not found at {schemas}: pass --schemas DIR (the shared schemas of Kyverno and "
+                "sigstore policy-controller)"]
+    try:
+        count = check_policies(Path(args.catalog), Path(args.lockdir), out=Path(args.policies), schemas=schemas)
+    except PipelineError as exc:
+        return [exc.diagnostics()]
+    log.info("%d admission policies valid against the CRD schemas", count)
+    return []
+
+
+def cmd_provenance(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from .provenance import check_provenance, provenance, require_verified
+    from .provenance.registry import RegistryArtifactSource
+    from .recipes import load_catalog
+    from .registry import RegistryClient
+
+    catalog, lockdir, document = Path(args.catalog), Path(args.lockdir), Path(args.doc)
+    check_provenance(catalog, lockdir)
+    if not args.verify:
+        result = provenance(catalog, lockdir, document=document, source=None)
+        print(f"wrote {result.document}" if result.written else f"unchanged {result.document}")
+        return 0
+    config = load_catalog(catalog).config.registries
+    with RegistryClient(config=config) as client, tempfile.TemporaryDirectory() as tmp:
+        result = provenance(catalog, lockdir, document=Path(tmp) / "matrix.md", source=RegistryArtifactSource(client))
+    counts: dict[str, int] = {}
+    for item in result.results or ():
+        counts[item.signature.status.value] = counts.get(item.signature.status.value, 0) + 1
+    print("signatures: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())))
+    require_verified(result.results or ())
+    return 0
+
+
+def cmd_policies(args: argparse.Namespace) -> int:
+    from .provenance import policies
+
+    written = policies(Path(args.catalog), Path(args.lockdir), out=Path(args.out))
+    for path in written.written:
+        print(f"wrote     {path}")
+    for path in written.unchanged:
+        print(f"unchanged {path}")
+    for path in written.removed:
+        print(f"removed   {path}")
+    return 0
 
 
 def cmd_bom(args: argparse.Namespace) -> int:
@@ -285,9 +379,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_images)
 
     p = sub.add_parser("qualify", parents=[common],
-                       help="every gate: reproduce, pinned chart versions, digest-pinned in-tree images, locked images")
-    p.add_argument("--recipe", action="append", help="only this recipe (repeatable)")
+                       help="every gate: reproduce, pinning gates, and freshness of BOMs, docs and policies")
+    p.add_argument("--recipe", action="append", help="only this recipe (repeatable; skips the freshness checks)")
+    p.add_argument("--bom", default="bom", help="BOM directory (default: bom)")
+    p.add_argument("--docs-images", default="docs/container-images.md")
+    p.add_argument("--docs-provenance", default="docs/provenance-matrix.md")
+    p.add_argument("--policies", default="policies", help="admission policy directory (default: policies)")
+    p.add_argument("--schemas", default="../shared/schemas", help="CRD schemas to validate policies against")
     p.set_defaults(func=cmd_qualify)
+
+    p = sub.add_parser("provenance", parents=[common],
+                       help="docs/provenance-matrix.md from recipes/provenance.yaml and the locks")
+    p.add_argument("--doc", default="docs/provenance-matrix.md")
+    p.add_argument("--verify", action="store_true",
+                   help="check every locked digest's signatures and attestations in its registry (exit 1 on a gap)")
+    p.set_defaults(func=cmd_provenance)
+
+    p = sub.add_parser("policies", parents=[common],
+                       help="Kyverno and sigstore policy-controller admission policies from the locks")
+    p.add_argument("--out", default="policies")
+    p.set_defaults(func=cmd_policies)
     return parser
 
 
