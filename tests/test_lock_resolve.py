@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -45,7 +46,7 @@ def _lock_args(root: Path, *extra: str) -> list[str]:
             "--cache", str(root / "cache"), "--workers", "1", *extra]
 
 
-def _images(root: Path) -> dict[str, dict[str, object]]:
+def _images(root: Path) -> dict[str, dict[str, Any]]:
     body = json.loads((root / "locks/eks.lock.json").read_text())
     return {i["ref"]: i for i in body["components"]["app"]["images"]}
 
@@ -60,7 +61,7 @@ def test_every_image_is_resolved_with_its_platforms(tmp_path: Path, registry: Re
     assert app["digest"] == digests["app"]
     assert app["source"] == "registry"
     assert app["servedBy"] == registry.host
-    assert sorted(app["platforms"]) == ["linux/amd64", "linux/arm64"]  # type: ignore[arg-type]
+    assert sorted(app["platforms"]) == ["linux/amd64", "linux/arm64"]
     assert images[f"{registry.host}/library/busybox:1.36"]["digest"] == digests["busybox"]
     first = (tmp_path / "locks/eks.lock.json").read_bytes()
     assert main(_lock_args(tmp_path)) == 0
