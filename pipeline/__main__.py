@@ -44,7 +44,7 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 def _workspace(args: argparse.Namespace) -> Workspace:
     return Workspace(catalog=Path(args.catalog), lockdir=Path(args.lockdir), cache=Path(args.cache),
-                     workers=args.workers)
+                     workers=args.workers, resolve=not getattr(args, "no_resolve", False))
 
 
 def cmd_recipes(args: argparse.Namespace) -> int:
@@ -286,8 +286,7 @@ def cmd_lock(args: argparse.Namespace) -> int:
     # Credentials for registries come from the user's Docker config (DOCKER_CONFIG or ~/.docker);
     # they are used for requests only and never logged or written (see README, security model).
     credentials = DockerConfig.load(docker_config_path(os.environ), required=False)
-    result = lock_catalog(_workspace(args), args.recipe or None, resolve=not args.no_resolve,
-                          credentials=credentials)
+    result = lock_catalog(_workspace(args), args.recipe or None, credentials=credentials)
     _print_lock(result)
     log.info("lock took %.2f s", time.monotonic() - started)
     return 0

@@ -57,6 +57,8 @@ class Workspace:
     lockdir: Path
     cache: Path
     workers: int | None = None
+    #: ``lock`` asks registries for every image's digest; ``False`` keeps only reference digests
+    resolve: bool = True
 
     @property
     def store(self) -> ChartStore:
@@ -111,12 +113,11 @@ class LockResult:
 
 
 def lock_catalog(
-    ws: Workspace, names: Sequence[str] | None = None, *, resolve: bool = True,
-    credentials: DockerConfig | None = None,
+    ws: Workspace, names: Sequence[str] | None = None, *, credentials: DockerConfig | None = None,
 ) -> LockResult:
     """Compose, fetch, render (canonical sandbox), resolve every image, write every lockfile atomically.
 
-    With ``resolve`` (the default) every image reference is resolved to its digest (and its
+    With ``ws.resolve`` (the default) every image reference is resolved to its digest (and its
     per-platform digests) from its registry or a configured mirror; a registry that cannot answer
     is a :class:`ResolveError` and nothing is written. ``credentials`` come from a Docker config.
     """
@@ -128,7 +129,7 @@ def lock_catalog(
         engine = _engine_of(pool)
         renders = pool.rendered
     resolved: dict[ImageRef, ResolvedImage] = {}
-    if resolve:
+    if ws.resolve:
         refs = sorted({i.ref for b in builds.values() for found in b.images.values() for i in found}, key=str)
         with RegistryClient(config=catalog.config.registries, credentials=credentials) as client:
             resolved = resolve_all(refs, client=client)

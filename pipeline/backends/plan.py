@@ -161,6 +161,8 @@ def build_plan(
     for part in _CACHE_PARTS:
         if (ws.cache / part).is_dir():
             inputs.append(_mount(CONTAINER_CACHE / part, ws.cache / part, read_only=False))
+    if stage is Stage.LOCK and not ws.resolve:
+        argv += ["--no-resolve"]
     argv += ["--cache", str(CONTAINER_CACHE)]
     if ws.workers is not None:
         argv += ["--workers", str(ws.workers)]

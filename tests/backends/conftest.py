@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -32,6 +33,12 @@ def settings() -> ContainerSettings:
 def workspace(tmp_path: Path) -> Workspace:
     factories.catalog(tmp_path / "catalog")
     return Workspace(catalog=tmp_path / "catalog", lockdir=tmp_path / "locks", cache=tmp_path / "cache", workers=1)
+
+
+@pytest.fixture
+def offline_workspace(workspace: Workspace) -> Workspace:
+    """The same workspace locking without asking registries (the factory catalog's are not reachable)."""
+    return dataclasses.replace(workspace, resolve=False)
 
 
 def tiny_requirements(directory: Path) -> Path:

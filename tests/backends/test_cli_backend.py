@@ -70,7 +70,9 @@ def attached(monkeypatch: pytest.MonkeyPatch, make_plan: PlanFactory) -> Iterato
 def test_lock_on_the_dagger_backend_writes_the_checked_lockfile(attached: FakeEngine, workspace: Workspace,
                                                                 tmp_path: Path,
                                                                 capsys: pytest.CaptureFixture[str]) -> None:
-    local = Workspace(catalog=workspace.catalog, lockdir=tmp_path / "local-locks", cache=tmp_path / "local-cache")
+    # The factory catalog names images no registry here serves: lock without resolving.
+    local = Workspace(catalog=workspace.catalog, lockdir=tmp_path / "local-locks", cache=tmp_path / "local-cache",
+                      resolve=False)
     lock_catalog(local)
     data = (local.lockdir / "eks.lock.json").read_bytes()
     attached.feed.files = {"eks.lock.json": data}

@@ -43,7 +43,9 @@ def local_lock(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     """The lockfile the local backend writes for the tiny catalog: what the fake engine hands back."""
     root = tmp_path_factory.mktemp("local")
     factories.catalog(root / "catalog")
-    lock_catalog(Workspace(catalog=root / "catalog", lockdir=root / "locks", cache=root / "cache", workers=1))
+    # The factory catalog names images no registry here serves: lock without resolving.
+    lock_catalog(Workspace(catalog=root / "catalog", lockdir=root / "locks", cache=root / "cache", workers=1,
+                           resolve=False))
     return (root / "locks" / "eks.lock.json").read_bytes()
 
 
@@ -170,6 +172,8 @@ def test_an_input_changed_after_planning_is_refused_before_anything_is_sent(engi
     assert engine.queries == []
 
 
-def test_the_local_backend_returns_the_same_lockfile(make_plan: PlanFactory, local_lock: bytes) -> None:
-    outputs = LocalBackend().run(make_plan(Stage.LOCK, expected={"eks.lock.json": sha256(local_lock)}))
+def test_the_local_backend_returns_the_same_lockfile(make_plan: PlanFactory, local_lock: bytes,
+                                                     offline_workspace: Workspace) -> None:
+    outputs = LocalBackend().run(make_plan(Stage.LOCK, expected={"eks.lock.json": sha256(local_lock)},
+                                           ws=offline_workspace))
     assert outputs.exit_code == 0 and outputs.files == {"eks.lock.json": local_lock}
