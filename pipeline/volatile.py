@@ -59,6 +59,11 @@ class VolatileField:
                 out[key] = value
         return out
 
+    def describe(self) -> str:
+        """``Kind/namespace/name path: reason`` with absent selector parts left out."""
+        selector = "/".join(p for p in (self.kind, self.namespace, self.name) if p) or "*"
+        return f"{selector} {self.path}: {self.reason}"
+
     def selects(self, component: str, doc: dict[str, Any]) -> bool:
         if component != self.component:
             return False

@@ -26,6 +26,7 @@ from .._digest import Digest, canonical_json, parse_digest, sha256
 from ..errors import IntegrityError, PipelineError
 from ..images import ImageRef, ImageRefError
 from ..lock import Lockfile
+from ..volatile import VolatileField
 
 __all__ = [
     "ORIGINS",
@@ -36,7 +37,6 @@ __all__ = [
     "LockedImage",
     "LockedRecipe",
     "Output",
-    "VolatileDecl",
     "exempted",
     "locked_recipes",
 ]
@@ -120,23 +120,6 @@ class LockedChart:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class VolatileDecl:
-    """A declared volatile field of a component (masked before hashing), as listed in the lock."""
-
-    component: str
-    path: str
-    reason: str
-    kind: str | None = None
-    name: str | None = None
-    namespace: str | None = None
-
-    def describe(self) -> str:
-        """``Kind/namespace/name path: reason`` with absent selector parts left out."""
-        selector = "/".join(p for p in (self.kind, self.namespace, self.name) if p) or "*"
-        return f"{selector} {self.path}: {self.reason}"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class LockedComponent:
     """One component (a Helm release, with or without a chart) of a locked recipe."""
 
@@ -147,7 +130,7 @@ class LockedComponent:
     manifests: tuple[str, ...] = ()
     values: Digest | None = None
     stream: Digest | None = None
-    volatile: tuple[VolatileDecl, ...] = ()
+    volatile: tuple[VolatileField, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -258,11 +241,11 @@ def _optional_str(entry: Mapping[str, Any], key: str, *, where: str) -> str | No
     return value
 
 
-def _volatile(entry: Any, *, where: str) -> VolatileDecl:
+def _volatile(entry: Any, *, where: str) -> VolatileField:
     if not isinstance(entry, Mapping) or not all(isinstance(entry.get(k), str) for k in
                                                  ("component", "path", "reason")):
         raise BomError(f"{where}: volatile entry {entry!r} lacks component, path or reason", hint=_LOCK_HINT)
-    return VolatileDecl(
+    return VolatileField(
         component=entry["component"], path=entry["path"], reason=entry["reason"],
         kind=_optional_str(entry, "kind", where=where), name=_optional_str(entry, "name", where=where),
         namespace=_optional_str(entry, "namespace", where=where),
@@ -313,7 +296,7 @@ def _image(entry: Any, *, where: str) -> LockedImage:
     )
 
 
-def _component(name: str, entry: Any, *, where: str, volatile: tuple[VolatileDecl, ...]) -> LockedComponent:
+def _component(name: str, entry: Any, *, where: str, volatile: tuple[VolatileField, ...]) -> LockedComponent:
     here = f"{where}: component '{name}'"
     if not isinstance(entry, Mapping):
         raise BomError(f"{here} is not an object", hint=_LOCK_HINT)

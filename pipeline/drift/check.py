@@ -24,6 +24,11 @@ Contract of :func:`check_drift`:
   - a chart in the catalog (``./charts``): nothing is asked. Its files are inputs of the lock,
     which staleness checks; it is ``unchanged`` by construction and its detail says so;
 
+  a chart gets one status, the most urgent: ``deleted``, then ``republished``, then
+  ``newer-version`` (a newer version of a deleted or re-published chart is named in the detail).
+  Images are asked through the client's registry mirrors and charts through ``mirrors``, as the
+  lock stage asks; items always name the upstream reference the lock records;
+
 - a source that cannot be asked (unreachable after retries, refused access, bytes that do not
   match their digest) gives ``error`` items carrying the source's message (never credentials);
   an image the lock holds without a digest is an ``error`` too (nothing to compare with);
@@ -41,19 +46,26 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from .._digest import Digest, sha256
-from ..bom.interface import LockedChart, LockedImage, locked_recipes
-from ..charts import ChartSource, OciChartSource, SourceFactory, SourceKind, apply_mirrors, inspect_archive, kind_of
-from ..charts.http import redact_url
+from ..bom.interface import LockedChart, locked_recipes
+from ..charts import (
+    ChartSource,
+    OciChartSource,
+    SourceFactory,
+    SourceKind,
+    apply_mirrors,
+    inspect_archive,
+    kind_of,
+    redact_url,
+)
 from ..errors import PipelineError
 from ..images import ImageRef
 from ..lock import Lockfile
 from ..recipes.model import ChartRef
 from ..registry import NotFoundError, RegistryClient
 from .model import DriftItem, DriftReport, DriftStatus, ItemKind, Usage
-from .versions import newer_version, parse_version
+from .versions import newer_version, newest_version, parse_version
 
 __all__ = ["ChartSources", "check_drift"]
 
@@ -115,13 +127,18 @@ class _ImageQuery:
     exists_only: bool
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class _LockedImageItem:
+    """An image as locked: the reference as written, and the digest it was pinned to (if any)."""
+
     text: str
     ref: ImageRef
     digest: str | None
-    by_reference: bool
-    used_by: set[Usage]
+
+    @property
+    def by_reference(self) -> bool:
+        """Pinned by the digest written in the reference (``source: reference``)."""
+        return self.ref.digest is not None
 
     @property
     def query(self) -> _ImageQuery | None:
@@ -134,44 +151,39 @@ class _LockedImageItem:
                                         tag=self.ref.tag), exists_only=False)
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class _LockedChartItem:
+    """A chart as locked (remote or local), with its content digests."""
+
     chart: LockedChart
-    used_by: set[Usage]
 
     @property
     def ref(self) -> ChartRef:
         return ChartRef(repository=self.chart.repository, name=self.chart.name, version=self.chart.version)
 
     @property
+    def query_key(self) -> tuple[str, str, str]:
+        return (self.chart.repository, self.chart.name, self.chart.version)
+
+    @property
     def display(self) -> str:
         return dataclasses.replace(self.ref, repository=redact_url(self.chart.repository)).display()
 
 
-def _collect(locks: Sequence[Lockfile]) -> tuple[dict[tuple[str, str], _LockedImageItem],
-                                                 dict[tuple[str, str, str, str], _LockedChartItem]]:
-    images: dict[tuple[str, str], _LockedImageItem] = {}
-    charts: dict[tuple[str, str, str, str], _LockedChartItem] = {}
+def _collect(locks: Sequence[Lockfile]) -> tuple[dict[_LockedImageItem, set[Usage]],
+                                                 dict[_LockedChartItem, set[Usage]]]:
+    """Every distinct locked image and chart, with the components that use it."""
+    images: dict[_LockedImageItem, set[Usage]] = {}
+    charts: dict[_LockedChartItem, set[Usage]] = {}
     for recipe in locked_recipes(locks):
         for component in recipe.components:
             usage = Usage(recipe=recipe.name, component=component.name)
             for image in component.images:
-                _add_image(images, image, usage)
-            chart = component.chart
-            if chart is not None:
-                key = (chart.repository, chart.name, chart.version, chart.archive)
-                charts.setdefault(key, _LockedChartItem(chart=chart, used_by=set())).used_by.add(usage)
+                item = _LockedImageItem(text=image.ref, ref=image.image, digest=image.image.digest or image.digest)
+                images.setdefault(item, set()).add(usage)
+            if component.chart is not None:
+                charts.setdefault(_LockedChartItem(chart=component.chart), set()).add(usage)
     return images, charts
-
-
-def _add_image(images: dict[tuple[str, str], _LockedImageItem], image: LockedImage, usage: Usage) -> None:
-    digest = image.image.digest or image.digest
-    key = (image.ref, digest or "")
-    item = images.get(key)
-    if item is None:
-        item = images[key] = _LockedImageItem(text=image.ref, ref=image.image, digest=digest,
-                                              by_reference=image.image.digest is not None, used_by=set())
-    item.used_by.add(usage)
 
 
 # ---- asking --------------------------------------------------------------------------------------
@@ -218,6 +230,11 @@ def _ask_chart(source: ChartSource, ref: ChartRef, url: str) -> _ChartAnswer:
     return _ChartFound(archive=sha256(data), tree=info.tree, offered=offered)
 
 
+def _is_prerelease(version: str) -> bool:
+    parsed = parse_version(version)
+    return parsed is not None and parsed.is_prerelease
+
+
 def _source_of(charts: ChartSources, kind: SourceKind, catalog: Path) -> ChartSource:
     if isinstance(charts, SourceFactory):
         return charts.source(kind, catalog=catalog)
@@ -227,43 +244,46 @@ def _source_of(charts: ChartSources, kind: SourceKind, catalog: Path) -> ChartSo
 # ---- classifying -------------------------------------------------------------------------------
 
 
-def _image_item(item: _LockedImageItem, answer: _ImageAnswer | None) -> DriftItem:
-    base: dict[str, Any] = {"kind": ItemKind.IMAGE, "reference": item.text,
-                            "used_by": tuple(sorted(item.used_by)), "old": item.digest}
+def _image_item(item: _LockedImageItem, used_by: tuple[Usage, ...], answer: _ImageAnswer | None) -> DriftItem:
+    def made(status: DriftStatus, *, new: str | None = None, detail: str = "") -> DriftItem:
+        return DriftItem(kind=ItemKind.IMAGE, reference=item.text, status=status, used_by=used_by, old=item.digest,
+                         new=new, detail=detail)
+
     if answer is None:
-        return DriftItem(**base, status=DriftStatus.ERROR,
-                         detail="the lock records no digest for this image, so there is nothing to compare "
-                                "(hint: run 'nox -s lock' to resolve it)")
+        return made(DriftStatus.ERROR, detail="the lock records no digest for this image, so there is nothing to "
+                                              "compare (hint: run 'nox -s lock' to resolve it)")
     match answer:
         case _Failed(message=message):
-            return DriftItem(**base, status=DriftStatus.ERROR, detail=message)
+            return made(DriftStatus.ERROR, detail=message)
         case _Gone(message=message):
-            return DriftItem(**base, status=DriftStatus.DELETED, detail=message)
+            return made(DriftStatus.DELETED, detail=message)
         case _Found(digest=digest, served_by=served_by):
             via = f"served by mirror {served_by!r}" if served_by and served_by != item.ref.registry else ""
             if digest == item.digest:
-                return DriftItem(**base, status=DriftStatus.UNCHANGED, new=digest, detail=via)
+                return made(DriftStatus.UNCHANGED, new=digest, detail=via)
             tag = item.ref.tag or "latest"
             detail = (f"tag {tag!r} no longer points to the digest pinned in the reference" if item.by_reference
                       else f"tag {tag!r} points to another manifest than when the lock was made")
-            return DriftItem(**base, status=DriftStatus.TAG_MOVED, new=digest,
-                             detail=f"{detail}; {via}" if via else detail)
+            return made(DriftStatus.TAG_MOVED, new=digest, detail=f"{detail}; {via}" if via else detail)
 
 
-def _chart_item(item: _LockedChartItem, answer: _ChartAnswer | None) -> DriftItem:
+def _chart_item(item: _LockedChartItem, used_by: tuple[Usage, ...], answer: _ChartAnswer | None) -> DriftItem:
     chart = item.chart
-    base: dict[str, Any] = {"kind": ItemKind.CHART, "reference": item.display,
-                            "used_by": tuple(sorted(item.used_by))}
+
+    def made(status: DriftStatus, *, old: str | None = chart.archive, new: str | None = None,
+             detail: str = "") -> DriftItem:
+        return DriftItem(kind=ItemKind.CHART, reference=item.display, status=status, used_by=used_by, old=old,
+                         new=new, detail=detail)
+
     if answer is None:
-        return DriftItem(**base, status=DriftStatus.UNCHANGED, old=chart.archive, new=chart.archive,
-                         detail=_LOCAL_DETAIL)
+        return made(DriftStatus.UNCHANGED, new=chart.archive, detail=_LOCAL_DETAIL)
     match answer:
         case _Failed(message=message):
-            return DriftItem(**base, status=DriftStatus.ERROR, old=chart.archive, detail=message)
+            return made(DriftStatus.ERROR, detail=message)
         case _Gone(message=message, offered=offered):
-            newest = _newest(chart.version, offered)
-            tail = f"; newest version offered: {newest!r}" if newest else ""
-            return DriftItem(**base, status=DriftStatus.DELETED, old=chart.archive, detail=message + tail)
+            newest = newest_version(offered, prereleases=_is_prerelease(chart.version))
+            return made(DriftStatus.DELETED,
+                        detail=message + (f"; newest version offered: {newest!r}" if newest else ""))
         case _ChartFound(archive=archive, tree=tree, offered=offered):
             newer = newer_version(chart.version, offered)
             if archive != chart.archive:
@@ -274,21 +294,15 @@ def _chart_item(item: _LockedChartItem, answer: _ChartAnswer | None) -> DriftIte
                 else:
                     what = f"other content (tree {chart.tree} → {tree})"
                 also = f"; a newer version is offered too: {newer!r}" if newer else ""
-                return DriftItem(**base, status=DriftStatus.REPUBLISHED, old=chart.archive, new=archive,
-                                 detail=f"version {chart.version!r} was re-published with {what}{also}")
+                return made(DriftStatus.REPUBLISHED, new=archive,
+                            detail=f"version {chart.version!r} was re-published with {what}{also}")
             if newer is not None:
-                return DriftItem(**base, status=DriftStatus.NEWER_VERSION, old=chart.version, new=newer,
-                                 detail=f"the locked version's archive is unchanged; {newer!r} is the newest "
-                                        "version offered")
+                return made(DriftStatus.NEWER_VERSION, old=chart.version, new=newer,
+                            detail=f"the locked version's archive is unchanged; {newer!r} is the newest version "
+                                   "offered")
             detail = ("" if parse_version(chart.version) is not None else
                       f"version {chart.version!r} is not a semantic version: newer versions were not looked for")
-            return DriftItem(**base, status=DriftStatus.UNCHANGED, old=chart.archive, new=archive, detail=detail)
-
-
-def _newest(locked: str, offered: tuple[str, ...]) -> str | None:
-    """The newest offered version (semver precedence; pre-releases only for a pre-release lock)."""
-    return newer_version("0.0.0-0" if parse_version(locked) is not None and "-" in locked else "0.0.0", offered) \
-        if offered else None
+            return made(DriftStatus.UNCHANGED, new=archive, detail=detail)
 
 
 # ---- the stage -----------------------------------------------------------------------------------
@@ -307,17 +321,15 @@ def check_drift(
     if max_workers < 1:
         raise ValueError(f"max_workers must be >= 1, got {max_workers}")
     images, locked_charts = _collect(locks)
-    image_queries = {q for item in images.values() if (q := item.query) is not None}
-    chart_queries: dict[tuple[str, str, str], tuple[ChartRef, str]] = {}
-    for item in locked_charts.values():
-        if not item.chart.is_local:
-            ref = item.ref
-            chart_queries.setdefault((ref.repository, ref.name, ref.version),
-                                     (ref, apply_mirrors(ref.repository, mirrors or {})))
-    owned = SourceFactory(oci=OciChartSource(client=client)) if charts is None else None
+    image_queries = {q for item in images if (q := item.query) is not None}
+    chart_queries = {item.query_key: (item.ref, apply_mirrors(item.chart.repository, mirrors or {}))
+                     for item in locked_charts if not item.chart.is_local}
+    owned: SourceFactory | None = None
+    if charts is None:
+        charts = owned = SourceFactory(oci=OciChartSource(client=client))
     try:
         # Sources are made here, on one thread: a factory creates them lazily and is not locked.
-        sources = {kind: _source_of(owned or charts, kind, catalog)  # type: ignore[arg-type]
+        sources = {kind: _source_of(charts, kind, catalog)
                    for kind in sorted({kind_of(url) for _, url in chart_queries.values()})}
         workers = max(1, min(max_workers, len(image_queries) + len(chart_queries)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="drift") as pool:
@@ -330,12 +342,13 @@ def check_drift(
         if owned is not None:
             owned.close()
     out: list[DriftItem] = []
-    for image in images.values():
+    for image, image_users in images.items():
         query = image.query
-        out.append(_image_item(image, image_futures[query].result() if query is not None else None))
-    for chart in locked_charts.values():
-        key = (chart.chart.repository, chart.chart.name, chart.chart.version)
-        out.append(_chart_item(chart, chart_futures[key].result() if key in chart_futures else None))
+        out.append(_image_item(image, tuple(sorted(image_users)),
+                               image_futures[query].result() if query is not None else None))
+    for chart, chart_users in locked_charts.items():
+        future = chart_futures.get(chart.query_key)
+        out.append(_chart_item(chart, tuple(sorted(chart_users)), future.result() if future is not None else None))
     report = DriftReport.of(out)
     _log.info("drift: %d item(s) checked, %d drifted, %d error(s)", len(report.items), len(report.drifted),
               len(report.errors))

@@ -5,19 +5,18 @@ A :class:`DriftItem` is one locked image reference or one locked chart version, 
 source says now (``new``) and a human ``detail``. What ``old`` and ``new`` hold depends on the
 status (the report's tables are one per status, so a column means one thing per table):
 
-============== ============================== ==============================================
-status         ``old``                        ``new``
-============== ============================== ==============================================
-unchanged      locked digest (image) or       the same value, as the source serves it now
+============== ================================ ============================================
+status         ``old``                          ``new``
+============== ================================ ============================================
+unchanged      locked digest (image) or         the same value, as the source serves it now
                archive digest (chart)
-tag-moved      locked digest                  the digest the tag points to now
-deleted        locked digest, or (chart) the  ``None``
-               locked version
-republished    locked archive digest          archive digest served now for that version
-newer-version  locked version                 the newest version the source offers
-error          locked digest, archive or      ``None``
-               ``None`` (nothing locked)
-============== ============================== ==============================================
+tag-moved      locked digest                    the digest the tag points to now
+deleted        locked digest or archive digest  ``None``
+republished    locked archive digest            archive digest served now for that version
+newer-version  locked version                   the newest version the source offers
+error          locked digest or archive digest  ``None``
+               (``None``: the lock has none)
+============== ================================ ============================================
 
 Records are valid once built (``__post_init__``); collections are sorted so a report built from
 the same answers is the same whatever the thread timing.

@@ -7,16 +7,17 @@ pre-release sorts before its release, pre-release identifiers compared one by on
 alphanumeric, a longer list above its prefix), build metadata ignored.
 
 :func:`newer_version` picks the newest offered version above a locked one, skipping
-pre-releases unless the locked version is a pre-release itself.
+pre-releases unless the locked version is a pre-release itself; :func:`newest_version` the newest
+of all.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-__all__ = ["Version", "newer_version", "parse_version"]
+__all__ = ["Version", "newer_version", "newest_version", "parse_version"]
 
 _IDENT = r"[0-9A-Za-z-]+"
 _VERSION = re.compile(
@@ -62,17 +63,28 @@ def newer_version(locked: str, offered: Iterable[str]) -> str | None:
     """The newest of ``offered`` with higher precedence than ``locked``, or ``None``.
 
     Versions that do not parse are skipped; pre-releases count only when ``locked`` is one. When
-    ``locked`` does not parse there is nothing to compare with: ``None``. Ties in precedence
-    (``v1.2.0`` and ``1.2.0``) are broken by the text, so the answer does not depend on order.
+    ``locked`` does not parse there is nothing to compare with: ``None``.
     """
     base = parse_version(locked)
     if base is None:
         return None
     floor = base.precedence()
-    candidates = [
-        v for v in (parse_version(t) for t in offered)
-        if v is not None and (base.is_prerelease or not v.is_prerelease) and v.precedence() > floor
-    ]
-    if not candidates:
-        return None
-    return max(candidates, key=lambda v: (v.precedence(), v.text)).text
+    return _newest(v for v in _parsed(offered, prereleases=base.is_prerelease) if v.precedence() > floor)
+
+
+def newest_version(offered: Iterable[str], *, prereleases: bool = False) -> str | None:
+    """The newest of ``offered`` (pre-releases only when asked for), or ``None`` when none parses."""
+    return _newest(_parsed(offered, prereleases=prereleases))
+
+
+def _parsed(offered: Iterable[str], *, prereleases: bool) -> Iterator[Version]:
+    for text in offered:
+        version = parse_version(text)
+        if version is not None and (prereleases or not version.is_prerelease):
+            yield version
+
+
+def _newest(candidates: Iterable[Version]) -> str | None:
+    """Ties in precedence (``v1.2.0`` and ``1.2.0``) are broken by the text: the answer does not depend on order."""
+    best = max(candidates, key=lambda v: (v.precedence(), v.text), default=None)
+    return best.text if best is not None else None

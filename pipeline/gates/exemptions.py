@@ -27,10 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .._checks import check_keys, line_of, type_name
 from .._yaml import YamlMap, load_file
 from ..errors import RecipeError
 from ..images.reference import ImageRef, ImageRefError
-from ..recipes.load import check_header, check_keys, expect_mapping, get_str, line_of, type_name
+from ..recipes.load import check_header, expect_mapping, get_str
 
 __all__ = ["EXEMPTIONS_API_VERSION", "EXEMPTIONS_FILE", "Exemptions", "ImageExemption", "VersionExemption",
            "load_exemptions"]

@@ -47,11 +47,12 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TypeVar
 
+from .._checks import check_keys, line_of, suggest, type_name
 from .._yaml import YamlMap, load_file
 from ..errors import GateError, RecipeError
 from ..images.reference import ImageRef
 from ..lock import Lockfile
-from ..recipes.load import check_header, check_keys, expect_mapping, get_str, line_of, suggest, type_name
+from ..recipes.load import check_header, expect_mapping, get_str
 from .keys import PublicKey
 from .locked import LockedImage, locked_components, locked_images
 

@@ -27,10 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._checks import check_keys, line_of, type_name
 from .._yaml import YamlMap, load_file
 from ..errors import RecipeError
 from ..registry.mirrors import RegistryConfig, parse_registry_config
-from .load import check_header, check_keys, expect_mapping, get_str, line_of, parse_criteria, type_name
+from .load import check_header, expect_mapping, get_str, parse_criteria
 from .model import DEFAULT_API_VERSIONS, DEFAULT_KUBE_VERSION, Criteria, RecipeQuery
 
 __all__ = ["CONFIG_API_VERSION", "CONFIG_FILE", "PipelineConfig", "load_config"]

@@ -18,13 +18,13 @@ Errors: :class:`~pipeline.errors.RecipeError` with the catalog-relative ``path``
 from __future__ import annotations
 
 import datetime
-import difflib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from .._checks import check_keys, line_of, suggest, type_name
 from .._yaml import YamlMap, load_file
 from ..errors import RecipeError
 from .model import CRITERIA_FIELDS, ComponentType, Criteria
@@ -237,38 +237,6 @@ class Mixin:
 # --------------------------------------------------------------------------------------------
 
 
-def type_name(value: Any) -> str:
-    """YAML-flavoured name of a parsed value's type, for messages."""
-    match value:
-        case None:
-            return "null"
-        case bool():
-            return "boolean"
-        case int() | float():
-            return "number"
-        case str():
-            return "string"
-        case dict():
-            return "mapping"
-        case list():
-            return "list"
-        case _:
-            return type(value).__name__
-
-
-def line_of(node: Any, key: str | None = None) -> int | None:
-    """Line of ``node`` (or of ``key`` in it) when it came from YAML."""
-    if isinstance(node, YamlMap):
-        return node.line_of(key) if key is not None else node.line
-    return None
-
-
-def suggest(word: str, choices: Iterable[str]) -> str:
-    """`` (did you mean 'x'?)`` for the closest choice, or ``''``."""
-    close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
 def expect_mapping(value: Any, *, what: str, path: str, line: int | None, hint: str) -> YamlMap:
     """``value`` as a mapping, or a RecipeError saying what it was instead."""
     if isinstance(value, YamlMap):
@@ -278,18 +246,6 @@ def expect_mapping(value: Any, *, what: str, path: str, line: int | None, hint: 
         out.line = line
         return out
     raise RecipeError(f"{what} must be a mapping, not a {type_name(value)}", path=path, line=line, hint=hint)
-
-
-def check_keys(node: YamlMap, allowed: Iterable[str], *, what: str, path: str) -> None:
-    """Refuse keys of ``node`` outside ``allowed`` (typos would otherwise be ignored silently)."""
-    known = tuple(allowed)
-    for key in node:
-        if key not in known:
-            raise RecipeError(
-                f"unknown key {str(key)!r} in {what}{suggest(str(key), known)}",
-                path=path, line=line_of(node, str(key)),
-                hint=f"{what} takes only: {', '.join(known)}",
-            )
 
 
 def get_str(node: YamlMap, key: str, *, what: str, path: str, required: bool = False) -> str:

@@ -42,11 +42,12 @@ from typing import Any
 
 import httpx
 
+from .._checks import check_keys, line_of, suggest, type_name
 from .._digest import Digest, canonical_json, sha256
 from .._yaml import YamlMap, load_file
 from ..errors import RecipeError, ResolveError
 from ..images.reference import ImageRef, ImageRefError
-from ..recipes.load import check_header, check_keys, expect_mapping, line_of, suggest, type_name
+from ..recipes.load import check_header, expect_mapping
 
 __all__ = [
     "CREATED",

@@ -43,6 +43,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._checks import check_keys, line_of, type_name
 from .._yaml import YamlMap
 from ..errors import RecipeError
 from .auth import normalize_registry_host
@@ -132,25 +133,25 @@ def parse_registry_config(node: YamlMap | None, *, path: str) -> RegistryConfig:
     if node is None:
         return RegistryConfig()
     if not isinstance(node, dict):
-        raise RecipeError(f"registries must be a mapping, not a {_type_name(node)}", path=path,
-                          line=_line(node), hint=f"registries is a mapping of {', '.join(_KEYS)}")
-    _check_keys(node, _KEYS, what="registries", path=path)
+        raise RecipeError(f"registries must be a mapping, not a {type_name(node)}", path=path,
+                          line=line_of(node), hint=f"registries is a mapping of {', '.join(_KEYS)}")
+    check_keys(node, _KEYS, what="registries", path=path)
     insecure = _insecure(node, path=path)
     docker_config = node.get("dockerConfig")
     if docker_config is not None and (not isinstance(docker_config, str) or not docker_config.strip()):
         raise RecipeError(f"registries.dockerConfig must be a file path, not {docker_config!r}", path=path,
-                          line=_line(node, "dockerConfig"),
+                          line=line_of(node, "dockerConfig"),
                           hint="write the path of a Docker config.json, e.g. /home/ci/.docker/config.json")
     mirrors_node = node.get("mirrors")
     mirrors: dict[str, MirrorSet] = {}
     if mirrors_node is not None:
         if not isinstance(mirrors_node, dict):
-            raise RecipeError(f"registries.mirrors must be a mapping, not a {_type_name(mirrors_node)}",
-                              path=path, line=_line(node, "mirrors"),
+            raise RecipeError(f"registries.mirrors must be a mapping, not a {type_name(mirrors_node)}",
+                              path=path, line=line_of(node, "mirrors"),
                               hint="map each upstream registry host to its mirror endpoints")
         first_line: dict[str, int | None] = {}
         for key, value in mirrors_node.items():
-            line = _line(mirrors_node, str(key))
+            line = line_of(mirrors_node, str(key))
             upstream = _upstream(key, path=path, line=line)
             if upstream in mirrors:
                 raise RecipeError(
@@ -168,9 +169,9 @@ def _insecure(node: YamlMap, *, path: str) -> frozenset[str]:
     value = node.get("insecure")
     if value is None:
         return frozenset()
-    line = _line(node, "insecure")
+    line = line_of(node, "insecure")
     if not isinstance(value, list):
-        raise RecipeError(f"registries.insecure must be a list of hosts, not a {_type_name(value)}", path=path,
+        raise RecipeError(f"registries.insecure must be a list of hosts, not a {type_name(value)}", path=path,
                           line=line, hint="write insecure: [registry.internal:5000]")
     hosts: set[str] = set()
     for item in value:
@@ -193,13 +194,13 @@ def _mirror_set(value: Any, *, upstream: str, insecure: frozenset[str], path: st
     what = f"registries.mirrors[{upstream!r}]"
     skip = False
     if isinstance(value, dict):
-        _check_keys(value, _SET_KEYS, what=what, path=path)
+        check_keys(value, _SET_KEYS, what=what, path=path)
         items = value.get("endpoints")
-        line = _line(value, "endpoints") or line
+        line = line_of(value, "endpoints") or line
         raw_skip = value.get("skipUpstream", False)
         if not isinstance(raw_skip, bool):
             raise RecipeError(f"{what}.skipUpstream must be true or false, not {raw_skip!r}", path=path,
-                              line=_line(value, "skipUpstream"), hint="write skipUpstream: true")
+                              line=line_of(value, "skipUpstream"), hint="write skipUpstream: true")
         skip = raw_skip
     else:
         items = value
@@ -208,9 +209,9 @@ def _mirror_set(value: Any, *, upstream: str, insecure: frozenset[str], path: st
                           hint="list mirror URLs, e.g. endpoints: [http://127.0.0.1:5000/mirror]")
     endpoints: list[Mirror] = []
     for item in items:
-        mirror = _endpoint(item, what=what, insecure=insecure, path=path, line=_line(item) or line)
+        mirror = _endpoint(item, what=what, insecure=insecure, path=path, line=line_of(item) or line)
         if any(m.url == mirror.url for m in endpoints):
-            raise RecipeError(f"{what} lists mirror {mirror.url!r} twice", path=path, line=_line(item) or line,
+            raise RecipeError(f"{what} lists mirror {mirror.url!r} twice", path=path, line=line_of(item) or line,
                               hint="list each mirror once")
         endpoints.append(mirror)
     return MirrorSet(endpoints=tuple(endpoints), skip_upstream=skip)
@@ -219,17 +220,17 @@ def _mirror_set(value: Any, *, upstream: str, insecure: frozenset[str], path: st
 def _endpoint(item: Any, *, what: str, insecure: frozenset[str], path: str, line: int | None) -> Mirror:
     capabilities = frozenset(Capability)
     if isinstance(item, dict):
-        _check_keys(item, _ENDPOINT_KEYS, what=f"{what} endpoint", path=path)
+        check_keys(item, _ENDPOINT_KEYS, what=f"{what} endpoint", path=path)
         url = item.get("url")
         caps = item.get("capabilities")
         if caps is not None:
             if not isinstance(caps, list) or not caps or not all(isinstance(c, str) for c in caps):
                 raise RecipeError(f"{what}: capabilities must be a non-empty list, not {caps!r}", path=path,
-                                  line=_line(item, "capabilities"), hint="write capabilities: [pull, resolve]")
+                                  line=line_of(item, "capabilities"), hint="write capabilities: [pull, resolve]")
             unknown = sorted({c for c in caps if c not in set(Capability)})
             if unknown:
                 raise RecipeError(f"{what}: unknown capabilities {unknown}", path=path,
-                                  line=_line(item, "capabilities"),
+                                  line=line_of(item, "capabilities"),
                                   hint="a mirror can 'pull' (content by digest) and 'resolve' (tag to digest)")
             capabilities = frozenset(Capability(c) for c in caps)
     else:
@@ -259,34 +260,3 @@ def _endpoint(item: Any, *, what: str, insecure: frozenset[str], path: str, line
             hint=f"use https://, or list {host!r} under registries.insecure if the network is trusted",
         )
     return Mirror(scheme=scheme, host=host, prefix=prefix, capabilities=capabilities)
-
-
-def _check_keys(node: dict[str, Any], allowed: tuple[str, ...], *, what: str, path: str) -> None:
-    for key in node:
-        if key not in allowed:
-            raise RecipeError(f"{what}: unknown key {key!r}", path=path, line=_line(node, str(key)),
-                              hint=f"allowed keys: {', '.join(allowed)}")
-
-
-def _line(node: Any, key: str | None = None) -> int | None:
-    if isinstance(node, YamlMap):
-        return node.line_of(key) if key is not None else node.line
-    return None
-
-
-def _type_name(value: Any) -> str:
-    match value:
-        case bool():
-            return "boolean"
-        case int() | float():
-            return "number"
-        case str():
-            return "string"
-        case list():
-            return "list"
-        case dict():
-            return "mapping"
-        case None:
-            return "null"
-        case _:
-            return type(value).__name__

@@ -73,7 +73,8 @@ def test_absent_config(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("text", "line", "message", "hint"), [
-    ("mirror: {}", 3, "registries: unknown key 'mirror'", "allowed keys: dockerConfig, insecure, mirrors"),
+    ("mirror: {}", 3, "unknown key 'mirror' in registries (did you mean 'mirrors'?)",
+     "registries takes only: dockerConfig, insecure, mirrors"),
     ("insecure: registry.internal", 3, "registries.insecure must be a list of hosts, not a string",
      "write insecure: [registry.internal:5000]"),
     ("insecure: [http://r:5000]", 3, "registries.insecure item 'http://r:5000' is not a registry host",
@@ -105,7 +106,8 @@ def test_absent_config(tmp_path: Path) -> None:
     ("mirrors:\n  nvcr.io:\n    endpoints: [https://m.example.com]\n    skipUpstream: yes please", 6,
      "registries.mirrors['nvcr.io'].skipUpstream must be true or false, not 'yes please'", "write skipUpstream: true"),
     ("mirrors:\n  nvcr.io:\n    endpoint: [https://m.example.com]", 5,
-     "registries.mirrors['nvcr.io']: unknown key 'endpoint'", "allowed keys: endpoints, skipUpstream"),
+     "unknown key 'endpoint' in registries.mirrors['nvcr.io'] (did you mean 'endpoints'?)",
+     "registries.mirrors['nvcr.io'] takes only: endpoints, skipUpstream"),
     ("mirrors:\n  docker.io: [https://a.example.com]\n  index.docker.io: [https://b.example.com]", 5,
      "registries.mirrors lists registry 'docker.io' twice (as 'index.docker.io'; first at line 4)",
      "docker.io, index.docker.io and registry-1.docker.io are the same registry: merge them"),
