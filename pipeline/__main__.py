@@ -24,6 +24,7 @@ from .stages import (
     ReproduceResult,
     Workspace,
     compose_recipes,
+    drift_catalog,
     fresh_locks,
     lock_catalog,
     qualify_catalog,
@@ -156,6 +157,26 @@ def _check_policies(args: argparse.Namespace) -> list[str]:
         return [exc.diagnostics()]
     log.info("%d admission policies valid against the CRD schemas", count)
     return []
+
+
+def cmd_drift(args: argparse.Namespace) -> int:
+    from ._fs import atomic_write
+    from .drift import format_json, format_markdown
+    from .registry import DockerConfig, docker_config_path
+
+    credentials = DockerConfig.load(docker_config_path(os.environ), required=False)
+    report = drift_catalog(_workspace(args), args.recipe or None, credentials=credentials)
+    markdown = format_markdown(report)
+    if args.json:
+        atomic_write(Path(args.json), format_json(report))
+    if args.markdown:
+        atomic_write(Path(args.markdown), markdown)
+    sys.stdout.buffer.write(markdown)
+    for item in report.errors:
+        log.warning("%s %s could not be checked: %s", item.kind.value, item.reference, item.detail)
+    print(f"drift: {len(report.items)} items checked, {len(report.drifted)} drifted, "
+          f"{len(report.errors)} could not be checked", file=sys.stderr)
+    return 1 if args.fail_on_drift and report.drifted else 0
 
 
 def cmd_provenance(args: argparse.Namespace) -> int:
@@ -386,6 +407,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--policies", default="policies", help="admission policy directory (default: policies)")
     p.add_argument("--schemas", default="../shared/schemas", help="CRD schemas to validate policies against")
     p.set_defaults(func=cmd_qualify)
+
+    p = sub.add_parser("drift", parents=[common],
+                       help="re-check every locked image tag and chart version against its source")
+    p.add_argument("--recipe", action="append", help="only this recipe (repeatable)")
+    p.add_argument("--fail-on-drift", action="store_true",
+                   help="exit 1 when any item is not unchanged (items that could not be checked included)")
+    p.add_argument("--json", metavar="PATH", help="also write the JSON report here")
+    p.add_argument("--markdown", metavar="PATH", help="also write the Markdown report here")
+    p.set_defaults(func=cmd_drift)
 
     p = sub.add_parser("provenance", parents=[common],
                        help="docs/provenance-matrix.md from recipes/provenance.yaml and the locks")

@@ -18,7 +18,8 @@ from typing import Any
 from ._digest import Digest, parse_digest, sha256
 from ._fs import atomic_write, atomic_write_many
 from .build import RecipeBuild, build, chart_record
-from .charts import ChartStore, SourceFactory
+from .charts import ChartStore, OciChartSource, SourceFactory
+from .drift import DriftReport, check_drift
 from .errors import GateError, LockError, PipelineError, StaleLockError, UsageError
 from .gates import Finding, run_gates
 from .images import FoundImage, ImageRef
@@ -37,6 +38,7 @@ __all__ = [
     "ReproduceResult",
     "Workspace",
     "compose_recipes",
+    "drift_catalog",
     "fresh_locks",
     "lock_catalog",
     "qualify_catalog",
@@ -421,3 +423,13 @@ def fresh_locks(ws: Workspace, names: Sequence[str] | None = None) -> list[Lockf
         raise StaleLockError("the locks are stale, nothing was written:\n  " + "\n  ".join(stale),
                              hint="run 'nox -s lock', review the diff of lockfiles/, then publish again")
     return locks
+
+
+def drift_catalog(ws: Workspace, names: Sequence[str] | None = None, *,
+                  credentials: DockerConfig | None = None) -> DriftReport:
+    """Re-check every locked image tag and chart version against its source (the locks must be fresh)."""
+    locks = fresh_locks(ws, names)
+    config = load_catalog(ws.catalog).config
+    with RegistryClient(config=config.registries, credentials=credentials) as client, \
+            SourceFactory(oci=OciChartSource(client=client)) as charts:
+        return check_drift(locks, client=client, charts=charts, catalog=ws.catalog, mirrors=config.mirrors)

@@ -1,4 +1,4 @@
-"""``lock`` resolves every image from real registries: digests, platforms, mirrors, faults.
+"""``lock`` resolves every image from real registries (digests, platforms, mirrors, faults); ``drift`` re-checks them.
 
 Each test pushes small OCI images to a real ``docker-registry`` on 127.0.0.1, builds a tiny catalog
 whose charts name those images, and runs ``python -m pipeline lock`` in-process.
@@ -119,3 +119,24 @@ def test_transient_faults_are_survived_without_a_corrupt_lock(tmp_path: Path, re
     images = _images(tmp_path)
     assert images[f"{fault_proxy.host}/example/app:1.1"]["digest"] == digests["app"]
     assert images[f"{fault_proxy.host}/library/busybox:1.36"]["digest"] == digests["busybox"]
+
+
+@pytest.mark.registry
+def test_retagged_image_is_reported_as_moved_by_drift(tmp_path: Path, registry: Registry,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    digests = _push_images(registry)
+    _catalog(tmp_path, host=registry.host)
+    assert main(_lock_args(tmp_path)) == 0
+    drift = ["drift", "--catalog", str(tmp_path / "catalog"), "--lockdir", str(tmp_path / "locks"),
+             "--cache", str(tmp_path / "cache"), "--json", str(tmp_path / "drift.json")]
+    assert main([*drift, "--fail-on-drift"]) == 0
+    moved = push_oci_image(registry, "example/app", "1.1", build_oci_image("app-1.1-rebuilt"))
+    capsys.readouterr()
+    assert main([*drift, "--fail-on-drift"]) == 1
+    out = capsys.readouterr().out
+    assert "tag-moved" in out
+    assert digests["app"] in out and moved in out
+    report = json.loads((tmp_path / "drift.json").read_text())
+    (item,) = [i for i in report["items"] if i["status"] == "tag-moved"]
+    assert (item["reference"], item["old"], item["new"]) == (f"{registry.host}/example/app:1.1", digests["app"], moved)
+    assert main(drift) == 0  # without --fail-on-drift drift is reported, not a failure

@@ -9,7 +9,8 @@ Commands (defaults: ``--catalog recipes``, ``--address 127.0.0.1:5001``,
 - ``status``: exit 0 when the registry of ``--storage`` runs and answers, 1 otherwise.
 - ``stop``: stop the registry of ``--storage`` and wait for it to exit.
 - ``run -- COMMAND...``: serve the images while ``COMMAND`` runs, then stop (a registry already
-  running from ``--storage`` is used and left running); exits with ``COMMAND``'s status.
+  running from ``--storage`` is used as it is, not refilled, and left running); exits with
+  ``COMMAND``'s status.
 
 Only argument parsing and printing live here; the work is :mod:`pipeline.registry.local`.
 Exit codes: 0 ok; 1 ``status`` found no registry; 2 bad input or a registry error (with a hint).
@@ -96,7 +97,9 @@ def _run(args: argparse.Namespace) -> int:
     existing = running_registry(args.storage)
     registry: LocalRegistry | None = None
     if existing is not None and existing.address == args.address:
-        _print_pushes(fill_registry(args.catalog, existing.url))
+        # A registry the user started (nox -s registry) is used as it is, not refilled: what was
+        # pushed or re-tagged there since (to try drift, say) must stay as it is.
+        print(f"using the registry already running at {existing.url} while: {' '.join(command)}", file=sys.stderr)
     else:
         registry = serve_catalog_images(args.catalog, address=args.address, storage=args.storage)
         print(f"serving {args.catalog}/images.yaml at {registry.url} while: {' '.join(command)}", file=sys.stderr)
