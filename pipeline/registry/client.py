@@ -321,24 +321,31 @@ class RegistryClient(Resolver):
     def _get_manifest(self, ep: Endpoint, ref: ImageRef, reference: str, *, what: str,
                       size: int | None = None) -> HttpReply:
         """GET a manifest by tag or digest; verify the bytes, retrying a lying answer, then refuse it."""
-        expected = reference if ":" in reference else None
+        return self._get_verified(ep, ref, f"/manifests/{reference}", what=what, accept=MANIFEST_ACCEPT,
+                                  max_bytes=MAX_MANIFEST_BYTES, size=size,
+                                  expected=reference if ":" in reference else None, header=True,
+                                  served=f"a {what} whose bytes do not match the digest")
+
+    def _get_verified(self, ep: Endpoint, ref: ImageRef, path: str, *, what: str, accept: str | None,
+                      max_bytes: int | None, size: int | None, expected: str | None, header: bool,
+                      served: str) -> HttpReply:
+        """GET ``path`` and hash the bytes; a lying answer is retried, then refused as tampering."""
         attempts = self.transport.retry.attempts
         problem = ""
         for attempt in range(1, attempts + 1):
-            reply = self._call(ep, ref, "GET", f"/manifests/{reference}", what=what, accept=MANIFEST_ACCEPT,
-                               max_bytes=MAX_MANIFEST_BYTES)
+            reply = self._call(ep, ref, "GET", path, what=what, accept=accept, max_bytes=max_bytes)
             if reply.status != 200:
                 if reply.status == 404:
                     raise self._not_found(ep, ref, reply, what=what)
                 raise self._status_error(ep, ref, reply, what=what)
-            problem = _digest_problem(reply, expected=expected, size=size)
+            problem = _digest_problem(reply, expected=expected, size=size, header=header)
             if not problem:
                 return reply
             _log.warning("%s at %s: %s (attempt %d/%d)", what, reply.url, problem, attempt, attempts)
             if attempt < attempts:
                 self.transport.pause(attempt)
         raise TamperingError(
-            f"{ep.describe()} served a {what} whose bytes do not match the digest: {problem} "
+            f"{ep.describe()} served {served}: {problem} "
             f"(in each of {attempts} attempts); refused as tampering",
             hint=_TAMPER_HINT,
         )
@@ -356,25 +363,9 @@ class RegistryClient(Resolver):
     def _blob_at(self, ep: Endpoint, ref: ImageRef, digest: Digest, *, max_bytes: int | None,
                  size: int | None) -> bytes:
         what = f"blob {digest} of {ref.name!r}"
-        attempts = self.transport.retry.attempts
-        problem = ""
-        for attempt in range(1, attempts + 1):
-            reply = self._call(ep, ref, "GET", f"/blobs/{digest}", what=what, max_bytes=max_bytes)
-            if reply.status != 200:
-                if reply.status == 404:
-                    raise self._not_found(ep, ref, reply, what=what)
-                raise self._status_error(ep, ref, reply, what=what)
-            problem = _digest_problem(reply, expected=digest, size=size, header=False)
-            if not problem:
-                return reply.body
-            _log.warning("%s at %s: %s (attempt %d/%d)", what, reply.url, problem, attempt, attempts)
-            if attempt < attempts:
-                self.transport.pause(attempt)
-        raise TamperingError(
-            f"{ep.describe()} served {what} with bytes that do not match the digest: {problem} "
-            f"(in each of {attempts} attempts); refused as tampering",
-            hint=_TAMPER_HINT,
-        )
+        return self._get_verified(ep, ref, f"/blobs/{digest}", what=what, accept=None, max_bytes=max_bytes,
+                                  size=size, expected=digest, header=False,
+                                  served=f"{what} with bytes that do not match the digest").body
 
     def _tags_at(self, ep: Endpoint, ref: ImageRef) -> tuple[str, ...]:
         name = ep.name(ref.repository)
