@@ -13,13 +13,12 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._digest import Digest, parse_digest, sha256
 from ._fs import atomic_write, atomic_write_many
 from .build import RecipeBuild, build, chart_record
 from .charts import ChartStore, OciChartSource, SourceFactory
-from .drift import DriftReport, check_drift
 from .errors import GateError, LockError, PipelineError, StaleLockError, UsageError
 from .gates import Finding, run_gates
 from .images import FoundImage, ImageRef
@@ -30,6 +29,9 @@ from .render.pool import WorkerPool
 from .render.sandbox import CANONICAL, VARIANT_A, VARIANT_B, Variation
 from .reproduce import Divergence, compare_images, compare_renders, compare_with_lock
 from .volatile import load_volatile
+
+if TYPE_CHECKING:
+    from .drift import DriftReport
 
 __all__ = [
     "LockResult",
@@ -428,6 +430,9 @@ def fresh_locks(ws: Workspace, names: Sequence[str] | None = None) -> list[Lockf
 def drift_catalog(ws: Workspace, names: Sequence[str] | None = None, *,
                   credentials: DockerConfig | None = None) -> DriftReport:
     """Re-check every locked image tag and chart version against its source (the locks must be fresh)."""
+    # Imported here: drift reads locks through the BOM's typed view, whose CycloneDX schema validator
+    # costs a second at import; reproduce and lock must not pay it.
+    from .drift import check_drift
     locks = fresh_locks(ws, names)
     config = load_catalog(ws.catalog).config
     with RegistryClient(config=config.registries, credentials=credentials) as client, \
