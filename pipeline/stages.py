@@ -25,6 +25,7 @@ from .images import FoundImage, ImageRef
 from .lock import LOCK_SUFFIX, Lockfile, build_component, build_lockfile, input_digests, lock_path, read_lockfile
 from .recipes import Catalog, Recipe, catalog_recipes, compose, load_catalog
 from .registry import DockerConfig, RegistryClient, ResolvedImage, resolve_all
+from .render.identity import library_identity
 from .render.pool import WorkerPool
 from .render.sandbox import CANONICAL, VARIANT_A, VARIANT_B, Variation
 from .reproduce import Divergence, compare_images, compare_renders, compare_with_lock
@@ -100,11 +101,12 @@ def compose_recipes(catalog_dir: Path, names: Sequence[str] | None = None) -> tu
 
 
 def _engine_of(pool: WorkerPool) -> dict[str, str]:
+    """The engine identity every worker of ``pool`` loaded (the native library hashed once per run)."""
     engines = {tuple(sorted(h["engine"].items())) for h in pool.hellos}
     if len(engines) != 1:
         raise PipelineError(f"render workers report different engines: {sorted(engines)}",
                             hint="re-create the virtual environment: 'nox -r'")
-    return dict(next(iter(engines)))
+    return library_identity(dict(next(iter(engines)))).as_dict()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

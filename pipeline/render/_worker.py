@@ -59,14 +59,14 @@ def main() -> int:
     network = _isolate_network()
     time.tzset()
     from ..errors import PipelineError
-    from .engine import engine_identity
+    from .engine import engine_facts
     from .job import run_job
 
     umask = os.umask(0)
     os.umask(umask)
     _write(channel, {"network": network, "tz": os.environ.get("TZ", ""), "locale": os.environ.get("LC_ALL", ""),
                      "umask": f"{umask:04o}", "cwd": str(Path.cwd()), "pid": os.getpid(),
-                     "engine": engine_identity().as_dict()})
+                     "engine": engine_facts()})
     while (frame := _read(inbox)) is not None:
         job = pickle.loads(frame)  # noqa: S301 - frames come from our own parent process over a pipe
         try:

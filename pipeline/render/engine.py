@@ -17,9 +17,7 @@ own message (which carries the template file and line).
 
 from __future__ import annotations
 
-import functools
 import gzip
-import hashlib
 import io
 import json
 import tarfile
@@ -32,23 +30,18 @@ import helm_python as helm
 from helm_python import _native
 
 from ..errors import RenderError
+from .identity import EngineIdentity, library_identity
 
-__all__ = ["EngineIdentity", "RenderedChart", "engine_identity", "render_chart", "render_templates"]
+__all__ = [
+    "EngineIdentity",
+    "RenderedChart",
+    "engine_facts",
+    "engine_identity",
+    "render_chart",
+    "render_templates",
+]
 
 ENGINE_NAME = "helm-python-sdk"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EngineIdentity:
-    """Which engine rendered: package version, embedded Helm SDK, sha256 of the native library."""
-
-    name: str
-    version: str
-    helm: str
-    library: str
-
-    def as_dict(self) -> dict[str, str]:
-        return {"name": self.name, "version": self.version, "helm": self.helm, "library": self.library}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,20 +55,18 @@ class RenderedChart:
     chart_version: str
 
 
-@functools.cache
+def engine_facts() -> dict[str, str]:
+    """What the loaded engine says of itself, cheaply: name, versions and the native library's path.
+
+    Workers report these; the parent hashes the library once per run (:func:`library_digest`).
+    """
+    return {"name": ENGINE_NAME, "version": str(helm.__version__), "helm": str(helm.helm_sdk_version()),
+            "library_path": str(Path(helm.library_path).resolve())}
+
+
 def engine_identity() -> EngineIdentity:
-    """Identity of the loaded engine; the library is hashed once per process (85 MB, ~0.1 s)."""
-    library = Path(helm.library_path)
-    digest = hashlib.sha256()
-    with library.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return EngineIdentity(
-        name=ENGINE_NAME,
-        version=str(helm.__version__),
-        helm=str(helm.helm_sdk_version()),
-        library="sha256:" + digest.hexdigest(),
-    )
+    """Identity of the engine loaded in this process."""
+    return library_identity(engine_facts())
 
 
 def _translate(exc: Exception, what: str) -> RenderError:
