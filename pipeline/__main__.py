@@ -8,16 +8,19 @@ Data goes to stdout; logs go to stderr (``-v`` for more). ``lock`` and ``reprodu
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from .errors import PipelineError
 from .images import explain, format_inventory
+from .progress import SILENT, Progress
 from .stages import (
     CHECKS,
     LockResult,
@@ -41,6 +44,32 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
              "  ".join("-" * w for w in widths)]
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows]
     return "\n".join(lines)
+
+
+class _Bars:
+    """Progress bars on stderr (rich), one per long step; used only when stderr is a terminal."""
+
+    def __init__(self, bars: Any) -> None:
+        self.bars = bars
+
+    def task(self, label: str, total: int) -> Callable[[], None]:
+        task_id = self.bars.add_task(label, total=total)
+        return lambda: self.bars.advance(task_id)
+
+
+@contextlib.contextmanager
+def _progress() -> Iterator[Progress]:
+    """Bars on a terminal; nothing in CI or when stderr is redirected (logs stay line-oriented)."""
+    if not sys.stderr.isatty():
+        yield SILENT
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress as RichProgress
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with RichProgress(*columns, console=Console(stderr=True), transient=True) as bars:
+        yield _Bars(bars)
 
 
 def _workspace(args: argparse.Namespace) -> Workspace:
@@ -90,7 +119,8 @@ def cmd_images(args: argparse.Namespace) -> int:
 
 def cmd_qualify(args: argparse.Namespace) -> int:
     started = time.monotonic()
-    result = qualify_catalog(_workspace(args), args.recipe or None)
+    with _progress() as progress:
+        result = qualify_catalog(_workspace(args), args.recipe or None, progress=progress)
     _print_reproduce(result.reproduce, elapsed=time.monotonic() - started)
     print()
     if result.findings:
@@ -307,7 +337,8 @@ def cmd_lock(args: argparse.Namespace) -> int:
     # Credentials for registries come from the user's Docker config (DOCKER_CONFIG or ~/.docker);
     # they are used for requests only and never logged or written (see README, security model).
     credentials = DockerConfig.load(docker_config_path(os.environ), required=False)
-    result = lock_catalog(_workspace(args), args.recipe or None, credentials=credentials)
+    with _progress() as progress:
+        result = lock_catalog(_workspace(args), args.recipe or None, credentials=credentials, progress=progress)
     _print_lock(result)
     log.info("lock took %.2f s", time.monotonic() - started)
     return 0
@@ -336,7 +367,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     if args.backend != "local":
         return _on_backend(args, "reproduce")
     started = time.monotonic()
-    result = reproduce_catalog(_workspace(args), args.recipe or None)
+    with _progress() as progress:
+        result = reproduce_catalog(_workspace(args), args.recipe or None, progress=progress)
     _print_reproduce(result, elapsed=time.monotonic() - started)
     return 0 if result.ok else 1
 

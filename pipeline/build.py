@@ -16,6 +16,7 @@ from ._digest import Digest, sha256
 from .charts import ChartStore, FetchedChart, SourceFactory, fetch_chart
 from .errors import RenderError
 from .images import Discovery, FoundImage, Rejected, chart_annotation_images, discover
+from .progress import SILENT, Progress
 from .recipes.model import Component, ComponentType, Recipe
 from .render.job import ComponentRender, RenderJob
 from .render.pool import WorkerPool
@@ -94,6 +95,7 @@ def build(
     expected: Mapping[tuple[str, str], Digest] | None = None,
     discovered: dict[tuple[str, Digest, Digest], Discovery] | None = None,
     sources: SourceFactory | None = None,
+    progress: Progress = SILENT,
 ) -> dict[str, RecipeBuild]:
     """Fetch, render, mask and discover every recipe under ``pool``'s variation.
 
@@ -125,7 +127,7 @@ def build(
     keys = {where: job.key() for where, job in jobs.items()}
     distinct = {keys[where]: job for where, job in jobs.items()}
     log.info("render %s: %d component renders, %d distinct", pool.variation.name, len(jobs), len(distinct))
-    results = pool.render(distinct)
+    results = pool.render(distinct, advance=progress.task(f"render {pool.variation.name}", len(distinct)))
     found_cache = discovered if discovered is not None else {}
     out: dict[str, RecipeBuild] = {}
     for recipe in recipes:

@@ -23,6 +23,7 @@ from .errors import GateError, LockError, PipelineError, StaleLockError, UsageEr
 from .gates import Finding, run_gates
 from .images import FoundImage, ImageRef
 from .lock import LOCK_SUFFIX, Lockfile, build_component, build_lockfile, input_digests, lock_path, read_lockfile
+from .progress import SILENT, Progress
 from .recipes import Catalog, Recipe, catalog_recipes, compose, load_catalog
 from .registry import DockerConfig, RegistryClient, ResolvedImage, resolve_all
 from .render.identity import library_identity
@@ -120,6 +121,7 @@ class LockResult:
 
 def lock_catalog(
     ws: Workspace, names: Sequence[str] | None = None, *, credentials: DockerConfig | None = None,
+    progress: Progress = SILENT,
 ) -> LockResult:
     """Compose, fetch, render (canonical sandbox), resolve every image, write every lockfile atomically.
 
@@ -131,14 +133,15 @@ def lock_catalog(
     volatile = load_volatile(ws.catalog)
     with SourceFactory() as sources, WorkerPool(CANONICAL, workers=ws.workers) as pool:
         builds = build(recipes, pool=pool, store=ws.store, mirrors=catalog.config.mirrors, volatile=volatile,
-                       sources=sources)
+                       sources=sources, progress=progress)
         engine = _engine_of(pool)
         renders = pool.rendered
     resolved: dict[ImageRef, ResolvedImage] = {}
     if ws.resolve:
         refs = sorted({i.ref for b in builds.values() for found in b.images.values() for i in found}, key=str)
+        advance = progress.task("resolve images", len(refs))
         with RegistryClient(config=catalog.config.registries, credentials=credentials) as client:
-            resolved = resolve_all(refs, client=client)
+            resolved = resolve_all(refs, client=client, progress=lambda _ref: advance())
         log.info("resolved %d distinct image references", len(resolved))
     files: dict[Path, bytes] = {}
     for recipe in recipes:
@@ -235,7 +238,8 @@ def _expected_charts(locks: Mapping[str, Lockfile], recipes: Sequence[Recipe]) -
     return out
 
 
-def reproduce_catalog(ws: Workspace, names: Sequence[str] | None = None) -> ReproduceResult:
+def reproduce_catalog(ws: Workspace, names: Sequence[str] | None = None, *,
+                      progress: Progress = SILENT) -> ReproduceResult:
     """Render every recipe twice under different sandboxes; check both against each other and the lock.
 
     Checks, in order, per recipe: lock integrity, engine identity, staleness (naming the changed
@@ -270,7 +274,7 @@ def reproduce_catalog(ws: Workspace, names: Sequence[str] | None = None) -> Repr
             with WorkerPool(variation, workers=ws.workers) as pool:
                 builds[variation.name] = build(recipes, pool=pool, store=ws.store, mirrors=catalog.config.mirrors,
                                                volatile=volatile, expected=expected, discovered=discovered,
-                                               sources=sources)
+                                               sources=sources, progress=progress)
                 engine = _engine_of(pool)
                 sandboxes[variation.name] = {k: v for k, v in pool.hellos[0].items() if k not in {"pid", "engine"}}
                 rendered += pool.rendered
@@ -296,9 +300,10 @@ class QualifyResult:
         return self.reproduce.ok and not self.findings
 
 
-def qualify_catalog(ws: Workspace, names: Sequence[str] | None = None) -> QualifyResult:
+def qualify_catalog(ws: Workspace, names: Sequence[str] | None = None, *,
+                    progress: Progress = SILENT) -> QualifyResult:
     """Every gate in one run: reproduce, then the pinning gates over its renders and the locks."""
-    result = reproduce_catalog(ws, names)
+    result = reproduce_catalog(ws, names, progress=progress)
     locks = {_display(lock_path(ws.lockdir, name)): lock.body for name, lock in result.locks.items()}
     findings = run_gates(ws.catalog, recipes=result.recipes, images=result.images, locks=locks)
     return QualifyResult(reproduce=result, findings=tuple(findings))

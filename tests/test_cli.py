@@ -10,6 +10,7 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -173,3 +174,31 @@ def test_reproduce_needs_no_network(project: Path) -> None:
     proc = subprocess.run(["unshare", "--net", sys.executable, "-m", "pipeline", *_args(project, "reproduce")],
                           capture_output=True, text=True, check=False, cwd=Path(__file__).parents[1])
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+class _Recorder:
+    """A Progress that records every step and counts its items."""
+
+    def __init__(self) -> None:
+        self.steps: dict[str, list[int]] = {}
+
+    def task(self, label: str, total: int) -> Callable[[], None]:
+        done = self.steps.setdefault(label, [total, 0])
+
+        def advance() -> None:
+            done[1] += 1
+
+        return advance
+
+
+def test_progress_is_reported_per_distinct_render(project: Path) -> None:
+    from pipeline.stages import Workspace, lock_catalog, reproduce_catalog
+
+    ws = Workspace(catalog=project / "catalog", lockdir=project / "locks", cache=project / "cache", workers=2,
+                   resolve=False)
+    lock_catalog(ws)
+    recorder = _Recorder()
+    result = reproduce_catalog(ws, progress=recorder)
+    assert result.ok
+    # Each variation announces its distinct renders and advances once per finished one.
+    assert recorder.steps == {"render A": [2, 2], "render B": [2, 2]}

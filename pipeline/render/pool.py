@@ -16,7 +16,7 @@ import struct
 import subprocess
 import tempfile
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -133,11 +133,13 @@ class WorkerPool:
         while len(self._workers) < min(count, self.max_workers):
             self._workers.append(_Worker(self.variation, self._root / f"w{len(self._workers)}"))
 
-    def render(self, jobs: Sequence[RenderJob] | Mapping[Digest, RenderJob]) -> dict[Digest, ComponentRender]:
+    def render(self, jobs: Sequence[RenderJob] | Mapping[Digest, RenderJob], *,
+               advance: Callable[[], None] | None = None) -> dict[Digest, ComponentRender]:
         """Render every distinct job once; results keyed by :meth:`RenderJob.key`.
 
         Pass a mapping of already computed keys to jobs to avoid hashing them again. The first
-        failure (in key order of first appearance) is raised after all workers are idle.
+        failure (in key order of first appearance) is raised after all workers are idle. ``advance``
+        is called once per finished job (from the feeding threads).
         """
         unique: dict[Digest, RenderJob] = {}
         if isinstance(jobs, Mapping):
@@ -171,6 +173,8 @@ class WorkerPool:
                     continue
                 with lock:
                     results[key] = out
+                if advance is not None:
+                    advance()
 
         threads = [threading.Thread(target=feed, args=(w,), daemon=True) for w in self._workers]
         for thread in threads:
