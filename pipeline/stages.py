@@ -8,6 +8,7 @@ leaves every previous lockfile intact.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import logging
 from collections.abc import Mapping, Sequence
@@ -269,15 +270,16 @@ def reproduce_catalog(ws: Workspace, names: Sequence[str] | None = None, *,
     engine: dict[str, str] = {}
     rendered = 0
     discovered: dict[Any, Any] = {}
-    with SourceFactory() as sources:
-        for variation in (VARIANT_A, VARIANT_B):
-            with WorkerPool(variation, workers=ws.workers) as pool:
-                builds[variation.name] = build(recipes, pool=pool, store=ws.store, mirrors=catalog.config.mirrors,
-                                               volatile=volatile, expected=expected, discovered=discovered,
-                                               sources=sources, progress=progress)
-                engine = _engine_of(pool)
-                sandboxes[variation.name] = {k: v for k, v in pool.hellos[0].items() if k not in {"pid", "engine"}}
-                rendered += pool.rendered
+    with SourceFactory() as sources, contextlib.ExitStack() as stack:
+        pools = [stack.enter_context(WorkerPool(v, workers=ws.workers)) for v in (VARIANT_A, VARIANT_B)]
+        pools[1].spawn()  # B's interpreters start while A renders
+        for pool in pools:
+            builds[pool.variation.name] = build(recipes, pool=pool, store=ws.store, mirrors=catalog.config.mirrors,
+                                                volatile=volatile, expected=expected, discovered=discovered,
+                                                sources=sources, progress=progress)
+            engine = _engine_of(pool)
+            sandboxes[pool.variation.name] = {k: v for k, v in pool.hellos[0].items() if k not in {"pid", "engine"}}
+            rendered += pool.rendered
     for recipe in recipes:
         _check_recipe(recipe, outcomes[recipe.name], locks.get(recipe.name), builds, engine=engine, ws=ws,
                       has_volatile=bool(volatile) or (recipe.catalog / "volatile.yaml").is_file())

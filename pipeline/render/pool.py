@@ -48,7 +48,11 @@ class _Worker:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
             env=env, cwd=root / variation.workdir_name, umask=variation.umask, close_fds=True,
         )
-        self.hello: dict[str, Any] = self._receive()
+        self.hello: dict[str, Any] = {}
+
+    def wait_ready(self) -> None:
+        """Read the worker's hello (it has loaded the engine and isolated itself)."""
+        self.hello = self._receive()
 
     def _receive(self) -> Any:
         assert self.proc.stdout is not None
@@ -125,13 +129,29 @@ class WorkerPool:
 
     @property
     def hellos(self) -> list[dict[str, Any]]:
-        """What each started worker reported about its sandbox."""
+        """What each started worker reported about its sandbox (waiting for any still starting)."""
+        self._wait_ready()
         return [w.hello for w in self._workers]
 
-    def _ensure(self, count: int) -> None:
+    def _wait_ready(self) -> None:
+        for worker in self._workers:
+            if not worker.hello:
+                worker.wait_ready()
+
+    def spawn(self, count: int | None = None) -> None:
+        """Start up to ``count`` (default: the maximum) workers now, without waiting for them.
+
+        Interpreter start and engine load then overlap with whatever the caller does next (the
+        other variation's renders, say); :meth:`render` waits for them to be ready.
+        """
         assert self._root is not None, "use WorkerPool as a context manager"
-        while len(self._workers) < min(count, self.max_workers):
+        wanted = min(count if count is not None else self.max_workers, self.max_workers)
+        while len(self._workers) < wanted:
             self._workers.append(_Worker(self.variation, self._root / f"w{len(self._workers)}"))
+
+    def _ensure(self, count: int) -> None:
+        self.spawn(count)
+        self._wait_ready()  # all interpreters started at once; now wait for each to be ready
 
     def render(self, jobs: Sequence[RenderJob] | Mapping[Digest, RenderJob], *,
                advance: Callable[[], None] | None = None) -> dict[Digest, ComponentRender]:
