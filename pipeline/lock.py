@@ -79,14 +79,14 @@ def _seal(body: dict[str, Any]) -> dict[str, Any]:
     return {**unsigned, "digest": sha256(canonical_json(unsigned))}
 
 
-def input_digests(recipe: Recipe, *, has_volatile: bool) -> dict[str, Digest]:
+def input_digests(recipe: Recipe) -> dict[str, Digest]:
     """Digest of every catalog file the recipe's render depends on, by catalog-relative path.
 
     Covers the composition inputs (registry, overlays, mixins, values, manifests, config), the
     volatile declarations, and every file of each local chart directory or archive.
     """
     paths = set(recipe.input_files)
-    if has_volatile:
+    if (recipe.catalog / VOLATILE_FILE).is_file():
         paths.add(VOLATILE_FILE)
     for component in recipe.components:
         if component.chart is not None and component.chart.is_local:

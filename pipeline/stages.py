@@ -1,9 +1,12 @@
-"""The pipeline, top to bottom: compose → fetch → render → lock, and reproduce against the lock.
+"""The pipeline, top to bottom: compose → fetch → render → discover → resolve → lock; then
+reproduce against the lock, qualify (every gate), and drift against upstream.
 
-``lock_catalog`` and ``reproduce_catalog`` are the two entry points the CLI and nox sessions call.
-Each takes a :class:`Workspace` (catalog, lock directory, cache, worker count) and returns a
-result record; neither prints. Lockfiles are written all together and atomically: a failed run
-leaves every previous lockfile intact.
+Entry points the CLI and nox sessions call: :func:`lock_catalog`, :func:`reproduce_catalog`,
+:func:`qualify_catalog`, :func:`drift_catalog`, :func:`render_recipe` and :func:`fresh_locks` (the
+verified, fresh locks that BOM, mirror list, provenance and policies publish from). Each takes a
+:class:`Workspace` (catalog, lock directory, cache, worker count) and returns a result record;
+none prints. Lockfiles are written all together and atomically: a failed run leaves every
+previous lockfile intact.
 """
 
 from __future__ import annotations
@@ -172,7 +175,7 @@ def _lockfile(recipe: Recipe, built: RecipeBuild, *, engine: Mapping[str, str], 
         )
         for c in recipe.components
     }
-    inputs = input_digests(recipe, has_volatile=bool(volatile) or (recipe.catalog / "volatile.yaml").is_file())
+    inputs = input_digests(recipe)
     return build_lockfile(recipe, inputs=inputs, engine=engine, components=components, volatile=volatile)
 
 
@@ -281,8 +284,7 @@ def reproduce_catalog(ws: Workspace, names: Sequence[str] | None = None, *,
             sandboxes[pool.variation.name] = {k: v for k, v in pool.hellos[0].items() if k not in {"pid", "engine"}}
             rendered += pool.rendered
     for recipe in recipes:
-        _check_recipe(recipe, outcomes[recipe.name], locks.get(recipe.name), builds, engine=engine, ws=ws,
-                      has_volatile=bool(volatile) or (recipe.catalog / "volatile.yaml").is_file())
+        _check_recipe(recipe, outcomes[recipe.name], locks.get(recipe.name), builds, engine=engine, ws=ws)
     return ReproduceResult(
         outcomes=tuple(outcomes[r.name] for r in recipes),
         variations={v.name: v.describe() for v in (VARIANT_A, VARIANT_B)},
@@ -320,7 +322,7 @@ def _display(path: Path) -> str:
 
 def _check_recipe(
     recipe: Recipe, outcome: RecipeOutcome, lock: Lockfile | None, builds: Mapping[str, Mapping[str, RecipeBuild]],
-    *, engine: Mapping[str, str], ws: Workspace, has_volatile: bool,
+    *, engine: Mapping[str, str], ws: Workspace,
 ) -> None:
     a, b = builds["A"][recipe.name], builds["B"][recipe.name]
     outcome.components = len(recipe.components)
@@ -328,7 +330,7 @@ def _check_recipe(
     outcome.images = len({str(i.ref) for imgs in a.images.values() for i in imgs})
     if lock is not None:
         _check_engine(recipe, outcome, lock, engine)
-        _check_staleness(recipe, outcome, lock, has_volatile=has_volatile)
+        _check_staleness(recipe, outcome, lock)
     outcome.checks["A = B"] = "ok"
     for component in recipe.components:
         name = component.name
@@ -388,8 +390,8 @@ def _check_engine(recipe: Recipe, outcome: RecipeOutcome, lock: Lockfile, engine
                                       summary=f"the lock was made by another engine ({changed})"))
 
 
-def _check_staleness(recipe: Recipe, outcome: RecipeOutcome, lock: Lockfile, *, has_volatile: bool) -> None:
-    messages = stale_inputs(recipe, lock, has_volatile=has_volatile)
+def _check_staleness(recipe: Recipe, outcome: RecipeOutcome, lock: Lockfile) -> None:
+    messages = stale_inputs(recipe, lock)
     if not messages:
         outcome.checks["staleness"] = "ok"
         return
@@ -398,9 +400,9 @@ def _check_staleness(recipe: Recipe, outcome: RecipeOutcome, lock: Lockfile, *, 
                                              summary=message + ": the lock is stale; run 'nox -s lock' and review"))
 
 
-def stale_inputs(recipe: Recipe, lock: Lockfile, *, has_volatile: bool) -> list[str]:
+def stale_inputs(recipe: Recipe, lock: Lockfile) -> list[str]:
     """One message per input that changed since ``lock`` was made (empty: the lock is fresh)."""
-    current = input_digests(recipe, has_volatile=has_volatile)
+    current = input_digests(recipe)
     locked: Mapping[str, str] = lock.inputs.get("files") or {}
     changed = sorted(p for p in set(current) & set(locked) if current[p] != locked[p])
     added = sorted(set(current) - set(locked))
@@ -421,14 +423,12 @@ def fresh_locks(ws: Workspace, names: Sequence[str] | None = None) -> list[Lockf
     stale one a :class:`StaleLockError` naming the changed inputs: nothing is published from them.
     """
     _, recipes = compose_recipes(ws.catalog, names)
-    volatile = load_volatile(ws.catalog)
-    has_volatile = bool(volatile) or (ws.catalog / "volatile.yaml").is_file()
     locks: list[Lockfile] = []
     stale: list[str] = []
     for recipe in recipes:
         path = lock_path(ws.lockdir, recipe.name)
         lock = read_lockfile(path, display=_display(path))
-        stale += [f"recipe '{recipe.name}': {m}" for m in stale_inputs(recipe, lock, has_volatile=has_volatile)]
+        stale += [f"recipe '{recipe.name}': {m}" for m in stale_inputs(recipe, lock)]
         locks.append(lock)
     if stale:
         raise StaleLockError("the locks are stale, nothing was written:\n  " + "\n  ".join(stale),
