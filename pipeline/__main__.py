@@ -234,16 +234,22 @@ def cmd_provenance(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_writes(written: Sequence[Path], unchanged: Sequence[Path], removed: Sequence[Path], *,
+                  removed_why: str = "") -> None:
+    """One line per file a command wrote, left as it was, or removed."""
+    for path in written:
+        print(f"wrote     {path}")
+    for path in unchanged:
+        print(f"unchanged {path}")
+    for path in removed:
+        print(f"removed   {path}{removed_why}")
+
+
 def cmd_policies(args: argparse.Namespace) -> int:
     from .provenance import policies
 
-    written = policies(Path(args.catalog), Path(args.lockdir), out=Path(args.out))
-    for path in written.written:
-        print(f"wrote     {path}")
-    for path in written.unchanged:
-        print(f"unchanged {path}")
-    for path in written.removed:
-        print(f"removed   {path}")
+    result = policies(Path(args.catalog), Path(args.lockdir), out=Path(args.out))
+    _print_writes(result.written, result.unchanged, result.removed)
     return 0
 
 
@@ -266,12 +272,7 @@ def cmd_bom(args: argparse.Namespace) -> int:
         return 0
     published = publish(locks, bom_dir=bom_dir, inventory=inventory, exemptions=exemptions,
                         allow_unpinned=args.allow_unpinned)
-    for path in published.written:
-        print(f"wrote     {path}")
-    for path in published.unchanged:
-        print(f"unchanged {path}")
-    for path in published.removed:
-        print(f"removed   {path}")
+    _print_writes(published.written, published.unchanged, published.removed)
     return 0
 
 
@@ -294,12 +295,7 @@ def cmd_mirror(args: argparse.Namespace) -> int:
 
 
 def _print_lock(result: LockResult) -> None:
-    for path in result.written:
-        print(f"wrote     {path}")
-    for path in result.unchanged:
-        print(f"unchanged {path}")
-    for path in result.removed:
-        print(f"removed   {path} (no such recipe any more)")
+    _print_writes(result.written, result.unchanged, result.removed, removed_why=" (no such recipe any more)")
     print(f"{len(result.recipes)} recipes locked, {result.renders} distinct renders")
 
 
@@ -316,12 +312,7 @@ def _on_backend(args: argparse.Namespace, stage_name: str) -> int:
     else:
         log.info("%s backend: %s", args.backend, outputs.stdout.strip())
         applied = write_outputs(plan, outputs)
-        for path in applied.written:
-            print(f"wrote     {path}")
-        for path in applied.unchanged:
-            print(f"unchanged {path}")
-        for path in applied.removed:
-            print(f"removed   {path} (no such recipe any more)")
+        _print_writes(applied.written, applied.unchanged, applied.removed, removed_why=" (no such recipe any more)")
         if outputs.exit_code == 0:
             print(f"{len(plan.outputs.files)} recipes locked on the {args.backend} backend")
     log.info("%s on the %s backend took %.2f s", stage.value, args.backend, time.monotonic() - started)

@@ -26,6 +26,7 @@ from .._digest import Digest, canonical_json, parse_digest, sha256
 from ..errors import IntegrityError, PipelineError
 from ..images import ImageRef, ImageRefError
 from ..lock import Lockfile
+from ..recipes.model import ChartRef
 from ..volatile import VolatileField
 
 __all__ = [
@@ -106,17 +107,18 @@ class LockedChart:
     tree: Digest | None = None
 
     @property
-    def is_oci(self) -> bool:
-        return self.repository.startswith("oci://")
+    def ref(self) -> ChartRef:
+        """Where the chart is pinned, as the catalog writes it."""
+        return ChartRef(repository=self.repository, name=self.name, version=self.version)
 
     @property
-    def is_http(self) -> bool:
-        return self.repository.startswith(("https://", "http://"))
+    def is_oci(self) -> bool:
+        return self.ref.is_oci
 
     @property
     def is_local(self) -> bool:
         """A chart in the catalog itself (``./charts``): its repository is a catalog-relative path."""
-        return not (self.is_oci or self.is_http)
+        return self.ref.is_local
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
