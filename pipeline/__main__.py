@@ -177,15 +177,18 @@ def _check_provenance(args: argparse.Namespace) -> list[str]:
 def _check_policies(args: argparse.Namespace) -> list[str]:
     from .provenance import check_policies
 
-    schemas = Path(args.schemas)
-    if not (schemas / "kyverno").is_dir():
-        return [f"CRD schemas not found at {schemas}: pass --schemas DIR (the shared schemas of Kyverno and "
-                "sigstore policy-controller)"]
+    schemas: Path | None = Path(args.schemas)
+    if not (Path(args.schemas) / "kyverno").is_dir():
+        # A clone without ../shared: freshness is still checked; the CRD validation (which the test
+        # suite also runs) needs the Kyverno and policy-controller CRDs.
+        print(f"  note: CRD schemas not found at {schemas}: policies checked for freshness only "
+              "(pass --schemas DIR to validate them against the Kyverno and policy-controller CRDs)")
+        schemas = None
     try:
         count = check_policies(Path(args.catalog), Path(args.lockdir), out=Path(args.policies), schemas=schemas)
     except PipelineError as exc:
         return [exc.diagnostics()]
-    log.info("%d admission policies valid against the CRD schemas", count)
+    log.info("%d admission policies checked", count)
     return []
 
 
