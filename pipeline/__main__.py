@@ -18,9 +18,13 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from ._fs import atomic_write, atomic_write_many
 from .errors import PipelineError
+from .gates import load_exemptions
 from .images import explain, format_inventory
 from .progress import SILENT, Progress
+from .recipes import load_catalog
+from .registry import DockerConfig, RegistryClient, docker_config_path
 from .stages import (
     CHECKS,
     LockResult,
@@ -94,7 +98,6 @@ def cmd_recipes(args: argparse.Namespace) -> int:
 def cmd_render(args: argparse.Namespace) -> int:
     built = render_recipe(_workspace(args), args.recipe)
     if args.out:
-        from ._fs import atomic_write_many
 
         out = Path(args.out)
         atomic_write_many({out / name / "stream.yaml": r.stream for name, r in built.renders.items()}
@@ -145,7 +148,6 @@ def cmd_qualify(args: argparse.Namespace) -> int:
 
 def _check_bom(args: argparse.Namespace) -> list[str]:
     from .bom import stale
-    from .gates import load_exemptions
 
     try:
         locks = fresh_locks(_workspace(args))
@@ -193,9 +195,7 @@ def _check_policies(args: argparse.Namespace) -> list[str]:
 
 
 def cmd_drift(args: argparse.Namespace) -> int:
-    from ._fs import atomic_write
     from .drift import format_json, format_markdown
-    from .registry import DockerConfig, docker_config_path
 
     credentials = DockerConfig.load(docker_config_path(os.environ), required=False)
     report = drift_catalog(_workspace(args), args.recipe or None, credentials=credentials)
@@ -217,8 +217,6 @@ def cmd_provenance(args: argparse.Namespace) -> int:
 
     from .provenance import check_provenance, provenance, require_verified
     from .provenance.registry import RegistryArtifactSource
-    from .recipes import load_catalog
-    from .registry import RegistryClient
 
     catalog, lockdir, document = Path(args.catalog), Path(args.lockdir), Path(args.doc)
     check_provenance(catalog, lockdir)
@@ -258,7 +256,6 @@ def cmd_policies(args: argparse.Namespace) -> int:
 
 def cmd_bom(args: argparse.Namespace) -> int:
     from .bom import publish, stale
-    from .gates import load_exemptions
 
     locks = fresh_locks(_workspace(args))
     exemptions = load_exemptions(Path(args.catalog)).image_pins
@@ -284,7 +281,6 @@ def cmd_mirror(args: argparse.Namespace) -> int:
 
     recipes = locked_recipes(fresh_locks(_workspace(args)))
     if args.hosts_toml:
-        from ._fs import atomic_write_many
 
         files = hosts_toml(recipes, args.hosts_toml, allow_unpinned=args.allow_unpinned)
         out = Path(args.out)
@@ -325,7 +321,6 @@ def _on_backend(args: argparse.Namespace, stage_name: str) -> int:
 def cmd_lock(args: argparse.Namespace) -> int:
     if args.backend != "local":
         return _on_backend(args, "lock")
-    from .registry import DockerConfig, docker_config_path
 
     started = time.monotonic()
     # Credentials for registries come from the user's Docker config (DOCKER_CONFIG or ~/.docker);
