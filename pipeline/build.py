@@ -8,6 +8,7 @@ Charts are fetched once per distinct reference; identical render jobs across rec
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -93,7 +94,7 @@ def build(
     mirrors: Mapping[str, str],
     volatile: Sequence[VolatileField],
     expected: Mapping[tuple[str, str], Digest] | None = None,
-    discovered: dict[tuple[str, Digest, Digest], Discovery] | None = None,
+    discovered: dict[tuple[Digest, Digest], Discovery] | None = None,
     sources: SourceFactory | None = None,
     progress: Progress = SILENT,
 ) -> dict[str, RecipeBuild]:
@@ -138,15 +139,18 @@ def build(
             key = keys[(recipe.name, component.name)]
             rendered = mask(component.name, results[key], volatile)
             renders[component.name] = rendered
-            # Discovery depends only on the bytes, the job and the recipe named in locations: once per content.
-            found_key = (recipe.name, key, sha256(rendered.stream))
+            # Discovery depends only on the bytes and the job: parse once per content, then name the recipe.
+            found_key = (key, sha256(rendered.stream))
             if found_key not in found_cache:
                 chart = charts[recipe.name].get(component.name)
                 annotations = chart_annotation_images(chart.data) if chart is not None else ()
                 found_cache[found_key] = discover(rendered.stream, component=component, recipe=recipe.name,
                                                   annotations=annotations)
-            images[component.name] = found_cache[found_key].images
-            rejected[component.name] = found_cache[found_key].rejected
+            found = found_cache[found_key]
+            images[component.name] = tuple(i if i.recipe == recipe.name else dataclasses.replace(i, recipe=recipe.name)
+                                           for i in found.images)
+            rejected[component.name] = tuple(r if r.recipe == recipe.name
+                                             else dataclasses.replace(r, recipe=recipe.name) for r in found.rejected)
         out[recipe.name] = RecipeBuild(recipe=recipe, charts=charts[recipe.name], renders=renders, images=images,
                                        rejected=rejected)
     return out
