@@ -20,7 +20,7 @@ from typing import Any
 
 from ._digest import sha256
 from ._yaml import load_all_bytes
-from .render.job import ComponentRender, segments_of
+from .render.job import ComponentRender, assemble, segments_of
 
 __all__ = ["Divergence", "compare_renders", "likely_causes", "nondeterministic_calls"]
 
@@ -244,11 +244,8 @@ def compare_with_lock(
     if sha256(render.stream) == render_lock.get("stream"):
         return []
     if locked_stream is not None and sha256(locked_stream) == render_lock.get("stream"):
-        previous = segments_of(locked_stream)
-        from .render.job import assemble
-
         return compare_renders(recipe=recipe, component=component, check="render = lock",
-                               first=assemble(previous), second=render, labels=("lock", "render"),
+                               first=assemble(segments_of(locked_stream)), second=render, labels=("lock", "render"),
                                chart=chart, in_tree=in_tree)
     out: list[Divergence] = []
     locked_files: Mapping[str, str] = render_lock.get("files") or {}

@@ -28,7 +28,7 @@ from .gates import Finding, run_gates
 from .images import FoundImage, ImageRef
 from .lock import LOCK_SUFFIX, Lockfile, build_component, build_lockfile, input_digests, lock_path, read_lockfile
 from .progress import SILENT, Progress
-from .recipes import Catalog, Recipe, catalog_recipes, compose, load_catalog
+from .recipes import Catalog, Component, Recipe, catalog_recipes, compose, load_catalog
 from .registry import DockerConfig, RegistryClient, ResolvedImage, resolve_all
 from .render.identity import library_identity
 from .render.pool import WorkerPool
@@ -335,12 +335,11 @@ def _check_recipe(
     for component in recipe.components:
         name = component.name
         chart = a.charts[name].data if name in a.charts else None
-        in_tree = {p: (recipe.catalog / p).read_bytes() for p in (*component.pre_manifest_files,
-                                                                   *component.manifest_files)}
-        for divergence in compare_renders(recipe=recipe.name, component=name, check="A = B",
-                                          first=a.renders[name], second=b.renders[name], labels=("A", "B"),
-                                          chart=chart, in_tree=in_tree):
-            outcome.fail("A = B", divergence)
+        if a.renders[name].stream != b.renders[name].stream:  # explain only what diverged
+            for divergence in compare_renders(recipe=recipe.name, component=name, check="A = B",
+                                              first=a.renders[name], second=b.renders[name], labels=("A", "B"),
+                                              chart=chart, in_tree=_in_tree(recipe, component)):
+                outcome.fail("A = B", divergence)
         archive_a = a.charts[name].archive if name in a.charts else None
         archive_b = b.charts[name].archive if name in b.charts else None
         if archive_a != archive_b:
@@ -366,18 +365,22 @@ def _check_recipe(
             outcome.fail("render = lock", Divergence(
                 recipe=recipe.name, check="render = lock", component=name,
                 summary=f"chart archive {a.charts[name].archive} ≠ locked {(locked_chart or {}).get('archive')}"))
-        in_tree = {p: (recipe.catalog / p).read_bytes() for p in (*component.pre_manifest_files,
-                                                                   *component.manifest_files)}
         stream_digest = str((locked.get("render") or {}).get("stream", ""))
-        for divergence in compare_with_lock(recipe=recipe.name, component=name, render=a.renders[name],
-                                            locked=locked, locked_stream=ws.cached_stream(stream_digest),
-                                            chart=a.charts[name].data if name in a.charts else None,
-                                            in_tree=in_tree):
-            outcome.fail("render = lock", divergence)
+        if sha256(a.renders[name].stream) != stream_digest:  # the cached lock bytes are read only to explain
+            for divergence in compare_with_lock(recipe=recipe.name, component=name, render=a.renders[name],
+                                                locked=locked, locked_stream=ws.cached_stream(stream_digest),
+                                                chart=a.charts[name].data if name in a.charts else None,
+                                                in_tree=_in_tree(recipe, component)):
+                outcome.fail("render = lock", divergence)
         found = sorted({str(i.ref) for i in a.images[name]})
         locked_refs = sorted(str(i.get("ref")) for i in locked.get("images") or [])
         for divergence in compare_images(recipe=recipe.name, component=name, found=found, locked=locked_refs):
             outcome.fail("images = lock", divergence)
+
+
+def _in_tree(recipe: Recipe, component: Component) -> dict[str, bytes]:
+    """The component's in-tree manifest templates, by catalog path (to name the cause of a divergence)."""
+    return {p: (recipe.catalog / p).read_bytes() for p in (*component.pre_manifest_files, *component.manifest_files)}
 
 
 def _check_engine(recipe: Recipe, outcome: RecipeOutcome, lock: Lockfile, engine: Mapping[str, str]) -> None:
