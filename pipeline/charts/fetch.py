@@ -34,9 +34,8 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
+from .._closing import Closing
 from .._digest import Digest, sha256
 from ..errors import ChartError
 from ..recipes.model import ChartRef
@@ -68,7 +67,7 @@ class FetchedChart:
             raise ValueError(f"FetchedChart.archive {self.archive!r} is not the sha256 of its data")
 
 
-class SourceFactory:
+class SourceFactory(Closing):
     """The chart sources of one run, created on first use and reused (one HTTP client per kind).
 
     Pass ready-made sources to override the defaults (e.g. an HTTP source with a custom retry
@@ -98,16 +97,6 @@ class SourceFactory:
             if source is not None:
                 source.close()
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def apply_mirrors(repository: str, mirrors: Mapping[str, str]) -> str:

@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import abc
 import enum
-from types import TracebackType
-from typing import Self
 
+from .._closing import Closing
 from ..recipes.model import ChartRef
 
 __all__ = ["ChartSource", "SourceKind", "kind_of"]
@@ -43,7 +42,7 @@ def kind_of(repository: str) -> SourceKind:
     return SourceKind.LOCAL
 
 
-class ChartSource(abc.ABC):
+class ChartSource(Closing, abc.ABC):
     """Serves chart archives for the repositories of one kind."""
 
     @abc.abstractmethod
@@ -54,16 +53,4 @@ class ChartSource(abc.ABC):
     def versions(self, ref: ChartRef) -> tuple[str, ...]:
         """Every version of ``ref.name`` that ``ref.repository`` offers (``ref.version`` is ignored)."""
 
-    def close(self) -> None:  # noqa: B027 - optional hook: sources without resources need no override
-        """Release network clients; the default has nothing to release."""
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -24,9 +24,9 @@ import abc
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
+from .._closing import Closing
 from .._digest import Digest, parse_digest, sha256
 from ..errors import ResolveError
 from ..images.reference import ImageRef
@@ -90,7 +90,7 @@ class RawManifest:
         return data
 
 
-class ArtifactSource(abc.ABC):
+class ArtifactSource(Closing, abc.ABC):
     """Read-only access to the signature and attestation artifacts of images (see the module contract)."""
 
     @abc.abstractmethod
@@ -105,12 +105,4 @@ class ArtifactSource(abc.ABC):
     def blob(self, repository: ImageRef, digest: Digest, *, size: int | None = None) -> bytes:
         """The verified bytes of blob ``digest`` (:class:`ArtifactMissing` when the registry lacks it)."""
 
-    def close(self) -> None:  # noqa: B027 - optional hook: sources without resources need no override
-        """Release connections."""
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()

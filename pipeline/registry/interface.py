@@ -21,9 +21,9 @@ import abc
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
+from .._closing import Closing
 from .._digest import Digest
 from ..errors import ResolveError
 from ..images.reference import ImageRef
@@ -132,19 +132,11 @@ class ResolvedImage:
         }
 
 
-class Resolver(abc.ABC):
+class Resolver(Closing, abc.ABC):
     """Turns image references into digests (and per-platform digests) from registries."""
 
     @abc.abstractmethod
     def resolve(self, ref: ImageRef) -> ResolvedImage:
         """Resolve ``ref``; :class:`~pipeline.errors.ResolveError` when it cannot."""
 
-    def close(self) -> None:  # noqa: B027 - optional hook: resolvers without resources need no override
-        """Release network clients; the default has nothing to release."""
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()

@@ -39,11 +39,10 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Self
 
 import httpx
 
+from .._closing import Closing
 from ..errors import ChartError, PipelineError
 
 __all__ = [
@@ -157,7 +156,7 @@ class HttpReply:
     attempts: int = 1
 
 
-class Transport:
+class Transport(Closing):
     """One pooled HTTP client with retries, manual redirects, size limits and redacted errors.
 
     Thread-safe: share one transport between the workers of a run. ``error`` is the error class
@@ -335,12 +334,6 @@ class Transport:
     def close(self) -> None:
         self._client.close()
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
 
 
 def describe_exception(exc: BaseException) -> str:
