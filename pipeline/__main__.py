@@ -163,10 +163,11 @@ def _check_provenance(args: argparse.Namespace) -> list[str]:
     from .provenance import check_provenance, provenance
 
     try:
-        check_provenance(Path(args.catalog), Path(args.lockdir))
+        locks = fresh_locks(_workspace(args))
+        check_provenance(Path(args.catalog), locks)
         document = Path(args.docs_provenance)
         with tempfile.TemporaryDirectory() as tmp:
-            expected = provenance(Path(args.catalog), Path(args.lockdir), document=Path(tmp) / document.name,
+            expected = provenance(Path(args.catalog), locks, document=Path(tmp) / document.name,
                                   source=None).document.read_bytes()
         if not document.is_file() or document.read_bytes() != expected:
             return [f"{document} does not match the locks and recipes/provenance.yaml: "
@@ -187,7 +188,8 @@ def _check_policies(args: argparse.Namespace) -> list[str]:
               "(pass --schemas DIR to validate them against the Kyverno and policy-controller CRDs)")
         schemas = None
     try:
-        count = check_policies(Path(args.catalog), Path(args.lockdir), out=Path(args.policies), schemas=schemas)
+        count = check_policies(Path(args.catalog), fresh_locks(_workspace(args)), out=Path(args.policies),
+                               schemas=schemas)
     except PipelineError as exc:
         return [exc.diagnostics()]
     log.info("%d admission policies checked", count)
@@ -218,15 +220,16 @@ def cmd_provenance(args: argparse.Namespace) -> int:
     from .provenance import check_provenance, provenance, require_verified
     from .provenance.registry import RegistryArtifactSource
 
-    catalog, lockdir, document = Path(args.catalog), Path(args.lockdir), Path(args.doc)
-    check_provenance(catalog, lockdir)
+    catalog, document = Path(args.catalog), Path(args.doc)
+    locks = fresh_locks(_workspace(args))
+    check_provenance(catalog, locks)
     if not args.verify:
-        result = provenance(catalog, lockdir, document=document, source=None)
+        result = provenance(catalog, locks, document=document, source=None)
         print(f"wrote {result.document}" if result.written else f"unchanged {result.document}")
         return 0
     config = load_catalog(catalog).config.registries
     with RegistryClient(config=config) as client, tempfile.TemporaryDirectory() as tmp:
-        result = provenance(catalog, lockdir, document=Path(tmp) / "matrix.md", source=RegistryArtifactSource(client))
+        result = provenance(catalog, locks, document=Path(tmp) / "matrix.md", source=RegistryArtifactSource(client))
     counts: dict[str, int] = {}
     for item in result.results or ():
         counts[item.signature.status.value] = counts.get(item.signature.status.value, 0) + 1
@@ -249,7 +252,7 @@ def _print_writes(written: Sequence[Path], unchanged: Sequence[Path], removed: S
 def cmd_policies(args: argparse.Namespace) -> int:
     from .provenance import policies
 
-    result = policies(Path(args.catalog), Path(args.lockdir), out=Path(args.out))
+    result = policies(Path(args.catalog), fresh_locks(_workspace(args)), out=Path(args.out))
     _print_writes(result.written, result.unchanged, result.removed)
     return 0
 

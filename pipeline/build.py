@@ -17,6 +17,7 @@ from ._digest import Digest, sha256
 from .charts import ChartStore, FetchedChart, SourceFactory, fetch_chart
 from .errors import RenderError
 from .images import Discovery, FoundImage, Rejected, chart_annotation_images, discover
+from .lockfile import LockedChart
 from .progress import SILENT, Progress
 from .recipes.model import Component, ComponentType, Recipe
 from .render.job import ComponentRender, RenderJob
@@ -39,15 +40,10 @@ class RecipeBuild:
     rejected: Mapping[str, tuple[Rejected, ...]]
 
 
-def chart_record(fetched: FetchedChart) -> dict[str, str]:
+def chart_record(fetched: FetchedChart) -> LockedChart:
     """What a lock records of a chart: where it is pinned upstream, and its content digests."""
-    return {
-        "repository": fetched.ref.repository,
-        "name": fetched.ref.name,
-        "version": fetched.ref.version,
-        "archive": fetched.archive,
-        "tree": fetched.tree,
-    }
+    return LockedChart(repository=fetched.ref.repository, name=fetched.ref.name, version=fetched.ref.version,
+                       archive=fetched.archive, tree=fetched.tree)
 
 
 def _manifest_chart_version(component: Component) -> str:

@@ -1,82 +1,67 @@
-"""The lockfile: one canonical JSON document per recipe, content-addressed and self-verifying.
+"""Lock assembly and the one way to read locks: verified, engine-checked and fresh, or an error.
 
-Built from a composed :class:`~pipeline.recipes.model.Recipe`, its fetched charts, its renders and
-the images found in them. Guarantees: canonical JSON (sorted keys, two-space indent, trailing
-newline), no timestamps, no absolute paths; ``inputs`` hashes every file the render depends on and
-keeps each file's digest so a stale lock names the file that changed; ``digest`` is the sha256 of
-the canonical body without it, so a hand-edited lock is detected (:class:`IntegrityError`).
+Writing: :func:`build_component` and :func:`build_lockfile` turn a composed
+:class:`~pipeline.recipes.model.Recipe`, its fetched charts, renders and images (and their resolved
+digests) into a sealed :class:`~pipeline.lockfile.Lockfile`. ``inputs`` hashes every file the render
+depends on and keeps each file's digest, so a stale lock names the file that changed.
+
+Reading: :func:`check_lock` runs the checks every consumer relies on, in order (lock integrity,
+engine, staleness) and says which failed; :func:`verified_locks` returns the locks of a set of
+recipes only when all of them pass, and raises otherwise. Reproduce reports per check; publishers
+(BOM, inventory, mirror list, provenance, policies, drift) use :func:`verified_locks` and so refuse a
+stale lock the same way. :func:`ghost_locks` lists lockfiles that no recipe of the catalog produces.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from ._digest import Digest, canonical_json, sha256, sha256_of_entries
-from .errors import IntegrityError, LockError
+from .errors import GateError, LockError, PipelineError, StaleLockError
 from .images import FoundImage, ImageRef, Origin
+from .lockfile import (
+    LOCK_SUFFIX,
+    MISSING_INPUT,
+    EngineRecord,
+    ImageSource,
+    LockedChart,
+    LockedComponent,
+    LockedImage,
+    LockedInputs,
+    LockedRecipe,
+    LockedRender,
+    Lockfile,
+    load,
+    lock_path,
+    seal,
+)
 from .recipes.model import Component, Recipe
 from .registry import ResolvedImage
 from .render.job import ComponentRender
 from .volatile import VOLATILE_FILE, VolatileField
 
 __all__ = [
-    "LOCK_SUFFIX",
-    "LOCK_VERSION",
-    "Lockfile",
+    "CHECKS",
+    "LockCheck",
     "build_component",
     "build_lockfile",
+    "check_lock",
+    "engine_mismatch",
+    "ghost_locks",
     "input_digests",
-    "lock_path",
-    "read_lockfile",
+    "stale_inputs",
+    "verified_locks",
 ]
 
-LOCK_VERSION = 1
-LOCK_SUFFIX = ".lock.json"
-
-
-def lock_path(lockdir: Path, recipe: str) -> Path:
-    return lockdir / f"{recipe}{LOCK_SUFFIX}"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Lockfile:
-    """A parsed, integrity-checked lockfile; ``body`` is the canonical JSON object (with digest)."""
-
-    recipe: str
-    body: Mapping[str, Any]
-
-    @property
-    def digest(self) -> str:
-        return str(self.body["digest"])
-
-    @property
-    def inputs(self) -> Mapping[str, Any]:
-        inputs: Mapping[str, Any] = self.body["inputs"]
-        return inputs
-
-    @property
-    def engine(self) -> Mapping[str, Any]:
-        engine: Mapping[str, Any] = self.body["engine"]
-        return engine
-
-    @property
-    def components(self) -> Mapping[str, Any]:
-        components: Mapping[str, Any] = self.body["components"]
-        return components
-
-    def to_bytes(self) -> bytes:
-        return canonical_json(self.body)
-
-
-def _seal(body: dict[str, Any]) -> dict[str, Any]:
-    unsigned = {k: v for k, v in body.items() if k != "digest"}
-    return {**unsigned, "digest": sha256(canonical_json(unsigned))}
+#: The checks a lock passes before anything uses it, then the ones only a re-render can make.
+LOCK_CHECKS = ("lock integrity", "engine", "staleness")
+CHECKS = (*LOCK_CHECKS, "A = B", "render = lock", "images = lock")
+_LOCK_HINT = "run 'nox -s lock', review the diff of lockfiles/, then publish again"
 
 
 def input_digests(recipe: Recipe) -> dict[str, Digest]:
@@ -97,7 +82,7 @@ def input_digests(recipe: Recipe) -> dict[str, Digest]:
         try:
             stat = path.stat()
         except FileNotFoundError:
-            out[rel] = Digest("missing")
+            out[rel] = Digest(MISSING_INPUT)
             continue
         out[rel] = _file_digest(str(path), stat.st_size, stat.st_mtime_ns)
     return out
@@ -123,73 +108,55 @@ def _local_chart_files(catalog: Path, component: Component) -> list[str]:
     return [archive.as_posix()]
 
 
-def _inputs_block(recipe: Recipe, files: Mapping[str, Digest]) -> dict[str, Any]:
-    options = {"kubeVersion": recipe.kube_version, "apiVersions": list(recipe.api_versions)}
-    digest = sha256(canonical_json({"files": dict(files), "options": options}))
-    return {"digest": digest, "files": dict(files), "options": options}
-
-
-def _image_entries(found: Sequence[FoundImage], resolved: Mapping[ImageRef, ResolvedImage]) -> list[dict[str, Any]]:
+def _image_entries(found: Sequence[FoundImage], resolved: Mapping[ImageRef, ResolvedImage]) -> tuple[LockedImage, ...]:
     """One entry per distinct reference: what was written next to what was locked, and from where.
 
     ``source`` says where the digest came from: ``reference`` (written with ``@sha256:``; the
     registry was still asked, to verify it and record the platforms) or ``registry`` (a tag the
     registry resolved). Without a resolution (``lock --no-resolve``) only reference digests are kept.
     """
-    by_ref: dict[ImageRef, dict[str, Any]] = {}
-    for image in found:
-        entry = by_ref.setdefault(image.ref, {"origin": Origin.CHART_DEFAULT.value, "foundAt": set()})
-        if image.origin is Origin.IN_TREE:
-            entry["origin"] = Origin.IN_TREE.value
-        entry["foundAt"].add(image.found_at)
+    origins: dict[ImageRef, Origin] = {}
+    found_at: dict[ImageRef, set[str]] = {}
+    for seen in found:
+        if seen.origin is Origin.IN_TREE or seen.ref not in origins:
+            origins[seen.ref] = Origin.IN_TREE if seen.origin is Origin.IN_TREE else Origin.CHART_DEFAULT
+        found_at.setdefault(seen.ref, set()).add(seen.found_at)
     out = []
-    for ref in sorted(by_ref, key=str):
-        entry = by_ref[ref]
-        record: dict[str, Any] = {
-            "ref": str(ref),
-            "digest": ref.digest if ref.pinned else None,
-            "source": "reference" if ref.pinned else None,
-            "origin": entry["origin"],
-            "foundAt": sorted(entry["foundAt"]),
-        }
+    for ref in sorted(origins, key=str):
         answer = resolved.get(ref)
+        image = LockedImage(ref=str(ref), image=ref, origin=origins[ref], found_at=tuple(sorted(found_at[ref])),
+                            digest=Digest(ref.digest) if ref.digest is not None else None,
+                            source=ImageSource.REFERENCE if ref.pinned else None)
         if answer is not None:
-            record.update({
-                "digest": answer.digest,
-                "source": "reference" if ref.pinned else "registry",
-                "mediaType": answer.media_type,
-                "platforms": dict(sorted(answer.platforms.items())),
-                "servedBy": answer.served_by,
-            })
-        out.append(record)
-    return out
+            image = dataclasses.replace(
+                image, digest=Digest(answer.digest),
+                source=ImageSource.REFERENCE if ref.pinned else ImageSource.REGISTRY,
+                media_type=answer.media_type, platforms=tuple(sorted(answer.platforms.items())),
+                served_by=answer.served_by)
+        out.append(image)
+    return tuple(out)
 
 
 def build_component(
     component: Component,
     *,
-    chart: Mapping[str, str] | None,
+    chart: LockedChart | None,
     render: ComponentRender,
     images: Sequence[FoundImage],
     resolved: Mapping[ImageRef, ResolvedImage],
-) -> dict[str, Any]:
+) -> LockedComponent:
     """The lock entry of one component."""
-    files = {path: sha256(data) for path, data in render.files}
-    return {
-        "type": component.type.value,
-        "release": component.name,
-        "namespace": component.namespace,
-        "chart": dict(chart) if chart is not None else None,
-        "values": sha256(canonical_json(component.values)),
-        "valuesFiles": list(component.values_files),
-        "manifests": {"pre": list(component.pre_manifest_files), "post": list(component.manifest_files)},
-        "render": {
-            "files": files,
-            "stream": sha256(render.stream),
-            "root": sha256_of_entries(render.files),
-        },
-        "images": _image_entries(images, resolved),
-    }
+    return LockedComponent(
+        name=component.name, type=component.type, release=component.name, namespace=component.namespace,
+        chart=chart,
+        values=sha256(canonical_json(component.values)),
+        values_files=tuple(component.values_files),
+        pre_manifests=tuple(component.pre_manifest_files),
+        post_manifests=tuple(component.manifest_files),
+        render=LockedRender(files=tuple(sorted((path, sha256(data)) for path, data in render.files)),
+                            stream=sha256(render.stream), root=sha256_of_entries(render.files)),
+        images=_image_entries(images, resolved),
+    )
 
 
 def build_lockfile(
@@ -197,65 +164,126 @@ def build_lockfile(
     *,
     inputs: Mapping[str, Digest],
     engine: Mapping[str, str],
-    components: Mapping[str, dict[str, Any]],
+    components: Sequence[LockedComponent],
     volatile: Sequence[VolatileField],
 ) -> Lockfile:
     """Assemble and seal a recipe's lockfile."""
-    names = {c.name for c in recipe.components}
-    body: dict[str, Any] = {
-        "lockVersion": LOCK_VERSION,
-        "recipe": {
-            "name": recipe.name,
-            "criteria": recipe.criteria.as_dict(),
-            "overlays": list(recipe.overlays),
-            "mixins": list(recipe.mixins),
-            "order": [c.name for c in recipe.components],
-        },
-        "inputs": _inputs_block(recipe, inputs),
-        "engine": {**engine, "kubeVersion": recipe.kube_version, "apiVersions": list(recipe.api_versions)},
-        "components": dict(components),
-        "volatile": [v.as_dict() for v in volatile if v.component in names],
-    }
-    return Lockfile(recipe=recipe.name, body=_seal(body))
+    return seal(
+        recipe=LockedRecipe(name=recipe.name, criteria=tuple(sorted(recipe.criteria.as_dict().items())),
+                            overlays=tuple(recipe.overlays), mixins=tuple(recipe.mixins),
+                            order=tuple(c.name for c in recipe.components)),
+        inputs=LockedInputs.of(inputs, kube_version=recipe.kube_version, api_versions=recipe.api_versions),
+        engine=EngineRecord(name=engine["name"], version=engine["version"], helm=engine["helm"],
+                            library=Digest(engine["library"]), kube_version=recipe.kube_version,
+                            api_versions=tuple(recipe.api_versions)),
+        components=components,
+        volatile=volatile,
+    )
 
 
-_REQUIRED = ("lockVersion", "recipe", "inputs", "engine", "components", "volatile", "digest")
+# ---- reading: the checks every consumer relies on ---------------------------------------------------
 
 
-def read_lockfile(path: Path, *, display: str | None = None) -> Lockfile:
-    """Parse and verify a lockfile. Bad JSON or schema → :class:`LockError` (exit 2); a digest that
-    does not match the body → :class:`IntegrityError` (exit 1)."""
-    shown = display or str(path)
+@dataclass(slots=True, kw_only=True)
+class LockCheck:
+    """The outcome of :func:`check_lock` for one recipe: the lock (when readable) and what failed."""
+
+    recipe: str
+    path: Path
+    display: str
+    lock: Lockfile | None = None
+    #: check name (one of :data:`LOCK_CHECKS`) → messages; a check absent here passed or was not reached
+    failures: dict[str, list[str]] = field(default_factory=dict)
+    error: PipelineError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.lock is not None and not self.failures
+
+
+def engine_mismatch(lock: Lockfile, engine: Mapping[str, str]) -> str | None:
+    """Why ``lock`` was made by another engine than ``engine`` (the keys it gives are compared)."""
+    locked = lock.engine.identity
+    changed = [f"{k}: lock {locked.get(k)!r} ≠ now {v!r}" for k, v in sorted(engine.items()) if locked.get(k) != v]
+    return f"the lock was made by another engine ({', '.join(changed)})" if changed else None
+
+
+def stale_inputs(recipe: Recipe, lock: Lockfile) -> list[str]:
+    """One message per input that changed since ``lock`` was made (empty: the lock is fresh)."""
+    current = input_digests(recipe)
+    locked = dict(lock.inputs.files)
+    changed = sorted(p for p in set(current) & set(locked) if current[p] != locked[p])
+    added = sorted(set(current) - set(locked))
+    removed = sorted(set(locked) - set(current))
+    messages = [f"input {p} changed since the lock was made" for p in changed]
+    messages += [f"input {p} is new since the lock was made" for p in added]
+    messages += [f"input {p} was used by the lock but is no longer" for p in removed]
+    options = {"kubeVersion": recipe.kube_version, "apiVersions": list(recipe.api_versions)}
+    if lock.inputs.options != options:
+        messages.append(f"engine options changed: lock {lock.inputs.options} ≠ now {options}")
+    return messages
+
+
+def display_path(path: Path) -> str:
+    """``path`` relative to the working directory when it is below it (how messages name files)."""
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError as exc:
-        raise LockError(f"lockfile {shown} does not exist",
-                        hint="run 'nox -s lock' and commit lockfiles/") from exc
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def check_lock(recipe: Recipe, lockdir: Path, *, engine: Mapping[str, str]) -> LockCheck:
+    """Read the lock of ``recipe`` and check, in order: integrity, engine, staleness."""
+    path = lock_path(lockdir, recipe.name)
+    result = LockCheck(recipe=recipe.name, path=path, display=display_path(path))
+    if not path.is_file():
+        result.error = LockError(f"no lockfile for recipe '{recipe.name}' at {result.display}",
+                                 hint="run 'nox -s lock' and commit lockfiles/")
+        result.failures["lock integrity"] = [f"no lockfile at {result.display}: run 'nox -s lock'"]
+        return result
     try:
-        body = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        line = getattr(exc, "lineno", None)
-        raise IntegrityError(f"lockfile {shown} is not valid JSON ({exc})", path=shown, line=line,
-                             hint="restore it from version control (git checkout -- lockfiles/) "
-                                  "or regenerate it with 'nox -s lock'") from exc
-    if not isinstance(body, dict) or any(key not in body for key in _REQUIRED):
-        missing = [k for k in _REQUIRED if not isinstance(body, dict) or k not in body]
-        raise IntegrityError(f"lockfile {shown} is missing {', '.join(repr(m) for m in missing)}",
-                             hint="restore it from version control or regenerate it with 'nox -s lock'")
-    if body.get("lockVersion") != LOCK_VERSION:
-        raise LockError(f"lockfile {shown} has lockVersion {body.get('lockVersion')!r}; "
-                        f"this tool reads version {LOCK_VERSION}",
-                        hint="regenerate it with 'nox -s lock'")
-    sealed = _seal(body)
-    if sealed["digest"] != body["digest"]:
-        raise IntegrityError(
-            f"lockfile {shown} fails its integrity check: recorded digest {body['digest']} but the body "
-            f"hashes to {sealed['digest']} (edited by hand or corrupted)",
-            hint="never edit lockfiles by hand: restore it (git checkout -- lockfiles/) or regenerate it "
-                 "with 'nox -s lock' and review the diff",
-        )
-    if canonical_json(body) != raw:
-        raise IntegrityError(f"lockfile {shown} is not in canonical form (reformatted by hand or a tool)",
-                             hint="regenerate it with 'nox -s lock'")
-    name = body["recipe"].get("name") if isinstance(body["recipe"], dict) else None
-    return Lockfile(recipe=str(name), body=body)
+        lock = load(path, display=result.display)
+    except (GateError, LockError) as exc:
+        result.error = exc
+        result.failures["lock integrity"] = [exc.message]
+        return result
+    result.lock = lock
+    if lock.name != recipe.name:
+        result.failures["lock integrity"] = [f"{result.display} is the lock of recipe '{lock.name}', "
+                                             f"not of '{recipe.name}'"]
+        return result
+    mismatch = engine_mismatch(lock, engine)
+    if mismatch is not None:
+        result.failures["engine"] = [mismatch]
+    stale = stale_inputs(recipe, lock)
+    if stale:
+        result.failures["staleness"] = stale
+    return result
+
+
+def verified_locks(recipes: Sequence[Recipe], lockdir: Path, *, engine: Mapping[str, str]) -> list[Lockfile]:
+    """The lock of every recipe, verified, made by ``engine`` and fresh; otherwise an error.
+
+    A missing or unreadable lock is a :class:`~pipeline.errors.LockError` (exit 2), a tampered one an
+    :class:`~pipeline.errors.IntegrityError`; one made by another engine or with changed inputs a
+    :class:`~pipeline.errors.StaleLockError` (exit 1) naming every changed input: nothing may be
+    published from them.
+    """
+    locks: list[Lockfile] = []
+    problems: list[str] = []
+    for recipe in recipes:
+        checked = check_lock(recipe, lockdir, engine=engine)
+        if checked.error is not None:
+            raise checked.error
+        problems += [f"recipe '{recipe.name}': {m}" for messages in checked.failures.values() for m in messages]
+        if checked.lock is not None:
+            locks.append(checked.lock)
+    if problems:
+        raise StaleLockError("the locks are stale, nothing was written:\n  " + "\n  ".join(problems), hint=_LOCK_HINT)
+    return locks
+
+
+def ghost_locks(lockdir: Path, recipes: Sequence[str]) -> list[Path]:
+    """Lockfiles in ``lockdir`` that no recipe of ``recipes`` produces (a copied or left-over lock)."""
+    known = {lock_path(lockdir, name) for name in recipes}
+    return sorted(p for p in lockdir.glob(f"*{LOCK_SUFFIX}") if p not in known) if lockdir.is_dir() else []

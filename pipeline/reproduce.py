@@ -20,6 +20,7 @@ from typing import Any
 
 from ._digest import sha256
 from ._yaml import load_all_bytes
+from .lockfile import LockedRender
 from .render.job import ComponentRender, assemble, segments_of
 
 __all__ = ["Divergence", "compare_renders", "likely_causes", "nondeterministic_calls"]
@@ -234,21 +235,20 @@ def compare_with_lock(
     recipe: str,
     component: str,
     render: ComponentRender,
-    locked: Mapping[str, Any],
+    locked: LockedRender,
     locked_stream: bytes | None,
     chart: bytes | None,
     in_tree: Mapping[str, bytes],
 ) -> list[Divergence]:
     """Differences between a render and the lock entry of the same component."""
-    render_lock = locked.get("render") or {}
-    if sha256(render.stream) == render_lock.get("stream"):
+    if sha256(render.stream) == locked.stream:
         return []
-    if locked_stream is not None and sha256(locked_stream) == render_lock.get("stream"):
+    if locked_stream is not None and sha256(locked_stream) == locked.stream:
         return compare_renders(recipe=recipe, component=component, check="render = lock",
                                first=assemble(segments_of(locked_stream)), second=render, labels=("lock", "render"),
                                chart=chart, in_tree=in_tree)
     out: list[Divergence] = []
-    locked_files: Mapping[str, str] = render_lock.get("files") or {}
+    locked_files: Mapping[str, str] = dict(locked.files)
     current = {path: sha256(data) for path, data in render.files}
     for path in sorted(set(locked_files) | set(current)):
         if locked_files.get(path) == current.get(path):

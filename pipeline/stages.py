@@ -19,18 +19,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._digest import Digest, parse_digest, sha256
+from ._digest import Digest, sha256
 from ._fs import atomic_write, atomic_write_many
 from .build import RecipeBuild, build, chart_record
 from .charts import ChartStore, OciChartSource, SourceFactory
-from .errors import GateError, LockError, PipelineError, StaleLockError, UsageError
-from .gates import Finding, run_gates
+from .errors import PipelineError, UsageError
+from .gates import Finding, ghost_finding, run_gates
 from .images import FoundImage, ImageRef
-from .lock import LOCK_SUFFIX, Lockfile, build_component, build_lockfile, input_digests, lock_path, read_lockfile
+from .lock import (
+    CHECKS,
+    LOCK_CHECKS,
+    build_component,
+    build_lockfile,
+    check_lock,
+    display_path,
+    engine_mismatch,
+    ghost_locks,
+    input_digests,
+    verified_locks,
+)
+from .lockfile import LOCK_SUFFIX, Lockfile, lock_path
 from .progress import SILENT, Progress
 from .recipes import Catalog, Component, Recipe, catalog_recipes, compose, load_catalog
 from .registry import DockerConfig, RegistryClient, ResolvedImage, resolve_all
-from .render.identity import library_identity
+from .render.identity import installed_engine, library_identity
 from .render.pool import WorkerPool
 from .render.sandbox import CANONICAL, VARIANT_A, VARIANT_B, Variation
 from .reproduce import Divergence, compare_images, compare_renders, compare_with_lock
@@ -40,6 +52,7 @@ if TYPE_CHECKING:
     from .drift import DriftReport
 
 __all__ = [
+    "CHECKS",
     "LockResult",
     "QualifyResult",
     "RecipeOutcome",
@@ -55,8 +68,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("pipeline")
-
-CHECKS = ("lock integrity", "engine", "staleness", "A = B", "render = lock", "images = lock")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -150,7 +161,7 @@ def lock_catalog(
     files: dict[Path, bytes] = {}
     for recipe in recipes:
         lockfile = _lockfile(recipe, builds[recipe.name], engine=engine, volatile=volatile, resolved=resolved)
-        files[lock_path(ws.lockdir, recipe.name)] = lockfile.to_bytes()
+        files[lock_path(ws.lockdir, recipe.name)] = lockfile.dumps()
         for render in builds[recipe.name].renders.values():
             ws.cache_stream(render.stream)
     unchanged = tuple(sorted(p for p, data in files.items() if p.is_file() and p.read_bytes() == data))
@@ -168,13 +179,13 @@ def lock_catalog(
 
 def _lockfile(recipe: Recipe, built: RecipeBuild, *, engine: Mapping[str, str], volatile: Sequence[Any],
               resolved: Mapping[ImageRef, ResolvedImage]) -> Lockfile:
-    components = {
-        c.name: build_component(
+    components = [
+        build_component(
             c, chart=chart_record(built.charts[c.name]) if c.name in built.charts else None,
             render=built.renders[c.name], images=built.images[c.name], resolved=resolved,
         )
         for c in recipe.components
-    }
+    ]
     inputs = input_digests(recipe)
     return build_lockfile(recipe, inputs=inputs, engine=engine, components=components, volatile=volatile)
 
@@ -230,15 +241,11 @@ def _expected_charts(locks: Mapping[str, Lockfile], recipes: Sequence[Recipe]) -
         if lock is None:
             continue
         for component in recipe.components:
-            chart = (lock.components.get(component.name) or {}).get("chart")
+            locked = lock.components.get(component.name)
             # Local charts are re-packed from their tree (an input): staleness covers their edits.
-            if chart and component.chart is not None and not component.chart.is_local:
-                try:
-                    out[(recipe.name, component.name)] = parse_digest(str(chart.get("archive")))
-                except ValueError as exc:
-                    raise LockError(f"lockfile of recipe '{recipe.name}': component '{component.name}' has "
-                                    "an invalid chart archive digest",
-                                    hint="regenerate it with 'nox -s lock'") from exc
+            if locked is not None and locked.chart is not None and component.chart is not None \
+                    and not component.chart.is_local:
+                out[(recipe.name, component.name)] = locked.chart.archive
     return out
 
 
@@ -253,20 +260,13 @@ def reproduce_catalog(ws: Workspace, names: Sequence[str] | None = None, *,
     volatile = load_volatile(ws.catalog)
     outcomes = {r.name: RecipeOutcome(recipe=r.name, checks=dict.fromkeys(CHECKS, "skipped")) for r in recipes}
     locks: dict[str, Lockfile] = {}
+    checked = {}
     for recipe in recipes:
-        outcome = outcomes[recipe.name]
-        path = lock_path(ws.lockdir, recipe.name)
-        shown = _display(path)
-        if not path.is_file():
-            outcome.fail("lock integrity", Divergence(
-                recipe=recipe.name, check="lock integrity", summary=f"no lockfile at {shown}: run 'nox -s lock'"))
-            continue
-        try:
-            locks[recipe.name] = read_lockfile(path, display=shown)
-            outcome.checks["lock integrity"] = "ok"
-        except GateError as exc:
-            outcome.fail("lock integrity", Divergence(recipe=recipe.name, check="lock integrity",
-                                                      summary=exc.message))
+        # The engine check waits for the workers' own report (below): here integrity and staleness.
+        checked[recipe.name] = check_lock(recipe, ws.lockdir, engine={})
+        lock = checked[recipe.name].lock
+        if lock is not None and "lock integrity" not in checked[recipe.name].failures:
+            locks[recipe.name] = lock
     expected = _expected_charts(locks, recipes)
     builds: dict[str, dict[str, RecipeBuild]] = {}
     sandboxes: dict[str, Mapping[str, Any]] = {}
@@ -284,7 +284,21 @@ def reproduce_catalog(ws: Workspace, names: Sequence[str] | None = None, *,
             sandboxes[pool.variation.name] = {k: v for k, v in pool.hellos[0].items() if k not in {"pid", "engine"}}
             rendered += pool.rendered
     for recipe in recipes:
-        _check_recipe(recipe, outcomes[recipe.name], locks.get(recipe.name), builds, engine=engine, ws=ws)
+        outcome = outcomes[recipe.name]
+        lock = locks.get(recipe.name)
+        failures = dict(checked[recipe.name].failures)
+        if lock is not None:
+            failures.pop("engine", None)
+            if (mismatch := engine_mismatch(lock, engine)) is not None:
+                failures["engine"] = [mismatch]
+        for check in LOCK_CHECKS:
+            if check in failures:
+                for message in failures[check]:
+                    hint = ": the lock is stale; run 'nox -s lock' and review" if check == "staleness" else ""
+                    outcome.fail(check, Divergence(recipe=recipe.name, check=check, summary=message + hint))
+            elif lock is not None:
+                outcome.checks[check] = "ok"
+        _check_recipe(recipe, outcome, lock, builds, ws=ws)
     return ReproduceResult(
         outcomes=tuple(outcomes[r.name] for r in recipes),
         variations={v.name: v.describe() for v in (VARIANT_A, VARIANT_B)},
@@ -308,29 +322,21 @@ def qualify_catalog(ws: Workspace, names: Sequence[str] | None = None, *,
                     progress: Progress = SILENT) -> QualifyResult:
     """Every gate in one run: reproduce, then the pinning gates over its renders and the locks."""
     result = reproduce_catalog(ws, names, progress=progress)
-    locks = {_display(lock_path(ws.lockdir, name)): lock.body for name, lock in result.locks.items()}
+    locks = {display_path(lock_path(ws.lockdir, name)): lock for name, lock in result.locks.items()}
     findings = run_gates(ws.catalog, recipes=result.recipes, images=result.images, locks=locks)
+    if not names:
+        findings += [ghost_finding(display_path(p)) for p in ghost_locks(ws.lockdir, [r.name for r in result.recipes])]
     return QualifyResult(reproduce=result, findings=tuple(findings))
-
-
-def _display(path: Path) -> str:
-    try:
-        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
-        return str(path)
 
 
 def _check_recipe(
     recipe: Recipe, outcome: RecipeOutcome, lock: Lockfile | None, builds: Mapping[str, Mapping[str, RecipeBuild]],
-    *, engine: Mapping[str, str], ws: Workspace,
+    *, ws: Workspace,
 ) -> None:
     a, b = builds["A"][recipe.name], builds["B"][recipe.name]
     outcome.components = len(recipe.components)
     outcome.files = sum(len(r.files) for r in a.renders.values())
     outcome.images = len({str(i.ref) for imgs in a.images.values() for i in imgs})
-    if lock is not None:
-        _check_engine(recipe, outcome, lock, engine)
-        _check_staleness(recipe, outcome, lock)
     outcome.checks["A = B"] = "ok"
     for component in recipe.components:
         name = component.name
@@ -360,20 +366,20 @@ def _check_recipe(
             outcome.fail("render = lock", Divergence(recipe=recipe.name, check="render = lock", component=name,
                                                      summary="component is in the recipe but not in the lock"))
             continue
-        locked_chart = locked.get("chart")
-        if name in a.charts and (locked_chart or {}).get("archive") != a.charts[name].archive:
+        locked_archive = locked.chart.archive if locked.chart is not None else None
+        if name in a.charts and locked_archive != a.charts[name].archive:
             outcome.fail("render = lock", Divergence(
                 recipe=recipe.name, check="render = lock", component=name,
-                summary=f"chart archive {a.charts[name].archive} ≠ locked {(locked_chart or {}).get('archive')}"))
-        stream_digest = str((locked.get("render") or {}).get("stream", ""))
+                summary=f"chart archive {a.charts[name].archive} ≠ locked {locked_archive}"))
+        stream_digest = locked.render.stream
         if sha256(a.renders[name].stream) != stream_digest:  # the cached lock bytes are read only to explain
             for divergence in compare_with_lock(recipe=recipe.name, component=name, render=a.renders[name],
-                                                locked=locked, locked_stream=ws.cached_stream(stream_digest),
+                                                locked=locked.render, locked_stream=ws.cached_stream(stream_digest),
                                                 chart=a.charts[name].data if name in a.charts else None,
                                                 in_tree=_in_tree(recipe, component)):
                 outcome.fail("render = lock", divergence)
         found = sorted({str(i.ref) for i in a.images[name]})
-        locked_refs = sorted(str(i.get("ref")) for i in locked.get("images") or [])
+        locked_refs = sorted(i.ref for i in locked.images)
         for divergence in compare_images(recipe=recipe.name, component=name, found=found, locked=locked_refs):
             outcome.fail("images = lock", divergence)
 
@@ -383,60 +389,15 @@ def _in_tree(recipe: Recipe, component: Component) -> dict[str, bytes]:
     return {p: (recipe.catalog / p).read_bytes() for p in (*component.pre_manifest_files, *component.manifest_files)}
 
 
-def _check_engine(recipe: Recipe, outcome: RecipeOutcome, lock: Lockfile, engine: Mapping[str, str]) -> None:
-    locked = {k: lock.engine.get(k) for k in engine}
-    if locked == dict(engine):
-        outcome.checks["engine"] = "ok"
-        return
-    changed = ", ".join(f"{k}: lock {locked.get(k)!r} ≠ now {v!r}" for k, v in engine.items() if locked.get(k) != v)
-    outcome.fail("engine", Divergence(recipe=recipe.name, check="engine",
-                                      summary=f"the lock was made by another engine ({changed})"))
-
-
-def _check_staleness(recipe: Recipe, outcome: RecipeOutcome, lock: Lockfile) -> None:
-    messages = stale_inputs(recipe, lock)
-    if not messages:
-        outcome.checks["staleness"] = "ok"
-        return
-    for message in messages:
-        outcome.fail("staleness", Divergence(recipe=recipe.name, check="staleness",
-                                             summary=message + ": the lock is stale; run 'nox -s lock' and review"))
-
-
-def stale_inputs(recipe: Recipe, lock: Lockfile) -> list[str]:
-    """One message per input that changed since ``lock`` was made (empty: the lock is fresh)."""
-    current = input_digests(recipe)
-    locked: Mapping[str, str] = lock.inputs.get("files") or {}
-    changed = sorted(p for p in set(current) & set(locked) if current[p] != locked[p])
-    added = sorted(set(current) - set(locked))
-    removed = sorted(set(locked) - set(current))
-    options = {"kubeVersion": recipe.kube_version, "apiVersions": list(recipe.api_versions)}
-    messages = [f"input {p} changed since the lock was made" for p in changed]
-    messages += [f"input {p} is new since the lock was made" for p in added]
-    messages += [f"input {p} was used by the lock but is no longer" for p in removed]
-    if dict(lock.inputs.get("options") or {}) != options:
-        messages.append(f"engine options changed: lock {lock.inputs.get('options')} ≠ now {options}")
-    return messages
-
-
 def fresh_locks(ws: Workspace, names: Sequence[str] | None = None) -> list[Lockfile]:
-    """Every recipe's lockfile, verified and fresh, for stages that publish from locks (BOM, mirror list).
+    """Every recipe's lockfile, verified, made by the installed engine and fresh: what every
+    publisher (BOM, inventory, mirror list, provenance, policies, drift) reads.
 
     A missing or unreadable lock is a :class:`LockError`, a tampered one an :class:`IntegrityError`, a
     stale one a :class:`StaleLockError` naming the changed inputs: nothing is published from them.
     """
     _, recipes = compose_recipes(ws.catalog, names)
-    locks: list[Lockfile] = []
-    stale: list[str] = []
-    for recipe in recipes:
-        path = lock_path(ws.lockdir, recipe.name)
-        lock = read_lockfile(path, display=_display(path))
-        stale += [f"recipe '{recipe.name}': {m}" for m in stale_inputs(recipe, lock)]
-        locks.append(lock)
-    if stale:
-        raise StaleLockError("the locks are stale, nothing was written:\n  " + "\n  ".join(stale),
-                             hint="run 'nox -s lock', review the diff of lockfiles/, then publish again")
-    return locks
+    return verified_locks(recipes, ws.lockdir, engine=installed_engine())
 
 
 def drift_catalog(ws: Workspace, names: Sequence[str] | None = None, *,

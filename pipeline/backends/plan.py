@@ -21,7 +21,6 @@ atomically (all or none) and prunes orphans as ``lock`` does.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -29,7 +28,7 @@ from pathlib import Path, PurePosixPath
 from .._digest import Digest, sha256, sha256_of_entries
 from .._fs import atomic_write_many
 from ..errors import BackendError
-from ..lock import LOCK_SUFFIX, read_lockfile
+from ..lockfile import LOCK_SUFFIX, Lockfile
 from ..render.sandbox import CANONICAL
 from ..stages import Workspace, compose_recipes
 from .interface import ExpectedOutputs, Mount, OutputMismatchError, Outputs, Plan, Stage, Wheels
@@ -212,11 +211,8 @@ def check_outputs(plan: Plan, outputs: Outputs, *, backend: str) -> None:
                 "'nox -s reproduce' and the lockfile diff",
             )
     if plan.stage is Stage.LOCK:
-        with tempfile.TemporaryDirectory(prefix="pipeline-outputs-") as tmp:
-            for name, data in sorted(outputs.files.items()):
-                path = Path(tmp) / name
-                path.write_bytes(data)
-                read_lockfile(path, display=f"{name} (from the {backend} backend)")
+        for name, data in sorted(outputs.files.items()):
+            Lockfile.from_bytes(data, display=f"{name} (from the {backend} backend)")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -21,7 +21,7 @@ from .cyclonedx import (
     validate,
     write_boms,
 )
-from .interface import BomError, Exemption, LockedRecipe, Output, locked_recipes
+from .interface import BomError, Exemption, Output, locked_recipes
 from .inventory import check_fresh, write_inventory
 from .mirror import MirrorFormat, hosts_toml, mirror_list
 from .mirror import render as render_mirror_list
@@ -31,7 +31,6 @@ __all__ = [
     "BomError",
     "BomFiles",
     "Exemption",
-    "LockedRecipe",
     "MirrorFormat",
     "Output",
     "Published",

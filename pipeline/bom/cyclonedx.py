@@ -73,14 +73,13 @@ from packageurl import PackageURL
 
 from .._digest import canonical_json, sha256
 from .._fs import atomic_write_many
-from ..lock import Lockfile
+from ..lockfile import Lockfile
 from .interface import (
     BomError,
     Exemption,
     LockedChart,
     LockedComponent,
     LockedImage,
-    LockedRecipe,
     Output,
     exempted,
     locked_recipes,
@@ -144,7 +143,7 @@ def _hash(digest: str) -> HashType:
     return HashType(alg=HashAlgorithm.SHA_256, content=digest.removeprefix("sha256:"))
 
 
-def refuse_unpinned(recipes: Sequence[LockedRecipe]) -> None:
+def refuse_unpinned(recipes: Sequence[Lockfile]) -> None:
     """:class:`BomError` naming (up to ten of) the images the locks hold without a digest."""
     unpinned = [(r.name, c, i) for r in recipes for c, i in r.unpinned()]
     if not unpinned:
@@ -180,25 +179,24 @@ class _Assembler:
         self.tools: dict[str, Component] = {}
         self.applied: set[str] = set()
 
-    def add_recipe(self, recipe: LockedRecipe) -> Component:
+    def add_recipe(self, recipe: Lockfile) -> Component:
         """The recipe's component, its components' subtrees and their edges; returns the recipe."""
         if not self.allow_unpinned:
             refuse_unpinned([recipe])
-        order = ",".join(c.name for c in recipe.components)
+        order = ",".join(c.name for c in recipe.ordered())
         properties = [_prop(f"criteria:{k}", v) for k, v in recipe.criteria]
         properties += [_prop("overlays", ",".join(recipe.overlays)), _prop("order", order)]
         if recipe.mixins:
             properties.append(_prop("mixins", ",".join(recipe.mixins)))
-        if recipe.inputs is not None:
-            properties.append(_prop("inputs", recipe.inputs))
+        properties.append(_prop("inputs", recipe.inputs.digest))
         component = Component(type=ComponentType.APPLICATION, name=recipe.name, version=recipe.digest,
                               bom_ref=f"recipe:{recipe.name}", properties=properties)
-        children = {self._add_component(recipe, c) for c in recipe.components}
+        children = {self._add_component(recipe, c) for c in recipe.ordered()}
         self.edges[f"recipe:{recipe.name}"] = children
-        self._add_tool(recipe.engine)
+        self._add_tool({**recipe.engine.identity, "kubeVersion": recipe.engine.kube_version})
         return component
 
-    def _add_component(self, recipe: LockedRecipe, locked: LockedComponent) -> str:
+    def _add_component(self, recipe: Lockfile, locked: LockedComponent) -> str:
         properties = [_prop("recipe", recipe.name), _prop("release", locked.name)]
         if locked.namespace:
             properties.append(_prop("namespace", locked.namespace))
@@ -212,8 +210,7 @@ class _Assembler:
         if chart is not None:
             bom_ref = _chart_purl(chart, recipe=recipe.name, release=locked.name).to_string()
             properties.append(_prop("chart:repository", chart.repository))
-            if chart.tree is not None:
-                properties.append(_prop("chart:tree", chart.tree))
+            properties.append(_prop("chart:tree", chart.tree))
             component = Component(type=ComponentType.APPLICATION, name=chart.name, version=chart.version,
                                   purl=_chart_purl(chart), bom_ref=bom_ref, hashes=[_hash(chart.archive)],
                                   properties=properties)
@@ -226,13 +223,13 @@ class _Assembler:
         self.edges[bom_ref] = {self._add_image(recipe, locked, image) for image in locked.images}
         return bom_ref
 
-    def _add_image(self, recipe: LockedRecipe, locked: LockedComponent, image: LockedImage) -> str:
+    def _add_image(self, recipe: Lockfile, locked: LockedComponent, image: LockedImage) -> str:
         purl = image_purl(image).to_string()
         uses = self.images.setdefault(purl, _ImageUses(image=image))
         usage = f"{recipe.name}/{locked.name}"
         props = uses.properties
-        props.add(("origin", image.origin))
-        props.add(("usage", f"{usage}: {image.ref} ({image.origin})"))
+        props.add(("origin", image.origin.value))
+        props.add(("usage", f"{usage}: {image.ref} ({image.origin.value})"))
         props.update(("foundAt", f"{usage}: {where}") for where in image.found_at)
         for exemption in exempted(image.image, self.exemptions):
             text = f"{usage}: {image.ref}: {exemption.reason}" + (f" ({exemption.tracking})" if exemption.tracking
@@ -245,7 +242,7 @@ class _Assembler:
             props.add(("servedBy", image.served_by))
         if image.media_type is not None:
             props.add(("mediaType", image.media_type))
-        props.update((f"platform:{platform}", digest) for platform, digest in image.platforms)
+        props.update((f"platform:{platform}", digest) for platform, digest in image.platforms or ())
         if image.digest is None:
             props.add(("unpinned", "true"))
         return purl
@@ -300,7 +297,7 @@ class _Assembler:
 
 def build_bom(lock: Lockfile, *, exemptions: Sequence[Exemption] = (), allow_unpinned: bool = False) -> Bom:
     """The CycloneDX BOM of one recipe: recipe → components (charts, manifests) → images."""
-    return recipe_bom(LockedRecipe.from_lock(lock), exemptions=exemptions, allow_unpinned=allow_unpinned)
+    return recipe_bom(lock, exemptions=exemptions, allow_unpinned=allow_unpinned)
 
 
 def build_catalog_bom(locks: Sequence[Lockfile], *, name: str = "catalog", exemptions: Sequence[Exemption] = (),
@@ -309,14 +306,14 @@ def build_catalog_bom(locks: Sequence[Lockfile], *, name: str = "catalog", exemp
     return catalog_bom(locked_recipes(locks), name=name, exemptions=exemptions, allow_unpinned=allow_unpinned)
 
 
-def recipe_bom(recipe: LockedRecipe, *, exemptions: Sequence[Exemption] = (), allow_unpinned: bool = False) -> Bom:
-    """:func:`build_bom` from an already verified :class:`LockedRecipe`."""
+def recipe_bom(recipe: Lockfile, *, exemptions: Sequence[Exemption] = (), allow_unpinned: bool = False) -> Bom:
+    """:func:`build_bom` from an already verified :class:`Lockfile`."""
     assembler = _Assembler(exemptions=exemptions, allow_unpinned=allow_unpinned)
     root = assembler.add_recipe(recipe)
     return assembler.build(root, children=(), seed=f"recipe\n{recipe.name}\n{recipe.digest}")
 
 
-def catalog_bom(recipes: Sequence[LockedRecipe], *, name: str = "catalog", exemptions: Sequence[Exemption] = (),
+def catalog_bom(recipes: Sequence[Lockfile], *, name: str = "catalog", exemptions: Sequence[Exemption] = (),
                 allow_unpinned: bool = False) -> Bom:
     """:func:`build_catalog_bom` from already verified recipes (sorted by name)."""
     assembler = _Assembler(exemptions=exemptions, allow_unpinned=allow_unpinned)
@@ -368,7 +365,7 @@ class CycloneDxOutput(Output):
         self.exemptions = exemptions
         self.allow_unpinned = allow_unpinned
 
-    def render(self, recipes: Sequence[LockedRecipe]) -> bytes:
+    def render(self, recipes: Sequence[Lockfile]) -> bytes:
         data = serialize(catalog_bom(recipes, name=self.catalog, exemptions=self.exemptions,
                                      allow_unpinned=self.allow_unpinned))
         validate(data, where=f"BOM {CATALOG_BOM}")

@@ -1,6 +1,6 @@
 """The published image inventory, ``docs/container-images.md``, generated from lockfiles.
 
-Input: verified lockfiles (or :class:`~pipeline.bom.interface.LockedRecipe` records). Output: a
+Input: verified lockfiles (or :class:`~pipeline.bom.interface.Lockfile` records). Output: a
 Markdown section between the markers :data:`BEGIN` and :data:`END`: a summary (recipes,
 components, unique images, registries), one row per recipe, one row per component variant
 (component and chart), every image of every component with its digest, the registries, and a
@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .._fs import atomic_write
-from ..lock import Lockfile
-from .interface import BomError, LockedChart, LockedImage, LockedRecipe, Output, locked_recipes
+from ..lockfile import Lockfile
+from .interface import BomError, LockedChart, LockedImage, Output, locked_recipes
 
 __all__ = [
     "BEGIN",
@@ -81,10 +81,10 @@ class _Variant:
     images: frozenset[str]
 
 
-def _variants(recipes: Sequence[LockedRecipe]) -> list[_Variant]:
+def _variants(recipes: Sequence[Lockfile]) -> list[_Variant]:
     found: dict[tuple[str, str | None, str | None], tuple[LockedChart | None, set[str], set[str]]] = {}
     for recipe in recipes:
-        for component in recipe.components:
+        for component in recipe.ordered():
             key = (component.name, component.chart.archive if component.chart else None, component.namespace)
             _, in_recipes, keys = found.setdefault(key, (component.chart, set(), set()))
             in_recipes.add(recipe.name)
@@ -108,7 +108,7 @@ def _mermaid_label(text: str) -> str:
     return '"' + re.sub(r'["<>]', "_", text) + '"'
 
 
-def render_section(recipes: Sequence[LockedRecipe]) -> str:
+def render_section(recipes: Sequence[Lockfile]) -> str:
     """The generated part of the document, markers included, ending with a newline."""
     images: dict[str, LockedImage] = {}
     registries: dict[str, set[str]] = defaultdict(set)
@@ -116,7 +116,7 @@ def render_section(recipes: Sequence[LockedRecipe]) -> str:
     # component -> image key -> (image, set of recipes, set of origins)
     uses: dict[str, dict[str, tuple[LockedImage, set[str], set[str]]]] = defaultdict(dict)
     for recipe in recipes:
-        for component in recipe.components:
+        for component in recipe.ordered():
             components.add(component.name)
             for image in component.images:
                 key = _image_key(image)
@@ -124,7 +124,7 @@ def render_section(recipes: Sequence[LockedRecipe]) -> str:
                 registries[image.image.registry].add(key)
                 entry = uses[component.name].setdefault(key, (image, set(), set()))
                 entry[1].add(recipe.name)
-                entry[2].add(image.origin)
+                entry[2].add(image.origin.value)
     unresolved = sum(1 for image in images.values() if image.digest is None)
 
     out = [BEGIN, "", "<!-- Generated from lockfiles/ by 'python -m pipeline bom'. Do not edit this section. -->", ""]
@@ -133,7 +133,7 @@ def render_section(recipes: Sequence[LockedRecipe]) -> str:
                   [[str(len(recipes)), str(len(components)), str(len(images)), str(len(registries)), str(unresolved)]])
     out += ["", "## Recipes", ""]
     out += _table(["recipe", "components", "images", "lock digest"], [
-        [r.name, str(len(r.components)), str(len({_image_key(i) for c in r.components for i in c.images})),
+        [r.name, str(len(r.components)), str(len({_image_key(i) for _, i in r.images()})),
          f"`{r.digest}`"] for r in recipes])
     out += ["", "## Components", ""]
     rows = [[v.component, _chart_label(v.chart), v.chart.repository if v.chart is not None else "catalog",
@@ -161,7 +161,7 @@ def render_section(recipes: Sequence[LockedRecipe]) -> str:
         out.append(f"  {node}[({_mermaid_label(name)})]")
     edges: set[tuple[str, str]] = set()
     for recipe in recipes:
-        for component in recipe.components:
+        for component in recipe.ordered():
             edges.add((recipe_ids[recipe.name], component_ids[component.name]))
             edges.update((component_ids[component.name], registry_ids[i.image.registry]) for i in component.images)
     out += [f"  {a} --> {b}" for a, b in sorted(edges, key=_edge_order)]
@@ -169,7 +169,7 @@ def render_section(recipes: Sequence[LockedRecipe]) -> str:
     return "\n".join(out) + "\n"
 
 
-def update_document(existing: str | None, recipes: Sequence[LockedRecipe], *, where: str = str(DEFAULT_PATH)) -> str:
+def update_document(existing: str | None, recipes: Sequence[Lockfile], *, where: str = str(DEFAULT_PATH)) -> str:
     """``existing`` with its generated section replaced (appended when it has no markers at all)."""
     section = render_section(recipes)
     if existing is None:
@@ -224,5 +224,5 @@ class InventoryOutput(Output):
 
     name = "inventory"
 
-    def render(self, recipes: Sequence[LockedRecipe]) -> bytes:
+    def render(self, recipes: Sequence[Lockfile]) -> bytes:
         return render_section(recipes).encode()

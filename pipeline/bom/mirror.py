@@ -1,6 +1,6 @@
 """The air-gap mirror list: every registry, every image by digest, every chart by digest.
 
-Input: verified lockfiles (or :class:`~pipeline.bom.interface.LockedRecipe` records). Output, as
+Input: verified lockfiles (or :class:`~pipeline.bom.interface.Lockfile` records). Output, as
 bytes, one pure function per format (:class:`MirrorFormat`):
 
 * ``text``: three sections (``# registries``, ``# images``, ``# charts``), one item per line;
@@ -41,7 +41,8 @@ import yaml
 
 from .._digest import Digest, canonical_json
 from ..images import DOCKER_HUB
-from .interface import BomError, LockedChart, LockedComponent, LockedImage, LockedRecipe, Output
+from ..lockfile import Lockfile
+from .interface import BomError, LockedChart, LockedComponent, LockedImage, Output
 
 __all__ = [
     "HAULER_API_VERSION",
@@ -144,7 +145,7 @@ class _Gather:
     used_by: set[str] = field(default_factory=set)
 
 
-def mirror_list(recipes: Sequence[LockedRecipe], *, allow_unpinned: bool = False) -> MirrorList:
+def mirror_list(recipes: Sequence[Lockfile], *, allow_unpinned: bool = False) -> MirrorList:
     """Every image (by registry, repository and digest) and chart (by archive) the recipes use."""
     unpinned = [(r.name, c, i) for r in recipes for c, i in r.unpinned()]
     if unpinned and not allow_unpinned:
@@ -155,7 +156,7 @@ def mirror_list(recipes: Sequence[LockedRecipe], *, allow_unpinned: bool = False
     images: dict[tuple[str, str, str], tuple[LockedImage, _Gather]] = {}
     charts: dict[tuple[str, str, str, str], tuple[LockedChart, _Gather]] = {}
     for recipe in recipes:
-        for component in recipe.components:
+        for component in recipe.ordered():
             use = f"{recipe.name}/{component.name}"
             for image in component.images:
                 key = (image.image.registry, image.image.repository, image.digest or f"tag:{image.image.tag}")
@@ -170,7 +171,7 @@ def mirror_list(recipes: Sequence[LockedRecipe], *, allow_unpinned: bool = False
                 gather.used_by.add(use)
     mirror_images = tuple(
         MirrorImage(registry=image.image.registry, repository=image.image.repository, digest=image.digest,
-                    tags=tuple(sorted(g.tags)), platforms=image.platforms, media_type=image.media_type,
+                    tags=tuple(sorted(g.tags)), platforms=image.platforms or (), media_type=image.media_type,
                     used_by=tuple(sorted(g.used_by)))
         for _, (image, g) in sorted(images.items()))
     mirror_charts = tuple(
@@ -245,12 +246,12 @@ class _ZarfVariant:
     images: set[str] = field(default_factory=set)
 
 
-def _zarf(recipes: Sequence[LockedRecipe], *, name: str) -> bytes:
+def _zarf(recipes: Sequence[Lockfile], *, name: str) -> bytes:
     # One Zarf component per variant: recipes that deploy the same chart the same way share it; a
     # component that recipes deploy differently gets one Zarf component per variant (not required).
     variants: dict[_VariantKey, _ZarfVariant] = {}
     for recipe in recipes:
-        for component in recipe.components:
+        for component in recipe.ordered():
             key = (component.name, component.chart.archive if component.chart else "", component.namespace or "")
             variant = variants.setdefault(key, _ZarfVariant(component=component))
             variant.recipes.add(recipe.name)
@@ -309,7 +310,7 @@ def _zarf_chart(chart: LockedChart, *, release: str, namespace: str | None) -> d
     return out
 
 
-def render(recipes: Sequence[LockedRecipe], fmt: MirrorFormat, *, name: str = "catalog",
+def render(recipes: Sequence[Lockfile], fmt: MirrorFormat, *, name: str = "catalog",
            allow_unpinned: bool = False) -> bytes:
     """The mirror list of ``recipes`` in format ``fmt``."""
     listing = mirror_list(recipes, allow_unpinned=allow_unpinned)
@@ -333,7 +334,7 @@ class FormatOutput(Output):
         self.catalog = name
         self.allow_unpinned = allow_unpinned
 
-    def render(self, recipes: Sequence[LockedRecipe]) -> bytes:
+    def render(self, recipes: Sequence[Lockfile]) -> bytes:
         return render(recipes, self.fmt, name=self.catalog, allow_unpinned=self.allow_unpinned)
 
 
@@ -363,7 +364,7 @@ def _toml_string(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-def hosts_toml(recipes: Sequence[LockedRecipe], mirror: str, *,
+def hosts_toml(recipes: Sequence[Lockfile], mirror: str, *,
                allow_unpinned: bool = False) -> dict[PurePosixPath, bytes]:
     """``<namespace>/hosts.toml`` for every registry the locks pull from, all pointing at ``mirror``.
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .._fs import atomic_write_many
-from ..lock import Lockfile
+from ..lockfile import Lockfile
 from .cyclonedx import bom_files, check_boms_fresh
 from .interface import Exemption, locked_recipes
 from .inventory import check_fresh, update_document

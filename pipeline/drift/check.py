@@ -48,7 +48,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .._digest import Digest, sha256
-from ..bom.interface import LockedChart, locked_recipes
 from ..charts import (
     ChartSource,
     OciChartSource,
@@ -61,7 +60,7 @@ from ..charts import (
 )
 from ..errors import PipelineError
 from ..images import ImageRef
-from ..lock import Lockfile
+from ..lockfile import LockedChart, Lockfile
 from ..recipes.model import ChartRef
 from ..registry import NotFoundError, RegistryClient
 from .model import DriftItem, DriftReport, DriftStatus, ItemKind, Usage
@@ -175,8 +174,8 @@ def _collect(locks: Sequence[Lockfile]) -> tuple[dict[_LockedImageItem, set[Usag
     """Every distinct locked image and chart, with the components that use it."""
     images: dict[_LockedImageItem, set[Usage]] = {}
     charts: dict[_LockedChartItem, set[Usage]] = {}
-    for recipe in locked_recipes(locks):
-        for component in recipe.components:
+    for recipe in sorted(locks, key=lambda lock: lock.name):
+        for component in recipe.ordered():
             usage = Usage(recipe=recipe.name, component=component.name)
             for image in component.images:
                 item = _LockedImageItem(text=image.ref, ref=image.image, digest=image.image.digest or image.digest)

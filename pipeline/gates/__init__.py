@@ -12,7 +12,7 @@
 from .digests import InTreeDigestsPinned
 from .exemptions import EXEMPTIONS_FILE, Exemptions, ImageExemption, VersionExemption, load_exemptions
 from .interface import Finding, Gate, GateInput, GateName, sort_findings
-from .locked import ChartDefaultImagesLocked
+from .locked import ChartDefaultImagesLocked, ghost_finding
 from .pinning import ChartVersionsPinned, version_problem
 from .run import findings_error, run_gates
 
@@ -29,6 +29,7 @@ __all__ = [
     "InTreeDigestsPinned",
     "VersionExemption",
     "findings_error",
+    "ghost_finding",
     "load_exemptions",
     "run_gates",
     "sort_findings",

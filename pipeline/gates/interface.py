@@ -13,9 +13,10 @@ import abc
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from ..images.model import FoundImage
+from ..lockfile import Lockfile
 from ..recipes import Catalog, Recipe
 from .exemptions import Exemptions
 
@@ -23,11 +24,12 @@ __all__ = ["Finding", "Gate", "GateInput", "GateName", "sort_findings"]
 
 
 class GateName(enum.StrEnum):
-    """The three pinning layers."""
+    """The three pinning layers, and the check that every lockfile belongs to a recipe."""
 
     CHART_VERSIONS = "chart-versions-pinned"
     IN_TREE_DIGESTS = "in-tree-images-digest-pinned"
     LOCKED_IMAGES = "chart-default-images-locked"
+    LOCKS_MATCH_CATALOG = "locks-match-catalog"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -65,14 +67,14 @@ class GateInput:
     """Everything a gate may look at.
 
     ``recipes`` and ``images`` are keyed by recipe name (images: every component's found images);
-    ``locks`` maps a lock's display path (``lockfiles/<recipe>.lock.json``) to its parsed body.
+    ``locks`` maps a lock's display path (``lockfiles/<recipe>.lock.json``) to the verified lock.
     """
 
     catalog: Catalog
     exemptions: Exemptions
     recipes: Mapping[str, Recipe] = field(default_factory=dict)
     images: Mapping[str, Sequence[FoundImage]] = field(default_factory=dict)
-    locks: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    locks: Mapping[str, Lockfile] = field(default_factory=dict)
 
 
 class Gate(abc.ABC):

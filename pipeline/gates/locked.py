@@ -1,25 +1,23 @@
-"""Gate 3: every image a lock holds is locked to a digest.
+"""Gate 3: every image a lock holds is locked to a digest; and every lockfile belongs to a recipe.
 
 Chart-default images are not pinned in-tree (the chart chooses them); the lock pins them, and the
-admission policies generated from the lock verify them at deploy time. Input: lock bodies (the
-parsed canonical JSON of ``lockfiles/<recipe>.lock.json``, keyed by that display path). Every
-``components.<name>.images[]`` entry needs a ``digest`` that is ``sha256:<64 lowercase hex>``.
-Lines are exact: a lock file is the canonical JSON of its body, so the body is serialised again
-and the entry's ``"ref"`` line is found in it.
+admission policies generated from the lock verify them at deploy time. Input: verified
+:class:`~pipeline.lockfile.Lockfile` records keyed by their display path
+(``lockfiles/<recipe>.lock.json``); the model already guarantees every digest it holds is
+``sha256:<64 hex>``, so the gate looks for images locked without one (``lock --no-resolve``). Lines
+are exact: they point into the bytes the lock was read from.
+
+:func:`ghost_finding` reports a lockfile that no recipe of the catalog produces (a copied lock, or
+one left behind by a removed recipe): it would otherwise pass every check of its own.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
-from typing import Any
-
-from .._digest import canonical_json
+from ..lockfile import Lockfile
 from .interface import Finding, Gate, GateInput, GateName
 
-__all__ = ["ChartDefaultImagesLocked"]
+__all__ = ["ChartDefaultImagesLocked", "ghost_finding"]
 
-_SHA256 = re.compile(r"^sha256:[0-9a-f]{64}$")
 _HINT = "run 'python -m pipeline lock' (nox -s lock) to resolve every image against its registry, and commit lockfiles/"
 
 
@@ -34,45 +32,21 @@ class ChartDefaultImagesLocked(Gate):
             findings.extend(self._lock(path, given.locks[path]))
         return findings
 
-    def _lock(self, path: str, body: Mapping[str, Any]) -> list[Finding]:
-        lines = canonical_json(dict(body)).decode().splitlines()
-        components = body.get("components")
-        if not isinstance(components, Mapping):
-            return [Finding(gate=self.name, file=path, line=None, message="lock has no 'components' mapping",
-                            hint=_HINT)]
+    def _lock(self, path: str, lock: Lockfile) -> list[Finding]:
         findings: list[Finding] = []
-        cursor = 0
-        for name in sorted(components):
-            entry = components[name]
-            images = entry.get("images") if isinstance(entry, Mapping) else None
-            for image in images if isinstance(images, list) else []:
-                if not isinstance(image, Mapping):
-                    continue
-                ref = str(image.get("ref", "?"))
-                line, cursor = _line_of(lines, f'"ref": {_json_str(ref)}', cursor)
-                digest = image.get("digest")
-                origin = image.get("origin", "chart-default")
-                what = f"component '{name}': {origin} image '{ref}'"
-                if digest is None or digest == "":
-                    findings.append(Finding(gate=self.name, file=path, line=line,
-                                            message=f"{what} has no digest in the lock", hint=_HINT))
-                elif not isinstance(digest, str) or not _SHA256.match(digest):
-                    findings.append(Finding(gate=self.name, file=path, line=line,
-                                            message=f"{what} is locked to {digest!r}, not a sha256:<64 hex> digest",
-                                            hint=_HINT))
+        for name in sorted(lock.components):
+            for index, image in enumerate(lock.components[name].images):
+                if image.digest is None:
+                    findings.append(Finding(
+                        gate=self.name, file=path, line=lock.line_of("components", name, "images", index, "ref"),
+                        message=f"component '{name}': {image.origin.value} image '{image.ref}' has no digest "
+                                "in the lock",
+                        hint=_HINT))
         return findings
 
 
-def _json_str(text: str) -> str:
-    return canonical_json(text).decode().strip()
-
-
-def _line_of(lines: list[str], needle: str, start: int) -> tuple[int | None, int]:
-    """1-based line of ``needle`` at or after line index ``start`` (and the next start)."""
-    for index in range(start, len(lines)):
-        if needle in lines[index]:
-            return index + 1, index + 1
-    for index in range(min(start, len(lines))):
-        if needle in lines[index]:
-            return index + 1, start
-    return None, start
+def ghost_finding(path: str) -> Finding:
+    """The finding for a lockfile at ``path`` that no recipe of the catalog produces."""
+    return Finding(gate=GateName.LOCKS_MATCH_CATALOG, file=path, line=None,
+                   message="this lockfile belongs to no recipe of the catalog (copied, or left by a removed recipe)",
+                   hint="delete it, or run 'nox -s lock', which removes the locks of recipes that no longer exist")

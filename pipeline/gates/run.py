@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 from ..errors import GateError
 from ..images.model import FoundImage
+from ..lockfile import Lockfile
 from ..recipes import Recipe, load_catalog
 from .digests import InTreeDigestsPinned
 from .exemptions import load_exemptions
@@ -31,7 +31,7 @@ def run_gates(
     *,
     recipes: Sequence[Recipe] = (),
     images: Mapping[str, Sequence[FoundImage]] | None = None,
-    locks: Mapping[str, Mapping[str, Any]] | None = None,
+    locks: Mapping[str, Lockfile] | None = None,
 ) -> list[Finding]:
     """Every finding of the gates whose inputs are given, sorted by file and line."""
     loaded = load_catalog(catalog)

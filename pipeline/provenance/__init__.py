@@ -18,7 +18,7 @@ from .crd import Crd, load_crd, schema_errors, unknown_fields, validate_files, v
 from .interface import ArtifactMissing, ArtifactSource, ArtifactTampered, Descriptor, RawManifest
 from .keyless import KeylessVerifier
 from .keys import KeyAlgorithm, PublicKey
-from .locked import ImageOrigin, LockedImage, locked_images
+from .locked import LockedImage, locked_images
 from .matrix import (
     PROVENANCE_FILE,
     Facet,
@@ -38,7 +38,7 @@ from .matrix import (
 )
 from .policies import ALLOWLIST_POLICY, VERIFY_POLICY, WriteResult, render_policies, write_policies
 from .report import MATRIX_DOC, cosign_commands, render_matrix
-from .stage import CRD_FILES, ProvenanceResult, check_policies, check_provenance, policies, provenance, read_lockfiles
+from .stage import CRD_FILES, ProvenanceResult, check_policies, check_provenance, policies, provenance
 from .verify import Evidence, ImageVerification, Status, Verdict, require_verified, verify_image, verify_images
 
 __all__ = [
@@ -55,7 +55,6 @@ __all__ = [
     "Evidence",
     "Facet",
     "Gap",
-    "ImageOrigin",
     "ImageVerification",
     "KeyAlgorithm",
     "KeylessVerifier",
@@ -85,7 +84,6 @@ __all__ = [
     "policies",
     "problems",
     "provenance",
-    "read_lockfiles",
     "render_matrix",
     "render_policies",
     "require_verified",

@@ -51,7 +51,7 @@ from .._checks import check_keys, line_of, suggest, type_name
 from .._yaml import YamlMap, load_file
 from ..errors import GateError, RecipeError
 from ..images.reference import ImageRef
-from ..lock import Lockfile
+from ..lockfile import Lockfile
 from ..recipes.load import check_header, expect_mapping, get_str
 from .keys import PublicKey
 from .locked import LockedImage, locked_components, locked_images

@@ -49,8 +49,9 @@ import yaml
 
 from .._fs import atomic_write_many
 from ..errors import LockError, RecipeError
+from ..images import Origin
 from ..images.reference import DOCKER_HUB
-from .locked import ImageOrigin, LockedImage
+from .locked import LockedImage
 from .matrix import (
     ComponentProvenance,
     Mitigation,
@@ -203,7 +204,7 @@ def plan_policies(matrix: ProvenanceMatrix, images: Sequence[LockedImage]) -> Po
 def allowlisted(profile: Profile, image: LockedImage) -> bool:
     """Whether the digest allow-list governs ``image``'s repository: a chart default, an unsigned
     image, or a profile with a gap whose mitigation is the allow-list."""
-    return (image.origin is ImageOrigin.CHART_DEFAULT or not profile.signing.signed
+    return (image.origin is Origin.CHART_DEFAULT or not profile.signing.signed
             or any(g.mitigation is Mitigation.DIGEST_ALLOWLIST for g in profile.gaps))
 
 

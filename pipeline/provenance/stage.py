@@ -1,6 +1,7 @@
 """The provenance stage, top to bottom: the entry points the CLI, nox and qualify call.
 
-- :func:`provenance`: read the matrix and the lockfiles, verify every locked digest against its
+- :func:`provenance`: read the matrix and the verified, fresh locks (``pipeline.stages.fresh_locks``),
+  verify every locked digest against its
   registry (when given an :class:`ArtifactSource`; ``None`` renders "not checked"), render
   ``docs/provenance-matrix.md`` and write it atomically; returns a :class:`ProvenanceResult`;
 - :func:`policies`: render the Kyverno and policy-controller policies and write them atomically
@@ -20,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .._fs import atomic_write
-from ..errors import GateError, LockError
-from ..lock import LOCK_SUFFIX, Lockfile, read_lockfile
+from ..errors import GateError
+from ..lockfile import Lockfile
 from .crd import load_crd, validate_files
 from .interface import ArtifactSource
 from .keyless import KeylessVerifier
@@ -38,7 +39,6 @@ __all__ = [
     "check_provenance",
     "policies",
     "provenance",
-    "read_lockfiles",
 ]
 
 #: The CRDs the policies are validated against, relative to ``../shared/schemas``.
@@ -54,19 +54,11 @@ class ProvenanceResult:
     written: bool
 
 
-def read_lockfiles(lockdir: Path) -> tuple[Lockfile, ...]:
-    """Every ``*.lock.json`` of ``lockdir``, integrity-checked, sorted by recipe."""
-    paths = sorted(lockdir.glob(f"*{LOCK_SUFFIX}"))
-    if not paths:
-        raise LockError(f"no lockfiles in {lockdir}", hint="run 'nox -s lock' first")
-    return tuple(read_lockfile(p, display=f"{lockdir.name}/{p.name}") for p in paths)
-
-
-def provenance(catalog: Path, lockdir: Path, *, document: Path, source: ArtifactSource | None,
+def provenance(catalog: Path, locks: Sequence[Lockfile], *, document: Path, source: ArtifactSource | None,
                keyless: KeylessVerifier | None = None, catalog_display: str = "recipes") -> ProvenanceResult:
-    """Matrix + lockfiles (+ registry checks) → ``document`` (Markdown), written atomically."""
+    """Matrix + verified, fresh locks (+ registry checks) → ``document`` (Markdown), written atomically."""
     matrix = load_matrix(catalog)
-    images = locked_images(read_lockfiles(lockdir))
+    images = locked_images(locks)
     results = verify_images(images, matrix, source=source, keyless=keyless) if source is not None else None
     data = render_matrix(matrix, images, results, catalog=catalog_display)
     written = not (document.is_file() and document.read_bytes() == data)
@@ -74,24 +66,23 @@ def provenance(catalog: Path, lockdir: Path, *, document: Path, source: Artifact
     return ProvenanceResult(matrix=matrix, images=images, results=results, document=document, written=written)
 
 
-def policies(catalog: Path, lockdir: Path, *, out: Path) -> WriteResult:
-    """Render the admission policies from the lockfiles and the matrix; write them under ``out``."""
+def policies(catalog: Path, locks: Sequence[Lockfile], *, out: Path) -> WriteResult:
+    """Render the admission policies from verified, fresh locks and the matrix; write them under ``out``."""
     matrix = load_matrix(catalog)
-    images = locked_images(read_lockfiles(lockdir))
+    images = locked_images(locks)
     return write_policies(out, render_policies(matrix, images))
 
 
-def check_provenance(catalog: Path, lockdir: Path) -> None:
+def check_provenance(catalog: Path, locks: Sequence[Lockfile]) -> None:
     """The qualify gate over the matrix (see :func:`~pipeline.provenance.matrix.check`)."""
-    check(load_matrix(catalog), read_lockfiles(lockdir))
+    check(load_matrix(catalog), locks)
 
 
-def check_policies(catalog: Path, lockdir: Path, *, out: Path, schemas: Path | None,
-                   lockfiles: Sequence[Lockfile] | None = None) -> int:
+def check_policies(catalog: Path, locks: Sequence[Lockfile], *, out: Path, schemas: Path | None) -> int:
     """The qualify gate over the policies: up to date, and valid against the CRDs (when ``schemas`` is
     given); returns the number of policy files."""
     matrix = load_matrix(catalog)
-    expected = render_policies(matrix, locked_images(lockfiles or read_lockfiles(lockdir)))
+    expected = render_policies(matrix, locked_images(locks))
     stale = sorted(rel for rel, data in expected.items()
                    if not (out / rel).is_file() or (out / rel).read_bytes() != data)
     extra = sorted(str(p.relative_to(out)) for sub in (KYVERNO_DIR, POLICY_CONTROLLER_DIR)

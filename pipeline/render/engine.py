@@ -30,7 +30,7 @@ import helm_python as helm
 from helm_python import _native
 
 from ..errors import RenderError
-from .identity import EngineIdentity, library_identity
+from .identity import ENGINE_NAME, EngineIdentity, library_identity
 
 __all__ = [
     "EngineIdentity",
@@ -41,7 +41,6 @@ __all__ = [
     "render_templates",
 ]
 
-ENGINE_NAME = "helm-python-sdk"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
