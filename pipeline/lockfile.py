@@ -432,6 +432,13 @@ class _Parser:
             raw=self.raw,
             display=self.display,
         )
+        inputs = LockedInputs.of(dict(lock.inputs.files), kube_version=lock.inputs.kube_version,
+                                 api_versions=lock.inputs.api_versions)
+        if inputs.digest != lock.inputs.digest:
+            self.fail(("inputs", "digest"), f"{lock.inputs.digest} is not the digest of the inputs it lists "
+                                            f"({inputs.digest})")
+        if (lock.engine.kube_version, lock.engine.api_versions) != (inputs.kube_version, inputs.api_versions):
+            self.fail(("engine", "kubeVersion"), "the engine's kubeVersion and apiVersions differ from inputs.options")
         unknown = sorted(set(lock.recipe.order) ^ set(lock.components))
         if unknown:
             self.fail(("recipe", "order"), f"names {unknown[0]!r}, which is not exactly one of the components")

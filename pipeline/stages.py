@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._digest import Digest, sha256
-from ._fs import atomic_write, atomic_write_many
+from ._fs import atomic_write, sync_tree
 from .build import RecipeBuild, build, chart_record
 from .charts import ChartStore, OciChartSource, SourceFactory
 from .errors import PipelineError, UsageError
@@ -38,7 +38,7 @@ from .lock import (
     input_digests,
     verified_locks,
 )
-from .lockfile import LOCK_SUFFIX, Lockfile, lock_path
+from .lockfile import LOCK_SUFFIX, LockedComponent, Lockfile, lock_path
 from .progress import SILENT, Progress
 from .recipes import Catalog, Component, Recipe, catalog_recipes, compose, load_catalog
 from .registry import DockerConfig, RegistryClient, ResolvedImage, resolve_all
@@ -164,16 +164,8 @@ def lock_catalog(
         files[lock_path(ws.lockdir, recipe.name)] = lockfile.dumps()
         for render in builds[recipe.name].renders.values():
             ws.cache_stream(render.stream)
-    unchanged = tuple(sorted(p for p, data in files.items() if p.is_file() and p.read_bytes() == data))
-    atomic_write_many(files)
-    removed: list[Path] = []
-    if not names and ws.lockdir.is_dir():
-        for orphan in sorted(ws.lockdir.glob(f"*{LOCK_SUFFIX}")):
-            if orphan not in files:
-                orphan.unlink()
-                removed.append(orphan)
-    written = tuple(sorted(p for p in files if p not in unchanged))
-    return LockResult(written=written, unchanged=unchanged, removed=tuple(removed),
+    synced = sync_tree(files, generated=() if names else ws.lockdir.glob(f"*{LOCK_SUFFIX}"))
+    return LockResult(written=synced.written, unchanged=synced.unchanged, removed=synced.removed,
                       recipes=tuple(recipes), renders=renders)
 
 
@@ -366,13 +358,9 @@ def _check_recipe(
             outcome.fail("render = lock", Divergence(recipe=recipe.name, check="render = lock", component=name,
                                                      summary="component is in the recipe but not in the lock"))
             continue
-        locked_archive = locked.chart.archive if locked.chart is not None else None
-        if name in a.charts and locked_archive != a.charts[name].archive:
-            outcome.fail("render = lock", Divergence(
-                recipe=recipe.name, check="render = lock", component=name,
-                summary=f"chart archive {a.charts[name].archive} ≠ locked {locked_archive}"))
         stream_digest = locked.render.stream
-        if sha256(a.renders[name].stream) != stream_digest:  # the cached lock bytes are read only to explain
+        stream_differs = sha256(a.renders[name].stream) != stream_digest
+        if stream_differs:  # the cached lock bytes are read only to explain
             for divergence in compare_with_lock(recipe=recipe.name, component=name, render=a.renders[name],
                                                 locked=locked.render, locked_stream=ws.cached_stream(stream_digest),
                                                 chart=a.charts[name].data if name in a.charts else None,
@@ -380,8 +368,61 @@ def _check_recipe(
                 outcome.fail("render = lock", divergence)
         found = sorted({str(i.ref) for i in a.images[name]})
         locked_refs = sorted(i.ref for i in locked.images)
+        image_set_differs = found != locked_refs
         for divergence in compare_images(recipe=recipe.name, component=name, found=found, locked=locked_refs):
             outcome.fail("images = lock", divergence)
+        # Every other claim the lock makes and a render can confirm: chart identity and content
+        # digests, values, files, render digests, image origins and where each image was found.
+        expected = build_component(component, chart=chart_record(a.charts[name]) if name in a.charts else None,
+                                   render=a.renders[name], images=a.images[name], resolved=_registry_claims(locked))
+        for where, want, got in _claims_differ(expected.as_json(), locked.as_json()):
+            check = "images = lock" if where.startswith("images") else "render = lock"
+            if (where.startswith("render") and stream_differs) or (check == "images = lock" and image_set_differs):
+                continue  # already reported above, with a diff
+            outcome.fail(check, Divergence(recipe=recipe.name, check=check, component=name,
+                                           summary=_claim_summary(where, want, got)))
+
+
+def _registry_claims(locked: LockedComponent) -> dict[ImageRef, ResolvedImage]:
+    """What the lock says registries answered: only drift and signed locks can confirm these."""
+    return {
+        image.image: ResolvedImage(ref=image.image, digest=image.digest, media_type=image.media_type, size=0,
+                                   platforms=dict(image.platforms or ()), served_by=image.served_by)
+        for image in locked.images
+        if image.digest is not None and image.media_type is not None and image.served_by is not None
+    }
+
+
+def _claims_differ(want: Any, got: Any, where: str = "") -> list[tuple[str, Any, Any]]:
+    """Every JSON path where ``want`` and ``got`` differ (lists of images compared by ``ref``)."""
+    if isinstance(want, dict) and isinstance(got, dict):
+        out: list[tuple[str, Any, Any]] = []
+        for key in sorted(set(want) | set(got)):
+            out += _claims_differ(want.get(key), got.get(key), f"{where}.{key}" if where else key)
+        return out
+    if isinstance(want, list) and isinstance(got, list) and all(isinstance(i, dict) and "ref" in i
+                                                                 for i in [*want, *got]) and want + got:
+        mine, theirs = {i["ref"]: i for i in want}, {i["ref"]: i for i in got}
+        out = []
+        for ref in sorted(set(mine) | set(theirs)):
+            out += _claims_differ(mine.get(ref), theirs.get(ref), f"{where}[{ref}]")
+        return out
+    return [] if want == got else [(where, want, got)]
+
+
+def _claim_summary(where: str, want: Any, got: Any) -> str:
+    """``the lock claims …`` in words: for lists, the entries the lock adds or lacks."""
+    if isinstance(want, list) and isinstance(got, list):
+        extra, missing = [g for g in got if g not in want], [w for w in want if w not in got]
+        parts = [f"also lists {_short(extra)}" if extra else "", f"does not list {_short(missing)}" if missing else ""]
+        said = " and ".join(p for p in parts if p) or "lists the same entries in another order"
+        return f"the lock's {where} {said}, unlike this render"
+    return f"the lock claims {where} = {_short(got)}, but this render gives {_short(want)}"
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 160 else text[:157] + "..."
 
 
 def _in_tree(recipe: Recipe, component: Component) -> dict[str, bytes]:

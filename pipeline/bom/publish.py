@@ -1,7 +1,7 @@
 """The ``bom`` stage entry point: every BOM and the inventory document, written together or not at all.
 
-Input: verified, fresh lockfiles (the caller reads them with :func:`pipeline.lock.read_lockfile`
-and checks staleness first), the reviewed exemptions, and where to write. Output: ``<bom_dir>/
+Input: verified, fresh lockfiles (from :func:`pipeline.stages.fresh_locks`), the reviewed
+exemptions, and where to write. Output: ``<bom_dir>/
 recipes/<recipe>.cdx.json``, ``<bom_dir>/catalog.cdx.json`` and the generated section of the
 inventory document, replaced atomically in one step after every lock was verified and every BOM
 built and validated; BOMs of recipes that no longer have a lock are removed. :func:`stale` is the
@@ -12,10 +12,9 @@ built and validated; BOMs of recipes that no longer have a lock are removed. :fu
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-from .._fs import atomic_write_many
+from .._fs import Synced, sync_tree
 from ..lockfile import Lockfile
 from .cyclonedx import bom_files, check_boms_fresh
 from .interface import Exemption, locked_recipes
@@ -24,13 +23,8 @@ from .inventory import check_fresh, update_document
 __all__ = ["Published", "publish", "stale"]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Published:
-    """What :func:`publish` did, for the CLI to print."""
-
-    written: tuple[Path, ...]
-    unchanged: tuple[Path, ...]
-    removed: tuple[Path, ...]
+#: What :func:`publish` did, for the CLI to print.
+Published = Synced
 
 
 def publish(locks: Sequence[Lockfile], *, bom_dir: Path, inventory: Path, catalog: str = "catalog",
@@ -41,16 +35,7 @@ def publish(locks: Sequence[Lockfile], *, bom_dir: Path, inventory: Path, catalo
                                                             allow_unpinned=allow_unpinned).items()}
     existing = inventory.read_text(encoding="utf-8") if inventory.is_file() else None
     files[inventory] = update_document(existing, recipes, where=str(inventory)).encode()
-    unchanged = tuple(sorted(p for p, data in files.items() if p.is_file() and p.read_bytes() == data))
-    atomic_write_many(files)
-    removed = []
-    if (bom_dir / "recipes").is_dir():
-        for orphan in sorted((bom_dir / "recipes").glob("*.cdx.json")):
-            if orphan not in files:
-                orphan.unlink()
-                removed.append(orphan)
-    return Published(written=tuple(sorted(p for p in files if p not in unchanged)), unchanged=unchanged,
-                     removed=tuple(removed))
+    return sync_tree(files, generated=(bom_dir / "recipes").glob("*.cdx.json"))
 
 
 def stale(locks: Sequence[Lockfile], *, bom_dir: Path, inventory: Path, catalog: str = "catalog",

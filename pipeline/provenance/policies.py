@@ -47,7 +47,7 @@ from typing import Any
 
 import yaml
 
-from .._fs import atomic_write_many
+from .._fs import Synced, sync_tree
 from ..errors import LockError, RecipeError
 from ..images import Origin
 from ..images.reference import DOCKER_HUB
@@ -71,6 +71,7 @@ __all__ = [
     "WriteResult",
     "allowlisted",
     "dump_yaml",
+    "generated_policies",
     "kyverno_rule_name",
     "plan_policies",
     "policy_controller_attestations",
@@ -121,11 +122,8 @@ class PolicyPlan:
     recipes: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class WriteResult:
-    written: tuple[Path, ...]
-    unchanged: tuple[Path, ...]
-    removed: tuple[Path, ...]
+#: What :func:`write_policies` did.
+WriteResult = Synced
 
 
 # ------------------------------------------------------------------------------------------------
@@ -455,14 +453,10 @@ def render_policies(matrix: ProvenanceMatrix, images: Sequence[LockedImage]) -> 
 
 def write_policies(directory: Path, files: Mapping[str, bytes]) -> WriteResult:
     """Write ``files`` under ``directory`` atomically; remove generated files no longer produced."""
-    targets = {directory / rel: data for rel, data in files.items()}
-    unchanged = tuple(sorted(p for p, d in targets.items() if p.is_file() and p.read_bytes() == d))
-    atomic_write_many(targets)
-    removed = []
-    for sub in (KYVERNO_DIR, POLICY_CONTROLLER_DIR):
-        for path in sorted((directory / sub).glob("*.yaml")):
-            if path not in targets and path.read_bytes().startswith(_HEADER.encode()):
-                path.unlink()
-                removed.append(path)
-    written = tuple(sorted(p for p in targets if p not in unchanged))
-    return WriteResult(written=written, unchanged=unchanged, removed=tuple(removed))
+    return sync_tree({directory / rel: data for rel, data in files.items()}, generated=generated_policies(directory))
+
+
+def generated_policies(directory: Path) -> list[Path]:
+    """The policy files an earlier run generated under ``directory`` (they start with our header)."""
+    return [path for sub in (KYVERNO_DIR, POLICY_CONTROLLER_DIR) for path in sorted((directory / sub).glob("*.yaml"))
+            if path.read_bytes().startswith(_HEADER.encode())]

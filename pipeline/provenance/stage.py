@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .._fs import atomic_write
+from .._fs import atomic_write, tree_differences
 from ..errors import GateError
 from ..lockfile import Lockfile
 from .crd import load_crd, validate_files
@@ -83,12 +83,11 @@ def check_policies(catalog: Path, locks: Sequence[Lockfile], *, out: Path, schem
     given); returns the number of policy files."""
     matrix = load_matrix(catalog)
     expected = render_policies(matrix, locked_images(locks))
-    stale = sorted(rel for rel, data in expected.items()
-                   if not (out / rel).is_file() or (out / rel).read_bytes() != data)
-    extra = sorted(str(p.relative_to(out)) for sub in (KYVERNO_DIR, POLICY_CONTROLLER_DIR)
-                   for p in (out / sub).glob("*.yaml") if str(p.relative_to(out)) not in expected)
-    if stale or extra:
-        shown = ", ".join([*stale, *(f"{e} (not generated)" for e in extra)])
+    differences = tree_differences({out / rel: data for rel, data in expected.items()},
+                                   generated=[p for sub in (KYVERNO_DIR, POLICY_CONTROLLER_DIR)
+                                              for p in (out / sub).glob("*.yaml")])
+    if differences:
+        shown = ", ".join(differences)
         raise GateError(f"admission policies in {out.name}/ are not what the lockfiles and the matrix give: {shown}",
                         hint="run 'python -m pipeline policies' and commit the result")
     if schemas is None:
