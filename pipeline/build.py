@@ -20,8 +20,8 @@ from .images import Discovery, FoundImage, Rejected, chart_annotation_images, di
 from .lockfile import LockedChart
 from .progress import SILENT, Progress
 from .recipes.model import Component, ComponentType, Recipe
+from .render.interface import Renderer
 from .render.job import ComponentRender, RenderJob
-from .render.pool import WorkerPool
 from .volatile import VolatileField, mask
 
 __all__ = ["RecipeBuild", "build", "chart_record", "job_for"]
@@ -85,7 +85,7 @@ def job_for(recipe: Recipe, component: Component, chart: FetchedChart | None) ->
 def build(
     recipes: Sequence[Recipe],
     *,
-    pool: WorkerPool,
+    pool: Renderer,
     store: ChartStore,
     mirrors: Mapping[str, str],
     volatile: Sequence[VolatileField],
@@ -94,7 +94,8 @@ def build(
     sources: SourceFactory | None = None,
     progress: Progress = SILENT,
 ) -> dict[str, RecipeBuild]:
-    """Fetch, render, mask and discover every recipe under ``pool``'s variation.
+    """Fetch, render, mask and discover every recipe under ``pool``'s variation (any :class:`Renderer`:
+    the sandboxed :class:`~pipeline.render.pool.WorkerPool`, or an in-process one).
 
     ``expected`` maps ``(recipe, component)`` to the archive digest a lock pins: the store serves
     those bytes without the network, and fetched bytes that differ are refused. ``discovered`` is

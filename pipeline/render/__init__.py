@@ -8,8 +8,19 @@ only inside workers.
 
 from __future__ import annotations
 
+from .interface import InProcessRenderer, Renderer
 from .job import ComponentRender, RenderJob
 from .pool import WorkerPool
 from .sandbox import CANONICAL, VARIANT_A, VARIANT_B, Variation
 
-__all__ = ["CANONICAL", "VARIANT_A", "VARIANT_B", "ComponentRender", "RenderJob", "Variation", "WorkerPool"]
+__all__ = [
+    "CANONICAL",
+    "VARIANT_A",
+    "VARIANT_B",
+    "ComponentRender",
+    "InProcessRenderer",
+    "RenderJob",
+    "Renderer",
+    "Variation",
+    "WorkerPool",
+]
