@@ -85,6 +85,8 @@ class _Found:
 
     digest: str
     served_by: str | None = None
+    media_type: str | None = None
+    platforms: tuple[tuple[str, str], ...] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -133,6 +135,9 @@ class _LockedImageItem:
     text: str
     ref: ImageRef
     digest: str | None
+    #: what the lock claims a registry answered (``None``: locked without asking one)
+    media_type: str | None = None
+    platforms: tuple[tuple[str, str], ...] | None = None
 
     @property
     def by_reference(self) -> bool:
@@ -178,7 +183,8 @@ def _collect(locks: Sequence[Lockfile]) -> tuple[dict[_LockedImageItem, set[Usag
         for component in recipe.ordered():
             usage = Usage(recipe=recipe.name, component=component.name)
             for image in component.images:
-                item = _LockedImageItem(text=image.ref, ref=image.image, digest=image.image.digest or image.digest)
+                item = _LockedImageItem(text=image.ref, ref=image.image, digest=image.image.digest or image.digest,
+                                        media_type=image.media_type, platforms=image.platforms)
                 images.setdefault(item, set()).add(usage)
             if component.chart is not None:
                 charts.setdefault(_LockedChartItem(chart=component.chart), set()).add(usage)
@@ -196,11 +202,11 @@ def _ask_image(client: RegistryClient, query: _ImageQuery) -> _ImageAnswer:
     try:
         if query.exists_only:
             assert query.ref.digest is not None
-            if client.manifest_exists(query.ref):
-                return _Found(digest=query.ref.digest)
-            return _Gone(message=f"registry {query.ref.registry!r} no longer has {str(query.ref)!r} (HTTP 404)")
-        manifest = client.fetch_manifest(query.ref)
-        return _Found(digest=manifest.digest, served_by=manifest.served_by)
+            if not client.manifest_exists(query.ref):
+                return _Gone(message=f"registry {query.ref.registry!r} no longer has {str(query.ref)!r} (HTTP 404)")
+        answer = client.resolve(query.ref)
+        return _Found(digest=answer.digest, served_by=answer.served_by, media_type=answer.media_type,
+                      platforms=tuple(sorted(answer.platforms.items())))
     except NotFoundError as exc:
         return _Gone(message=exc.message)
     except PipelineError as exc:
@@ -256,14 +262,32 @@ def _image_item(item: _LockedImageItem, used_by: tuple[Usage, ...], answer: _Ima
             return made(DriftStatus.ERROR, detail=message)
         case _Gone(message=message):
             return made(DriftStatus.DELETED, detail=message)
-        case _Found(digest=digest, served_by=served_by):
+        case _Found(digest=digest, served_by=served_by, media_type=media_type, platforms=platforms):
             via = f"served by mirror {served_by!r}" if served_by and served_by != item.ref.registry else ""
             if digest == item.digest:
+                contradicted = _contradicted(item, media_type=media_type, platforms=platforms)
+                if contradicted:
+                    return made(DriftStatus.LOCK_MISMATCH, new=digest, detail="; ".join(contradicted))
                 return made(DriftStatus.UNCHANGED, new=digest, detail=via)
             tag = item.ref.tag or "latest"
             detail = (f"tag {tag!r} no longer points to the digest pinned in the reference" if item.by_reference
                       else f"tag {tag!r} points to another manifest than when the lock was made")
             return made(DriftStatus.TAG_MOVED, new=digest, detail=f"{detail}; {via}" if via else detail)
+
+
+def _contradicted(item: _LockedImageItem, *, media_type: str | None,
+                  platforms: tuple[tuple[str, str], ...] | None) -> list[str]:
+    """The lock's claims about ``item`` that the registry's answer for the same digest contradicts."""
+    out: list[str] = []
+    if item.media_type is not None and media_type is not None and item.media_type != media_type:
+        out.append(f"the lock claims media type {item.media_type!r}, the registry serves {media_type!r}")
+    if item.platforms is not None and platforms is not None and item.platforms != platforms:
+        locked, served = dict(item.platforms), dict(platforms)
+        for platform in sorted(set(locked) | set(served)):
+            if locked.get(platform) != served.get(platform):
+                out.append(f"the lock claims {platform} is {locked.get(platform) or '(absent)'}, "
+                           f"the registry serves {served.get(platform) or '(absent)'}")
+    return out
 
 
 def _chart_item(item: _LockedChartItem, used_by: tuple[Usage, ...], answer: _ChartAnswer | None) -> DriftItem:

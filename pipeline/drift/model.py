@@ -14,6 +14,8 @@ tag-moved      locked digest                    the digest the tag points to now
 deleted        locked digest or archive digest  ``None``
 republished    locked archive digest            archive digest served now for that version
 newer-version  locked version                   the newest version the source offers
+lock-mismatch  locked digest                    the same digest; ``detail`` names the claim the
+                                                registry contradicts (platforms, media type)
 error          locked digest or archive digest  ``None``
                (``None``: the lock has none)
 ============== ================================ ============================================
@@ -41,6 +43,9 @@ class DriftStatus(enum.StrEnum):
     DELETED = "deleted"
     REPUBLISHED = "republished"
     NEWER_VERSION = "newer-version"
+    #: the tag still points to the locked digest, but the registry contradicts another claim of the
+    #: lock about it (per-platform digests, media type): a lock edited with its self-digest recomputed
+    LOCK_MISMATCH = "lock-mismatch"
     ERROR = "error"
 
 
@@ -51,7 +56,7 @@ class ItemKind(enum.StrEnum):
 
 #: Statuses that only one kind of item can have.
 _KIND_OF_STATUS = {DriftStatus.TAG_MOVED: ItemKind.IMAGE, DriftStatus.REPUBLISHED: ItemKind.CHART,
-                   DriftStatus.NEWER_VERSION: ItemKind.CHART}
+                   DriftStatus.NEWER_VERSION: ItemKind.CHART, DriftStatus.LOCK_MISMATCH: ItemKind.IMAGE}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, order=True)
@@ -103,6 +108,9 @@ class DriftItem:
             case DriftStatus.DELETED:
                 if self.old is None or self.new is not None:
                     raise ValueError(f"DriftItem {self.reference!r}: deleted needs old and no new")
+            case DriftStatus.LOCK_MISMATCH:
+                if self.old is None or self.old != self.new or not self.detail:
+                    raise ValueError(f"DriftItem {self.reference!r}: lock-mismatch needs old == new and a detail")
             case DriftStatus.ERROR:
                 if self.new is not None or not self.detail:
                     raise ValueError(f"DriftItem {self.reference!r}: error needs a detail and no new")

@@ -19,8 +19,8 @@ __all__ = ["REPORT_VERSION", "SECTION_ORDER", "format_json", "format_markdown"]
 
 REPORT_VERSION = 1
 #: The order of the summary rows and of the tables: what needs action first.
-SECTION_ORDER = (DriftStatus.TAG_MOVED, DriftStatus.DELETED, DriftStatus.REPUBLISHED, DriftStatus.ERROR,
-                 DriftStatus.NEWER_VERSION, DriftStatus.UNCHANGED)
+SECTION_ORDER = (DriftStatus.LOCK_MISMATCH, DriftStatus.TAG_MOVED, DriftStatus.DELETED, DriftStatus.REPUBLISHED,
+                 DriftStatus.ERROR, DriftStatus.NEWER_VERSION, DriftStatus.UNCHANGED)
 
 
 def _meaning(status: DriftStatus) -> str:
@@ -36,6 +36,9 @@ def _meaning(status: DriftStatus) -> str:
             return "The same chart version now has other archive bytes (old and new: archive digests)."
         case DriftStatus.NEWER_VERSION:
             return "A newer chart version is offered (old: locked version, new: newest version)."
+        case DriftStatus.LOCK_MISMATCH:
+            return ("The tag still points to the locked digest, but the registry serves other per-platform digests "
+                    "or another media type than the lock claims (old and new: the locked digest).")
         case DriftStatus.ERROR:
             return "The source could not be asked; the item is unchecked (old: locked digest, if any)."
         case _:
