@@ -1,32 +1,57 @@
 """BOM-stage throughput on a generated catalog (default 2,000 images), against a plain-JSON baseline.
 
-The catalog (``generate``): ``recipes`` sealed lockfiles whose components each pin five images
-(an index with two platforms each), spread over seven registries, every image used by one recipe.
+The catalog (``generate``): ``recipes`` lockfiles sealed from the lockfile model's records, whose
+components each pin five resolved images (an index with two platforms each), spread over seven
+registries, every image used by one recipe.
 Figures (best of ``repeat``, in this process): the catalog BOM built with cyclonedx-python-lib,
 serialised, and checked by its strict 1.6 JSON schema validator; the inventory section; the JSON
-mirror list. Baseline: ``canonical_json`` of the same lock bodies (what writing the locks costs).
+mirror list. Baseline: ``Lockfile.dumps()`` of the same locks (what writing the locks costs).
 ``run()`` returns printable lines; it never asserts.
 """
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable
-from typing import Any
 
-from pipeline._digest import canonical_json, sha256
+from pipeline._digest import Digest, sha256
 from pipeline.bom import locked_recipes
 from pipeline.bom.cyclonedx import build_catalog_bom, serialize, validate
 from pipeline.bom.inventory import render_section
 from pipeline.bom.mirror import MirrorFormat, render
-from pipeline.lock import Lockfile
+from pipeline.images import ImageRef, Origin
+from pipeline.lockfile import (
+    EngineRecord,
+    LockedChart,
+    LockedComponent,
+    LockedImage,
+    LockedInputs,
+    LockedRecipe,
+    LockedRender,
+    Lockfile,
+    seal,
+)
+from pipeline.recipes.model import ComponentType
 
 __all__ = ["generate", "run"]
 
+_INDEX = "application/vnd.oci.image.index.v1+json"
+_KUBE, _APIS = "1.33.0", ("resource.k8s.io/v1",)
 
-def _digest(text: str) -> str:
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+def _digest(text: str) -> Digest:
+    return sha256(text.encode())
+
+
+def _image(n: int, name: str, slot: int) -> LockedImage:
+    ref = f"registry{n % 7}.example.com/team{n % 5}/image{n}:v{n % 3}"
+    image = ImageRef.parse(ref)
+    digest = _digest(ref)
+    return LockedImage(ref=ref, image=image, digest=digest, source="registry", origin=Origin.CHART_DEFAULT,
+                       found_at=(f"Deployment/{name}/{name} spec.template.spec.containers[{slot}].image "
+                                 f"({name}/templates/deployment.yaml)",),
+                       media_type=_INDEX, served_by=image.registry,
+                       platforms=tuple((p, _digest(f"{digest}/{p}")) for p in ("linux/amd64", "linux/arm64")))
 
 
 def generate(images: int = 2000, *, recipes: int = 20, per_component: int = 5) -> list[Lockfile]:
@@ -34,37 +59,24 @@ def generate(images: int = 2000, *, recipes: int = 20, per_component: int = 5) -
     per_recipe = images // recipes
     locks = []
     for r in range(recipes):
-        components: dict[str, Any] = {}
+        components = []
         for c in range(0, per_recipe, per_component):
             name = f"component-{c // per_component:03d}"
-            entries = []
-            for i in range(c, min(c + per_component, per_recipe)):
-                n = r * per_recipe + i
-                ref = f"registry{n % 7}.example.com/team{n % 5}/image{n}:v{n % 3}"
-                digest = _digest(ref)
-                entries.append({"ref": ref, "digest": digest, "source": "registry", "origin": "chart-default",
-                                "mediaType": "application/vnd.oci.image.index.v1+json",
-                                "platforms": {p: _digest(f"{digest}/{p}") for p in ("linux/amd64", "linux/arm64")},
-                                "foundAt": [f"Deployment/{name}/{name} spec.template.spec.containers[{i - c}].image "
-                                            f"({name}/templates/deployment.yaml)"]})
-            chart = {"repository": "https://charts.example.com", "name": name, "version": f"1.{r}.0",
-                     "archive": _digest(f"{name}/{r}/archive"), "tree": _digest(f"{name}/{r}/tree")}
-            components[name] = {"type": "Helm", "release": name, "namespace": name, "chart": chart,
-                                "values": _digest(f"{name}/values"), "valuesFiles": [], "manifests": {"pre": [],
-                                                                                                     "post": []},
-                                "render": {"files": {}, "stream": _digest(f"{name}/{r}"), "root": _digest(name)},
-                                "images": entries}
-        body: dict[str, Any] = {
-            "lockVersion": 1,
-            "recipe": {"name": f"recipe-{r:03d}", "criteria": {"accelerator": "h100"}, "overlays": ["base"],
-                       "mixins": [], "order": sorted(components)},
-            "inputs": {"digest": _digest(f"inputs/{r}"), "files": {}, "options": {}},
-            "engine": {"name": "helm-python-sdk", "version": "0.2.2", "helm": "v4.2.3", "library": _digest("lib")},
-            "components": components,
-            "volatile": [],
-        }
-        body["digest"] = sha256(canonical_json(body))
-        locks.append(Lockfile(recipe=f"recipe-{r:03d}", body=body))
+            chart = LockedChart(repository="https://charts.example.com", name=name, version=f"1.{r}.0",
+                                archive=_digest(f"{name}/{r}/archive"), tree=_digest(f"{name}/{r}/tree"))
+            components.append(LockedComponent(
+                name=name, type=ComponentType.HELM, release=name, namespace=name, chart=chart,
+                values=_digest(f"{name}/values"), values_files=(), pre_manifests=(), post_manifests=(),
+                render=LockedRender(files=(), stream=_digest(f"{name}/{r}"), root=_digest(name)),
+                images=tuple(_image(r * per_recipe + i, name, i - c)
+                             for i in range(c, min(c + per_component, per_recipe)))))
+        locks.append(seal(
+            recipe=LockedRecipe(name=f"recipe-{r:03d}", criteria=(("accelerator", "h100"),), overlays=("base",),
+                                mixins=(), order=tuple(sorted(c.name for c in components))),
+            inputs=LockedInputs.of({}, kube_version=_KUBE, api_versions=_APIS),
+            engine=EngineRecord(name="helm-python-sdk", version="0.2.2", helm="v4.2.3", library=_digest("lib"),
+                                kube_version=_KUBE, api_versions=_APIS),
+            components=components, volatile=()))
     return locks
 
 
@@ -80,7 +92,7 @@ def _best(repeat: int, step: Callable[[], object]) -> float:
 def run(*, images: int = 2000, repeat: int = 3) -> list[str]:
     locks = generate(images)
     recipes = locked_recipes(locks)
-    baseline = _best(repeat, lambda: [canonical_json(dict(lock.body)) for lock in locks])
+    baseline = _best(repeat, lambda: [lock.dumps() for lock in locks])
     bom = build_catalog_bom(locks)
     data = serialize(bom)
     build = _best(repeat, lambda: build_catalog_bom(locks))

@@ -1,112 +1,54 @@
-"""Factories for small, sealed lockfiles in the final lock shape (images resolved to digests).
+"""The BOM tests' fixtures, built with the shared lock factory (tests/locks.py).
 
-``demo_lock()`` is the fixture behind the golden BOM: one recipe with a chart from an HTTP
-repository, one from an OCI registry, one from the catalog, a manifest-only component with an
-image and one without, an image written two ways, an image pinned in its reference, an index with
-platforms, an exempted image and a declared volatile field. ``catalog_locks(n)`` makes a generated
-catalog of ``n`` images for scale tests. Digests are derived from names (``fake_digest``), so the
-fixtures are stable without any registry.
+``demo_lock()`` is the fixture behind the golden BOM (see its docstring). ``catalog_locks(n)``
+makes a generated catalog of ``n`` images for scale tests. ``DEMO_EXEMPTIONS`` exempts the demo's
+in-tree image that has a tag only in the catalog. The factory's names the BOM tests use are
+re-exported, so a test reads ``f.demo_lock()`` and ``f.edited(...)`` from one module.
 """
 
 from __future__ import annotations
 
-import copy
-import hashlib
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from pipeline._digest import canonical_json, sha256
 from pipeline.images import ImageRef
-from pipeline.lock import Lockfile, lock_path, read_lockfile
+from pipeline.lockfile import Lockfile
+from tests.locks import (
+    INDEX,
+    MANIFEST,
+    chart,
+    component,
+    edited,
+    fake_digest,
+    image,
+    lock_body,
+    seal,
+    tampered,
+    unpin,
+    write_lock,
+)
 
-INDEX = "application/vnd.oci.image.index.v1+json"
-MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-
-
-def fake_digest(text: str) -> str:
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
-
-
-def seal(body: dict[str, Any]) -> Lockfile:
-    """A lock whose ``digest`` matches its body, exactly as pipeline.lock seals one."""
-    unsigned = {k: v for k, v in body.items() if k != "digest"}
-    sealed = {**unsigned, "digest": sha256(canonical_json(unsigned))}
-    return Lockfile(recipe=str(sealed["recipe"]["name"]), body=sealed)
-
-
-def edited(lock: Lockfile, edit: Callable[[dict[str, Any]], None], *, reseal: bool = True) -> Lockfile:
-    """A copy of ``lock`` changed by ``edit``; resealed unless ``reseal`` is false (a tampered lock)."""
-    body = copy.deepcopy(dict(lock.body))
-    edit(body)
-    return seal(body) if reseal else Lockfile(recipe=lock.recipe, body=body)
-
-
-def write_lock(lockdir: Path, lock: Lockfile) -> Path:
-    path = lock_path(lockdir, lock.recipe)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(lock.to_bytes())
-    assert read_lockfile(path).body == lock.body
-    return path
-
-
-def image(ref: str, *, origin: str = "chart-default", found_at: tuple[str, ...] = (), digest: str | None = "auto",
-          platforms: tuple[str, ...] = (), source: str | None = "registry", served_by: str | None = None
-          ) -> dict[str, Any]:
-    """An image entry; ``digest='auto'`` derives one from the normalised name and tag."""
-    parsed = ImageRef.parse(ref)
-    if digest == "auto":
-        digest = parsed.digest or fake_digest(f"{parsed.name}:{parsed.tag}")
-    entry: dict[str, Any] = {
-        "ref": ref, "digest": digest, "source": source if digest is not None else None, "origin": origin,
-        "foundAt": list(found_at) or [f"Deployment/demo/app spec.template.spec.containers[0].image ({ref})"],
-    }
-    if digest is not None:
-        entry["mediaType"] = INDEX if platforms else MANIFEST
-    if platforms:
-        entry["platforms"] = {p: fake_digest(f"{digest}/{p}") for p in platforms}
-    if served_by is not None:
-        entry["servedBy"] = served_by
-    return entry
-
-
-def component(name: str, *, namespace: str, chart: dict[str, str] | None, images: list[dict[str, Any]],
-              manifests: tuple[list[str], list[str]] = ([], [])) -> dict[str, Any]:
-    return {
-        "type": "Helm", "release": name, "namespace": namespace, "chart": chart,
-        "values": fake_digest(f"values/{name}"), "valuesFiles": [f"components/{name}/values.yaml"],
-        "manifests": {"pre": manifests[0], "post": manifests[1]},
-        "render": {"files": {f"{name}/templates/x.yaml": fake_digest(f"file/{name}")},
-                   "stream": fake_digest(f"stream/{name}"), "root": fake_digest(f"root/{name}")},
-        "images": sorted(images, key=lambda i: str(i["ref"])),
-    }
-
-
-def chart(repository: str, name: str, version: str) -> dict[str, str]:
-    return {"repository": repository, "name": name, "version": version,
-            "archive": fake_digest(f"archive/{repository}/{name}/{version}"),
-            "tree": fake_digest(f"tree/{repository}/{name}/{version}")}
-
-
-def lock_body(name: str, components: dict[str, dict[str, Any]], *, volatile: list[dict[str, str]] | None = None,
-              criteria: dict[str, str] | None = None) -> dict[str, Any]:
-    return {
-        "lockVersion": 1,
-        "recipe": {"name": name, "criteria": criteria or {"accelerator": "h100", "service": "eks"},
-                   "overlays": ["base", name], "mixins": [], "order": list(components)},
-        "inputs": {"digest": fake_digest(f"inputs/{name}"), "files": {"registry.yaml": fake_digest("registry")},
-                   "options": {"kubeVersion": "1.33.0", "apiVersions": ["resource.k8s.io/v1"]}},
-        "engine": {"name": "helm-python-sdk", "version": "0.2.2", "helm": "v4.2.3",
-                   "library": fake_digest("libhelm"), "kubeVersion": "1.33.0",
-                   "apiVersions": ["resource.k8s.io/v1"]},
-        "components": components,
-        "volatile": volatile or [],
-    }
+__all__ = [
+    "DEMO_EXEMPTIONS",
+    "INDEX",
+    "MANIFEST",
+    "Exempt",
+    "catalog_locks",
+    "demo_lock",
+    "edited",
+    "fake_digest",
+    "tampered",
+    "unpin",
+    "write_lock",
+]
 
 
 def demo_lock(name: str = "demo") -> Lockfile:
-    """The golden fixture (see the module docstring)."""
+    """The golden fixture: one recipe with a chart from an HTTP repository, one from an OCI registry,
+    one from the catalog, a manifest-only component with an image and one without, one image used by
+    two components with two origins, an image pinned in its reference, an index with platforms, an
+    exempted image and a declared volatile field. Every image with a digest is resolved (servedBy its
+    registry host); references are in normal form, as the lock stage writes them."""
     pinned_ref = "registry.example.com:5000/team/tool@" + fake_digest("tool")
     components = {
         "config": component("config", namespace="kube-system", chart=None, images=[],
@@ -118,14 +60,14 @@ def demo_lock(name: str = "demo") -> Lockfile:
         "app": component("app", namespace="demo", chart=chart("https://charts.example.com/stable", "app", "1.2.3"),
                          images=[
             image("ghcr.io/example/app:1.0", platforms=("linux/amd64", "linux/arm64"), served_by="ghcr.io"),
-            image("busybox:1.36", origin="in-tree", found_at=(
+            image("docker.io/library/busybox:1.36", origin="in-tree", found_at=(
                 "Job/demo/app-pre spec.template.spec.containers[0].image (app/templates/hook.yaml)",
                 "Pod/demo/app-test spec.containers[0].image (app/templates/tests/t.yaml)")),
         ]),
         "oci-app": component("oci-app", namespace="demo", chart=chart("oci://registry.example.com/charts", "oci-app",
                                                                       "0.4.0"), images=[
             image("docker.io/library/busybox:1.36"),
-            image(pinned_ref, source="reference"),
+            image(pinned_ref),
         ]),
         "agent": component("agent", namespace="agents", chart=chart("./charts", "agent", "v2.0.0"), images=[
             image("quay.io/example/agent:v2", origin="in-tree"),

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from pipeline.bom import bom_files
-from pipeline.lock import Lockfile
+from pipeline.lockfile import Lockfile
 from tests.bom import locks as f
 from tests.bom.conftest import Run
 
@@ -39,7 +39,7 @@ def expected_images(locks: list[Lockfile], recipe: str | None = None) -> set[tup
     from pipeline.bom import locked_recipes
 
     return {(i.image.name, str(i.digest)) for r in locked_recipes(locks) if recipe in (None, r.name)
-            for c in r.components for i in c.images}
+            for _, i in r.images()}
 
 
 def lib4sbom_read(path: Path) -> tuple[list[dict[str, Any]], set[tuple[str, str]]]:

@@ -8,7 +8,7 @@ import pytest
 
 from pipeline.bom import BomError, locked_recipes
 from pipeline.bom.inventory import BEGIN, END, check_fresh, render_section, update_document, write_inventory
-from pipeline.lock import Lockfile
+from pipeline.lockfile import Lockfile
 from tests.bom import locks as f
 
 PROSE_BEFORE = "# Our images\n\nHand-written intro, with a | pipe and a <!-- comment -->.\n\n"
@@ -25,7 +25,7 @@ def test_section_lists_every_image_with_its_digest_and_the_summary() -> None:
     assert section.startswith(BEGIN + "\n") and section.endswith(END + "\n")
     assert "| 2 | 5 | 5 | 4 | 0 |" in section  # recipes, components, unique images, registries, unresolved
     for recipe in locked_recipes(locks):
-        for component in recipe.components:
+        for component in recipe.ordered():
             for image in component.images:
                 assert f"| {image.image.name} | {image.image.tag or ''} | `{image.digest}` |" in section
     assert "### oci-app" in section and "| app | app 1.2.3 | https://charts.example.com/stable | demo |" in section
@@ -35,7 +35,7 @@ def test_section_lists_every_image_with_its_digest_and_the_summary() -> None:
 
 
 def test_unresolved_images_are_shown_not_hidden() -> None:
-    lock = f.edited(f.demo_lock(), lambda b: b["components"]["agent"]["images"][0].update(digest=None, source=None))
+    lock = f.edited(f.demo_lock(), lambda b: f.unpin(b["components"]["agent"]["images"][0]))
     section = render_section(locked_recipes([lock]))
     assert "| quay.io/example/agent | v2 | unresolved | in-tree | demo |" in section
     assert "| 1 | 5 | 5 | 4 | 1 |" in section

@@ -11,22 +11,22 @@ import pytest
 import yaml
 
 from pipeline.bom import BomError, locked_recipes
-from pipeline.bom.interface import LockedRecipe
 from pipeline.bom.mirror import HAULER_API_VERSION, FormatOutput, MirrorFormat, hosts_toml, mirror_list, render
+from pipeline.lockfile import Lockfile
 from tests.bom import locks as f
 
 
-def _recipes() -> list[LockedRecipe]:
+def _recipes() -> list[Lockfile]:
     return locked_recipes([f.demo_lock(), f.demo_lock(name="other"), *f.catalog_locks(40, recipes=4)])
 
 
-def _expected(recipes: list[LockedRecipe]) -> set[str]:
-    return {f"{i.image.name}@{i.digest}" for r in recipes for c in r.components for i in c.images}
+def _expected(recipes: list[Lockfile]) -> set[str]:
+    return {f"{i.image.name}@{i.digest}" for r in recipes for c, i in r.images()}
 
 
-def _charts(recipes: list[LockedRecipe]) -> set[tuple[str, str, str, str]]:
+def _charts(recipes: list[Lockfile]) -> set[tuple[str, str, str, str]]:
     return {(c.chart.repository, c.chart.name, c.chart.version, c.chart.archive) for r in recipes
-            for c in r.components if c.chart is not None}
+            for c in r.ordered() if c.chart is not None}
 
 
 def test_text_lists_exactly_the_locked_images_and_charts() -> None:
@@ -87,7 +87,7 @@ def test_zarf_package_has_one_component_per_variant_with_chart_and_images() -> N
     app = next(c for c in package["components"] if c["name"] == "app-1-2-3-demo")
     assert app["charts"][0]["url"] == "https://charts.example.com/stable" and "repoName" not in app["charts"][0]
     listed = {i.split(":")[0].rsplit("@")[0] for c in package["components"] for i in c.get("images", [])}
-    assert listed == {i.image.name.split(":")[0] for r in recipes for c in r.components for i in c.images}
+    assert listed == {i.image.name.split(":")[0] for r in recipes for c, i in r.images()}
 
 
 def test_every_format_is_deterministic_and_an_output() -> None:
@@ -99,7 +99,7 @@ def test_every_format_is_deterministic_and_an_output() -> None:
 
 
 def test_unpinned_images_cannot_be_mirrored_by_digest() -> None:
-    lock = f.edited(f.demo_lock(), lambda b: b["components"]["agent"]["images"][0].update(digest=None, source=None))
+    lock = f.edited(f.demo_lock(), lambda b: f.unpin(b["components"]["agent"]["images"][0]))
     with pytest.raises(BomError) as caught:
         mirror_list(locked_recipes([lock]))
     assert caught.value.message == ("1 image(s) have no digest in the locks, so they cannot be mirrored by digest: "

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from pipeline._digest import canonical_json, sha256
+from pipeline._digest import sha256
 from pipeline.charts import (
     ChartSource,
     HttpChartSource,
@@ -28,10 +28,10 @@ from pipeline.charts import (
 from pipeline.drift import DriftItem, DriftReport, DriftStatus, ItemKind, Usage, check_drift, format_json
 from pipeline.errors import ResolveError
 from pipeline.images import ImageRef
-from pipeline.lock import Lockfile, read_lockfile
+from pipeline.lockfile import Lockfile, load
 from pipeline.registry import RegistryClient, RetryPolicy
 from pipeline.stages import Workspace, fresh_locks, lock_catalog
-from tests import factories
+from tests import factories, locks
 from tests.servers import (
     FaultProxy,
     HttpRepo,
@@ -61,43 +61,33 @@ def sources(client: RegistryClient) -> Iterator[SourceFactory]:
         yield factory
 
 
-# ---- locks in the real format ------------------------------------------------------------------
+# ---- locks in the real format (the shared factory, with what the registries answered) ----------
 
 
-def _image(ref: str, digest: str | None, *, source: str | None = "registry") -> dict[str, Any]:
-    return {"ref": ref, "digest": digest, "source": source if digest else None, "origin": "chart-default",
-            "foundAt": ["templates/deployment.yaml"]}
+def _image(client: RegistryClient, ref: str) -> dict[str, Any]:
+    """An image locked as the lock stage locks it: resolved by the real client (digest, media type,
+    platforms, serving host)."""
+    answer = client.resolve(ImageRef.parse(ref))
+    return locks.image(ref, digest=answer.digest, media_type=answer.media_type, platforms=dict(answer.platforms),
+                       served_by=answer.served_by, found_at=("templates/deployment.yaml",))
+
+
+def _unresolved(ref: str) -> dict[str, Any]:
+    return locks.image(ref, digest=None, found_at=("templates/deployment.yaml",))
 
 
 def _chart(repository: str, name: str, version: str, data: bytes) -> dict[str, str]:
-    return {"repository": repository, "name": name, "version": version, "archive": sha256(data),
-            "tree": inspect_archive(data, source="test").tree}
+    return locks.chart(repository, name, version, archive=sha256(data), tree=inspect_archive(data, source="test").tree)
 
 
 def _component(name: str, *, chart: Mapping[str, str] | None = None,
                images: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
-    return {
-        "type": "Helm", "release": name, "namespace": f"{name}-system", "chart": dict(chart) if chart else None,
-        "values": sha256(canonical_json({})), "valuesFiles": [], "manifests": {"pre": [], "post": []},
-        "render": {"files": {}, "stream": sha256(b""), "root": sha256(b"")}, "images": list(images),
-    }
+    return locks.component(name, namespace=f"{name}-system", chart=chart, images=images)
 
 
 def _lock(directory: Path, recipe: str, components: Mapping[str, dict[str, Any]]) -> Lockfile:
     """A sealed lockfile written in canonical form and read back through the real reader."""
-    body: dict[str, Any] = {
-        "lockVersion": 1,
-        "recipe": {"name": recipe, "criteria": {"service": "eks"}, "overlays": ["base"], "mixins": [],
-                   "order": list(components)},
-        "inputs": {"digest": sha256(b"inputs"), "files": {}, "options": {}},
-        "engine": {"helm": "test"},
-        "components": dict(components),
-        "volatile": [],
-    }
-    body["digest"] = sha256(canonical_json(body))
-    path = directory / f"{recipe}.lock.json"
-    path.write_bytes(canonical_json(body))
-    return read_lockfile(path)
+    return load(locks.write_lock(directory, locks.seal(locks.lock_body(recipe, components))))
 
 
 def _digest_of(client: RegistryClient, ref: str) -> str:
@@ -131,15 +121,18 @@ def test_every_kind_of_drift_is_classified(tmp_path: Path, registry: Registry, h
                                            client: RegistryClient, sources: SourceFactory) -> None:
     host = registry.host
     # images: pushed, then locked with the digests the real client resolves
+    pushed = {}
     for repository, seed in (("team/app", "app-1"), ("team/sidecar", "sidecar"), ("team/gone", "gone"),
-                             ("team/pinned", "pinned-1"), ("team/kept", "kept"), ("team/dropped", "dropped")):
-        push_oci_image(registry, repository, "1.0", build_oci_image(seed))
-    app, sidecar, gone = (f"{host}/team/{n}:1.0" for n in ("app", "sidecar", "gone"))
+                             ("team/pinned", "pinned-1"), ("team/kept", "kept"), ("team/dropped", "dropped"),
+                             ("team/claimed", "claimed")):
+        pushed[repository] = build_oci_image(seed)
+        push_oci_image(registry, repository, "1.0", pushed[repository])
+    app, sidecar, gone, claimed = (f"{host}/team/{n}:1.0" for n in ("app", "sidecar", "gone", "claimed"))
     pinned = f"{host}/team/pinned:1.0@{_digest_of(client, f'{host}/team/pinned:1.0')}"
     kept = f"{host}/team/kept@{_digest_of(client, f'{host}/team/kept:1.0')}"
     dropped_digest = _digest_of(client, f"{host}/team/dropped:1.0")
     dropped = f"{host}/team/dropped@{dropped_digest}"
-    locked = {ref: _digest_of(client, ref) for ref in (app, sidecar, gone)}
+    locked = {ref: _digest_of(client, ref) for ref in (app, sidecar, gone, claimed)}
     # charts: an HTTP repository and an OCI registry, as served
     web, api, db, cache, old = (factories.chart_archive(n, "1.0.0") for n in ("web", "api", "db", "cache", "old"))
     for name, data in (("web", web), ("api", api), ("db", db), ("cache", cache), ("old", old)):
@@ -148,13 +141,18 @@ def test_every_kind_of_drift_is_classified(tmp_path: Path, registry: Registry, h
     push_oci_chart(registry, "charts", "ocichart", "1.0.0", oci)
     local = factories.chart_archive("app", "1.0.0")
 
-    images = [_image(app, locked[app]), _image(sidecar, locked[sidecar]), _image(gone, locked[gone]),
-              _image(pinned, pinned.rpartition("@")[2], source="reference"),
-              _image(kept, kept.rpartition("@")[2], source="reference"),
-              _image(dropped, dropped_digest, source="reference"), _image(f"{host}/team/unresolved:1.0", None)]
+    # a lock that claims another linux/arm64 manifest than the registry serves for the locked digest
+    forged = locks.fake_digest("forged")
+    claim = _image(client, claimed)
+    claim["platforms"]["linux/arm64"] = forged
+    images = [_image(client, app), _image(client, sidecar), _image(client, gone), _image(client, pinned),
+              _image(client, kept), _image(client, dropped), _unresolved(f"{host}/team/unresolved:1.0"), claim]
+    assert [i["digest"] for i in images[:3]] == [locked[app], locked[sidecar], locked[gone]]
+    assert [i["source"] for i in images[3:6]] == ["reference"] * 3 and images[5]["digest"] == dropped_digest
     first = _lock(tmp_path, "eks-training", {
         "web": _component("web", chart=_chart(http_repo.url, "web", "1.0.0", web), images=images[:4]),
-        "api": _component("api", chart=_chart(http_repo.url, "api", "1.0.0", api), images=images[4:]),
+        "api": _component("api", chart=_chart(http_repo.url, "api", "1.0.0", api), images=images[4:7]),
+        "claims": _component("claims", images=images[7:]),
         "db": _component("db", chart=_chart(http_repo.url, "db", "1.0.0", db)),
         "cache": _component("cache", chart=_chart(http_repo.url, "cache", "1.0.0", cache)),
         "old": _component("old", chart=_chart(http_repo.url, "old", "1.0.0", old)),
@@ -162,7 +160,7 @@ def test_every_kind_of_drift_is_classified(tmp_path: Path, registry: Registry, h
         "app": _component("app", chart=_chart("./charts", "app", "1.0.0", local)),
         "extras": _component("extras"),
     })
-    second = _lock(tmp_path, "gke-inference", {"web": _component("web", images=[_image(app, locked[app])])})
+    second = _lock(tmp_path, "gke-inference", {"web": _component("web", images=[_image(client, app)])})
 
     # upstream moves
     moved = push_oci_image(registry, "team/app", "1.0", build_oci_image("app-2"))
@@ -207,6 +205,11 @@ def test_every_kind_of_drift_is_classified(tmp_path: Path, registry: Registry, h
     assert items[dropped] == DriftItem(
         kind=ItemKind.IMAGE, reference=dropped, status=DriftStatus.DELETED, old=dropped_digest,
         used_by=usage((training, "api")), detail=f"registry '{host}' no longer has '{dropped}' (HTTP 404)")
+    served = pushed["team/claimed"].platforms["linux/arm64"]
+    assert items[claimed] == DriftItem(
+        kind=ItemKind.IMAGE, reference=claimed, status=DriftStatus.LOCK_MISMATCH, old=locked[claimed],
+        new=locked[claimed], used_by=usage((training, "claims")),
+        detail=f"the lock claims linux/arm64 is {forged}, the registry serves {served}")
     unresolved = items[f"{host}/team/unresolved:1.0"]
     assert unresolved.status is DriftStatus.ERROR
     assert unresolved.old is None
@@ -238,7 +241,7 @@ def test_every_kind_of_drift_is_classified(tmp_path: Path, registry: Registry, h
 
     assert {i.reference for i in report.errors} == {f"{host}/team/unresolved:1.0"}
     assert {i.status for i in report.drifted} == set(DriftStatus) - {DriftStatus.UNCHANGED}
-    assert len(report.items) == 14  # 7 images, 6 charts with a source, the local chart; "extras" has no chart
+    assert len(report.items) == 15  # 8 images, 6 charts with a source, the local chart; "extras" has no chart
 
 
 @pytest.mark.registry
@@ -251,7 +254,7 @@ def test_nothing_moved_is_no_drift_and_the_report_is_stable(tmp_path: Path, regi
     chart = factories.chart_archive("web", "1.0.0")
     _publish(http_repo, chart, "web", "1.0.0")
     lock = _lock(tmp_path, "r", {"web": _component("web", chart=_chart(http_repo.url, "web", "1.0.0", chart),
-                                                   images=[_image(ref, _digest_of(client, ref))])})
+                                                   images=[_image(client, ref)])})
     first = check_drift([lock], client=client, charts=sources, catalog=tmp_path)
     assert not first.drifted
     assert [i.status for i in first.items] == [DriftStatus.UNCHANGED] * 2
@@ -272,14 +275,15 @@ def test_each_distinct_reference_and_chart_is_asked_once(tmp_path: Path, registr
     _publish(http_repo, chart, "web", "1.0.0")
     locked_chart = _chart(http_repo.url, "web", "1.0.0", chart)
     locks = [_lock(tmp_path, f"recipe-{n}", {
-        "a": _component("a", chart=locked_chart, images=[_image(ref, digest)]),
-        "b": _component("b", chart=locked_chart, images=[_image(ref, digest)]),
+        "a": _component("a", chart=locked_chart, images=[_image(client, ref)]),
+        "b": _component("b", chart=locked_chart, images=[_image(client, ref)]),
     }) for n in range(3)]
     fault_proxy.requests.clear()
     http_repo.requests.clear()
     report = check_drift(locks, client=client, charts=sources, catalog=tmp_path, max_workers=8)
     assert [i.status for i in report.items] == [DriftStatus.UNCHANGED, DriftStatus.UNCHANGED]
     assert all(len(i.used_by) == 6 for i in report.items)
+    assert [i.old for i in report.items if i.kind is ItemKind.IMAGE] == [digest]
     heads = [path for method, path, _ in fault_proxy.requests if method == "HEAD"]
     assert heads == ["/v2/team/app/manifests/1.0"]
     assert sorted(http_repo.requests) == ["/index.yaml", "/web-1.0.0.tgz"]
@@ -297,7 +301,7 @@ def test_sources_that_are_down_give_error_items(tmp_path: Path, registry: Regist
     oci = factories.chart_archive("ocichart", "1.0.0")
     push_oci_chart(registry, "charts", "ocichart", "1.0.0", oci)
     lock = _lock(tmp_path, "r", {
-        "web": _component("web", chart=_chart(http_repo.url, "web", "1.0.0", chart), images=[_image(ref, digest)]),
+        "web": _component("web", chart=_chart(http_repo.url, "web", "1.0.0", chart), images=[_image(client, ref)]),
         "oci": _component("oci", chart=_chart(registry.oci("charts"), "ocichart", "1.0.0", oci)),
     })
     registry.stop()
@@ -326,7 +330,7 @@ def test_a_registry_that_lies_about_a_digest_is_an_error_not_a_move(tmp_path: Pa
                                                                      client: RegistryClient) -> None:
     push_oci_image(registry, "team/app", "1.0", build_oci_image("app", index=False))
     ref = f"{fault_proxy.host}/team/app:1.0"
-    lock = _lock(tmp_path, "r", {"web": _component("web", images=[_image(ref, _digest_of(client, ref))])})
+    lock = _lock(tmp_path, "r", {"web": _component("web", images=[_image(client, ref)])})
     with RegistryClient(transport=Transport(error=ResolveError, retry=FAST, timeout=5.0),
                         cache_manifests=False) as fresh:
         fault_proxy.faults.append(ProxyFault(kind="corrupt", method="GET", path="/manifests/", persistent=True))

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from pipeline._digest import Digest
+from pipeline.images import Origin
 from pipeline.images.reference import ImageRef
 from pipeline.provenance import ArtifactSource, LockedImage
-from pipeline.provenance.locked import ImageOrigin
 from pipeline.provenance.registry import RegistryArtifactSource
 from pipeline.registry import RegistryClient, RetryPolicy
 from tests.provenance.cosign import Subject
@@ -40,7 +40,7 @@ def push_image(registry: Registry, seed: str = "app", *, repository: str = REPOS
     image = build_oci_image(seed)
     digest = push_oci_image(registry, repository, tag, image)
     ref = ImageRef.parse(f"{host or registry.host}/{repository}:{tag}")
-    locked = LockedImage(component="app", ref=ref, digest=Digest(digest), origin=ImageOrigin.CHART_DEFAULT,
+    locked = LockedImage(component="app", ref=ref, digest=Digest(digest), origin=Origin.CHART_DEFAULT,
                          platforms=tuple(sorted((p, Digest(d)) for p, d in image.platforms.items())),
                          recipes=("test",))
     subject = Subject(repository=repository, digest=digest, media_type=image.media_type, size=len(image.top))

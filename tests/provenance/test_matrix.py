@@ -19,8 +19,9 @@ from pipeline.provenance import (
     load_matrix,
     problems,
 )
+from tests.locks import images_lock
 from tests.provenance.cosign import generate_key
-from tests.provenance.locks import CATALOG, lockfile
+from tests.provenance.locks import CATALOG
 
 HEADER = "apiVersion: pipeline.recipes.dev/v1\nkind: ProvenanceMatrix\nspec:\n  components:\n"
 UNSIGNED = """\
@@ -154,7 +155,7 @@ def test_a_missing_file_and_a_wrong_kind_say_what_to_write(tmp_path: Path) -> No
 
 
 def test_the_gate_passes_for_our_catalog_and_fails_when_an_entry_is_removed(tmp_path: Path) -> None:
-    locks = [lockfile("eks", {"accel-operator": ["localhost:5001/recipe-lab/accel-operator:v1.4.2"],
+    locks = [images_lock("eks", {"accel-operator": ["localhost:5001/recipe-lab/accel-operator:v1.4.2"],
                               "dra-driver": ["localhost:5001/recipe-lab/dra-driver:v25.8.1"]})]
     check(load_matrix(CATALOG), locks)
     copy = tmp_path / "catalog"
@@ -220,7 +221,7 @@ def test_one_repository_claimed_by_two_signers_is_a_problem(tmp_path: Path) -> N
         - {facet: provenance, owner: a, tracking: "#1", mitigation: signature-verification}
         - {facet: sbom, owner: a, tracking: "#1", mitigation: signature-verification}
 """)
-    locks = [lockfile("r", {"app": ["example.com/lab/busybox:1.36"], "web": ["example.com/lab/busybox:1.36"]})]
+    locks = [images_lock("r", {"app": ["example.com/lab/busybox:1.36"], "web": ["example.com/lab/busybox:1.36"]})]
     (found,) = problems(load_matrix(tmp_path), locks)
     assert found.message.startswith("repository 'example.com/lab/busybox' is claimed by 'app' (not signed) and by "
                                     "'web' (ECDSA P-256 key sha256:")
@@ -231,15 +232,15 @@ def test_qualify_over_our_real_locks_passes_then_names_a_removed_component(tmp_p
     from pipeline.provenance import check_provenance
     from tests.provenance.locks import catalog_lockfiles
 
-    catalog_lockfiles(tmp_path)
-    check_provenance(CATALOG, tmp_path / "locks")
+    locks = catalog_lockfiles(tmp_path)
+    check_provenance(CATALOG, locks)
     trimmed = tmp_path / "trimmed"
     trimmed.mkdir()
     text = (CATALOG / "provenance.yaml").read_text()
     start, end = text.index("    training-runtime:\n"), len(text)
     (trimmed / "provenance.yaml").write_text(text[:start] + text[end:])
     with pytest.raises(GateError) as caught:
-        check_provenance(trimmed, tmp_path / "locks")
+        check_provenance(trimmed, locks)
     assert caught.value.message == ("provenance matrix: component 'training-runtime' (locked by "
                                     "h100-eks-ubuntu-training-kubeflow) has no entry")
     assert caught.value.diagnostics().startswith("provenance.yaml:20: provenance matrix: component 'training-runtime'")

@@ -36,8 +36,9 @@ from pipeline.provenance import (
 )
 from pipeline.provenance.crd import Crd
 from pipeline.provenance.stage import CRD_FILES
+from tests.locks import fake_digest, images_lock
 from tests.provenance.cosign import generate_key
-from tests.provenance.locks import CATALOG, catalog_lockfiles, fake_digest, lockfile, write_lockfiles
+from tests.provenance.locks import CATALOG, catalog_lockfiles
 
 KEYLESS_ID = "https://github.com/example/exporter/.github/workflows/release.yaml@refs/tags/v2.0.0"
 MATRIX = f"""\
@@ -89,9 +90,9 @@ def catalog(tmp_path: Path) -> Path:
 
 
 LOCKS = [
-    lockfile("eks", {"operator": ["example.com/lab/operator:v1", "example.com/third/helper:2"],
-                     "exporter": ["example.com/lab/exporter:v2"], "tools": ["busybox:1.36"]}),
-    lockfile("kind", {"operator": ["example.com/lab/operator:v1.1"], "tools": ["busybox:1.36"]}),
+    images_lock("eks", {"operator": ["example.com/lab/operator:v1", "example.com/third/helper:2"],
+                     "exporter": ["example.com/lab/exporter:v2"], "tools": ["docker.io/library/busybox:1.36"]}),
+    images_lock("kind", {"operator": ["example.com/lab/operator:v1.1"], "tools": ["docker.io/library/busybox:1.36"]}),
 ]
 
 
@@ -215,7 +216,8 @@ def test_the_allowlist_admits_locked_digests_only(catalog: Path) -> None:
     assert busybox["validate"]["failureAction"] == "Enforce"
     assert busybox["validate"]["foreach"][0]["list"] == (
         "request.object.spec.[ephemeralContainers, initContainers, containers][]")
-    locked, platform = fake_digest("busybox:1.36"), fake_digest("busybox:1.36 amd64")
+    locked = fake_digest("docker.io/library/busybox:1.36")
+    platform = fake_digest("docker.io/library/busybox:1.36 amd64")
     assert not kyverno_denies(busybox, f"busybox@{locked}")
     assert not kyverno_denies(busybox, f"docker.io/library/busybox:1.36@{locked}")
     assert not kyverno_denies(busybox, f"busybox@{platform}")
@@ -258,7 +260,7 @@ def test_output_is_deterministic_and_pem_is_a_block_literal(catalog: Path) -> No
 
 
 def test_images_without_a_locked_digest_cannot_be_admitted(catalog: Path) -> None:
-    locks = [lockfile("eks", {"tools": ["busybox:1.36"]}, digests=False)]
+    locks = [images_lock("eks", {"tools": ["docker.io/library/busybox:1.36"]}, digests=False)]
     with pytest.raises(LockError) as caught:
         render_policies(load_matrix(catalog), locked_images(locks))
     assert caught.value.message == ("1 locked image(s) have no digest, so no policy can admit them at their locked "
@@ -267,7 +269,8 @@ def test_images_without_a_locked_digest_cannot_be_admitted(catalog: Path) -> Non
 
 
 def test_a_glob_that_would_catch_a_repository_of_another_signer_is_refused(catalog: Path) -> None:
-    locks = [lockfile("eks", {"operator": ["example.com/lab/operator:v1"], "tools": ["example.com/lab/operator-x:1"]})]
+    locks = [images_lock("eks", {"operator": ["example.com/lab/operator:v1"],
+                                 "tools": ["example.com/lab/operator-x:1"]})]
     with pytest.raises(RecipeError, match=r"glob 'example.com/lab/operator\*' for 'operator' also matches "
                                           r"repository 'example.com/lab/operator-x' of 'tools'"):
         render_policies(load_matrix(catalog), locked_images(locks))
@@ -290,15 +293,14 @@ def test_writing_is_atomic_idempotent_and_removes_stale_generated_files(catalog:
 @pytest.mark.shared
 def test_the_qualify_check_finds_stale_or_invalid_policies(catalog: Path, tmp_path: Path,
                                                            shared_schemas: Path) -> None:
-    lockdir = write_lockfiles(tmp_path / "locks", LOCKS)
     out = tmp_path / "policies"
     with pytest.raises(GateError, match=r"not what the lockfiles and the matrix give: kyverno/recipe-digest"):
-        check_policies(catalog, lockdir, out=out, schemas=shared_schemas)
+        check_policies(catalog, LOCKS, out=out, schemas=shared_schemas)
     write_policies(out, render_policies(load_matrix(catalog), locked_images(LOCKS)))
-    assert check_policies(catalog, lockdir, out=out, schemas=shared_schemas) == 8
+    assert check_policies(catalog, LOCKS, out=out, schemas=shared_schemas) == 8
     (out / "policy-controller" / "recipe-operator.yaml").write_text("# edited\n")
     with pytest.raises(GateError, match=r"policy-controller/recipe-operator.yaml") as caught:
-        check_policies(catalog, lockdir, out=out, schemas=shared_schemas)
+        check_policies(catalog, LOCKS, out=out, schemas=shared_schemas)
     assert caught.value.hint == "run 'python -m pipeline policies' and commit the result"
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.images import Origin
 from pipeline.images.reference import ImageRef
 from pipeline.provenance import (
     ArtifactSource,
@@ -23,10 +24,10 @@ from pipeline.provenance import (
     provenance,
     render_matrix,
 )
-from pipeline.provenance.locked import ImageOrigin
+from tests.locks import fake_digest, images_lock
 from tests.provenance.conftest import push_image
 from tests.provenance.cosign import generate_key, push_signature, simple_signing_payload
-from tests.provenance.locks import CATALOG, fake_digest, lockfile, write_lockfiles
+from tests.provenance.locks import CATALOG
 from tests.servers import Registry
 
 DIGEST = fake_digest("x")
@@ -35,7 +36,7 @@ DIGEST = fake_digest("x")
 def image(ref: str, digest: str | None = DIGEST) -> LockedImage:
     from pipeline._digest import Digest
     return LockedImage(component="app", ref=ImageRef.parse(ref), digest=Digest(digest) if digest else None,
-                       origin=ImageOrigin.CHART_DEFAULT, recipes=("r",))
+                       origin=Origin.CHART_DEFAULT, recipes=("r",))
 
 
 def profile(signer: Signer, *, provenance: ProvenanceFormat = ProvenanceFormat.NONE,
@@ -68,7 +69,7 @@ def test_commands_for_each_kind_of_signer() -> None:
 
 
 def test_our_catalogs_matrix_offline_lists_every_component_gap_and_policy() -> None:
-    locks = [lockfile("eks", {"accel-operator": ["localhost:5001/recipe-lab/accel-operator:v1.4.2"],
+    locks = [images_lock("eks", {"accel-operator": ["localhost:5001/recipe-lab/accel-operator:v1.4.2"],
                               "node-tuning": []})]
     text = render_matrix(load_matrix(CATALOG), locked_images(locks), None).decode()
     assert "Signature status: **not checked** in this run" in text
@@ -102,15 +103,15 @@ def test_the_stage_checks_the_registry_and_writes_the_document(registry: Registr
     payload = simple_signing_payload(signed.name, signed.subject.digest)
     push_signature(registry, signed.subject, payload, key.sign(payload))
     refs = {str(signed.locked.ref): signed.subject.digest, str(unsigned.locked.ref): unsigned.subject.digest}
-    lockdir = write_lockfiles(tmp_path / "locks", [lockfile("r", {"app": list(refs)}, pinned=refs)])
+    locks = [images_lock("r", {"app": list(refs)}, pinned=refs)]
     document = tmp_path / "docs" / "provenance-matrix.md"
-    result = provenance(catalog, lockdir, document=document, source=source)
+    result = provenance(catalog, locks, document=document, source=source)
     assert result.written and result.results is not None
     text = document.read_text()
     assert "Signature status: **checked against the registries** in this run" in text
     assert "| app | tests | 2 | verified 1, absent 1 |" in text
     assert f"- `{unsigned.locked.ref}`: signature absent: no signature found (referrers API" in text
-    again = provenance(catalog, lockdir, document=document, source=source)
+    again = provenance(catalog, locks, document=document, source=source)
     assert not again.written
 
 
