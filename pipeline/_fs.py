@@ -4,7 +4,7 @@
 an interrupted run leaves the previous files intact and readers never see a half-written file.
 :func:`sync_tree` is how every generated artefact (lockfiles, BOMs, inventory, policies) reaches
 disk: write what changed, leave identical files alone, remove generated files no longer produced;
-:func:`tree_differences` answers the same question without writing (the freshness gates).
+:func:`plan_sync` answers the same question without writing (the freshness gates).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Synced", "atomic_write", "atomic_write_many", "sync_tree", "tree_differences"]
+__all__ = ["Synced", "atomic_write", "atomic_write_many", "plan_sync", "sync_tree"]
 
 
 def atomic_write(path: Path, data: bytes, *, mode: int = 0o644) -> None:
@@ -55,7 +55,7 @@ def atomic_write_many(files: dict[Path, bytes], *, mode: int = 0o644) -> None:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Synced:
-    """What :func:`sync_tree` did (or, from :func:`tree_differences`, would do)."""
+    """What :func:`sync_tree` did (or, from :func:`plan_sync`, would do)."""
 
     written: tuple[Path, ...] = ()
     unchanged: tuple[Path, ...] = ()
@@ -66,7 +66,8 @@ class Synced:
         return bool(self.written or self.removed)
 
 
-def _plan(files: Mapping[Path, bytes], generated: Iterable[Path]) -> Synced:
+def plan_sync(files: Mapping[Path, bytes], *, generated: Iterable[Path] = ()) -> Synced:
+    """What :func:`sync_tree` would do, without writing (``written``: missing or different files)."""
     unchanged = tuple(sorted(p for p, data in files.items() if p.is_file() and p.read_bytes() == data))
     return Synced(written=tuple(sorted(p for p in files if p not in unchanged)), unchanged=unchanged,
                   removed=tuple(sorted({p for p in generated if p not in files and p.is_file()})))
@@ -76,16 +77,9 @@ def sync_tree(files: Mapping[Path, bytes], *, generated: Iterable[Path] = ()) ->
     """Make the disk hold ``files``: every changed file replaced atomically (all or none), identical
     files untouched, and every path of ``generated`` (files an earlier run wrote) that ``files`` no
     longer holds removed, after the writes succeeded."""
-    plan = _plan(files, generated)
+    plan = plan_sync(files, generated=generated)
     atomic_write_many(dict(files))
     for path in plan.removed:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
     return plan
-
-
-def tree_differences(files: Mapping[Path, bytes], *, generated: Iterable[Path] = ()) -> list[str]:
-    """What :func:`sync_tree` would change, one message per file (empty: the tree is up to date)."""
-    plan = _plan(files, generated)
-    return [*(f"{p} is missing" if not p.is_file() else f"{p} differs from what the locks give" for p in plan.written),
-            *(f"{p} is no longer generated" for p in plan.removed)]

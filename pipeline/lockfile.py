@@ -401,7 +401,7 @@ class _Parser:
             missing = [k for k in _TOP if not isinstance(body, dict) or k not in body]
             raise IntegrityError(f"lockfile {self.display} is missing {', '.join(repr(m) for m in missing)}",
                                  path=self.display, hint=_HINT)
-        if body["lockVersion"] != LOCK_VERSION:
+        if type(body["lockVersion"]) is not int or body["lockVersion"] != LOCK_VERSION:
             raise LockError(f"lockfile {self.display} has lockVersion {body['lockVersion']!r}; "
                             f"this tool reads version {LOCK_VERSION}", path=self.display,
                             line=_line_of(self.raw, ("lockVersion",)), hint="regenerate it with 'nox -s lock'")
@@ -439,6 +439,10 @@ class _Parser:
                                             f"({inputs.digest})")
         if (lock.engine.kube_version, lock.engine.api_versions) != (inputs.kube_version, inputs.api_versions):
             self.fail(("engine", "kubeVersion"), "the engine's kubeVersion and apiVersions differ from inputs.options")
+        for index, field_ in enumerate(lock.volatile):
+            if field_.component not in lock.components:
+                self.fail(("volatile", index, "component"), f"names {field_.component!r}, which is not a component "
+                                                            "of this lock")
         unknown = sorted(set(lock.recipe.order) ^ set(lock.components))
         if unknown:
             self.fail(("recipe", "order"), f"names {unknown[0]!r}, which is not exactly one of the components")
@@ -568,9 +572,16 @@ class _Parser:
                 stream=self.digest(render["stream"], (*path, "render", "stream")),
                 root=self.digest(render["root"], (*path, "render", "root")),
             ),
-            images=tuple(self.image(item, (*path, "images", i)) for i, item in enumerate(images)),
+            images=self.images(images, (*path, "images")),
             volatile=tuple(v for v in volatile if v.component == name),
         )
+
+    def images(self, items: list[Any], path: Sequence[str | int]) -> tuple[LockedImage, ...]:
+        out = tuple(self.image(item, (*path, i)) for i, item in enumerate(items))
+        refs = [i.ref for i in out]
+        if refs != sorted(set(refs)):
+            self.fail(path, "must list each reference once, sorted by reference")
+        return out
 
     def chart(self, entry: Any, path: Sequence[str | int]) -> LockedChart | None:
         if entry is None:
@@ -610,6 +621,13 @@ class _Parser:
         digest = self.digest(entry["digest"], (*path, "digest")) if entry["digest"] is not None else None
         if image.digest is not None and digest != image.digest:
             self.fail((*path, "digest"), f"{digest} differs from the digest the reference itself pins")
+        if digest is None and (resolved or source is not None):
+            self.fail(path, "has no digest, so it can have no source, mediaType, platforms or servedBy")
+        if digest is not None and source is None:
+            self.fail((*path, "source"), "must say where the digest came from (reference or registry)")
+        if (source == ImageSource.REFERENCE) != (image.digest is not None) and source is not None:
+            self.fail((*path, "source"), f"{source!r} does not match the reference, which "
+                                         f"{'pins' if image.digest else 'does not pin'} a digest")
         platforms = None
         if resolved:
             block = self.obj(entry, (*path, "platforms"))

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .._fs import atomic_write, tree_differences
+from .._fs import atomic_write, plan_sync
 from ..errors import GateError
 from ..lockfile import Lockfile
 from .crd import load_crd, validate_files
@@ -83,11 +83,11 @@ def check_policies(catalog: Path, locks: Sequence[Lockfile], *, out: Path, schem
     given); returns the number of policy files."""
     matrix = load_matrix(catalog)
     expected = render_policies(matrix, locked_images(locks))
-    differences = tree_differences({out / rel: data for rel, data in expected.items()},
-                                   generated=[p for sub in (KYVERNO_DIR, POLICY_CONTROLLER_DIR)
-                                              for p in (out / sub).glob("*.yaml")])
-    if differences:
-        shown = ", ".join(differences)
+    plan = plan_sync({out / rel: data for rel, data in expected.items()},
+                     generated=[p for sub in (KYVERNO_DIR, POLICY_CONTROLLER_DIR) for p in (out / sub).glob("*.yaml")])
+    if plan.changed:
+        shown = ", ".join([*(p.relative_to(out).as_posix() for p in plan.written),
+                           *(f"{p.relative_to(out).as_posix()} (not generated)" for p in plan.removed)])
         raise GateError(f"admission policies in {out.name}/ are not what the lockfiles and the matrix give: {shown}",
                         hint="run 'python -m pipeline policies' and commit the result")
     if schemas is None:

@@ -42,6 +42,7 @@ MARKDOWN = "\n".join([
     "",
     "| status | items |",
     "| --- | ---: |",
+    "| lock-mismatch | 0 |",
     "| tag-moved | 1 |",
     "| deleted | 0 |",
     "| republished | 0 |",
@@ -157,6 +158,7 @@ JSON = f"""\
   "summary": {{
     "deleted": 0,
     "error": 1,
+    "lock-mismatch": 0,
     "newer-version": 1,
     "republished": 0,
     "tag-moved": 1,
