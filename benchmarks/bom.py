@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from pipeline._digest import canonical_json, sha256
+from pipeline.vocabulary.digest import canonical_json, sha256
 from pipeline.bom import locked_recipes
 from pipeline.bom.cyclonedx import build_catalog_bom, serialize, validate
 from pipeline.bom.inventory import render_section

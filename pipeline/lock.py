@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._digest import Digest, canonical_json, sha256, sha256_of_entries
 from .errors import IntegrityError, LockError
 from .images import FoundImage, ImageRef, Origin
 from .recipes.model import Component, Recipe
 from .registry import ResolvedImage
 from .render.job import ComponentRender
+from .vocabulary.digest import Digest, canonical_json, sha256, sha256_of_entries
 from .volatile import VOLATILE_FILE, VolatileField
 
 __all__ = [

@@ -18,9 +18,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._digest import sha256
 from ._yaml import load_all_bytes
 from .render.job import ComponentRender, assemble, segments_of
+from .vocabulary.digest import sha256
 
 __all__ = ["Divergence", "compare_renders", "likely_causes", "nondeterministic_calls"]
 

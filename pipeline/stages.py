@@ -19,8 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._digest import Digest, parse_digest, sha256
-from ._fs import atomic_write, atomic_write_many
 from .build import RecipeBuild, build, chart_record
 from .charts import ChartStore, OciChartSource, SourceFactory
 from .errors import GateError, LockError, PipelineError, StaleLockError, UsageError
@@ -34,6 +32,8 @@ from .render.identity import library_identity
 from .render.pool import WorkerPool
 from .render.sandbox import CANONICAL, VARIANT_A, VARIANT_B, Variation
 from .reproduce import Divergence, compare_images, compare_renders, compare_with_lock
+from .vocabulary.digest import Digest, parse_digest, sha256
+from .vocabulary.files import atomic_write, atomic_write_many
 from .volatile import load_volatile
 
 if TYPE_CHECKING:

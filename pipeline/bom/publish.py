@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .._fs import atomic_write_many
 from ..lock import Lockfile
+from ..vocabulary.files import atomic_write_many
 from .cyclonedx import bom_files, check_boms_fresh
 from .interface import Exemption, locked_recipes
 from .inventory import check_fresh, update_document

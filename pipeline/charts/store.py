@@ -17,9 +17,9 @@ import contextlib
 import logging
 from pathlib import Path
 
-from .._digest import Digest, parse_digest, sha256
-from .._fs import atomic_write
 from ..errors import ChartError
+from ..vocabulary.digest import Digest, parse_digest, sha256
+from ..vocabulary.files import atomic_write
 
 __all__ = ["ChartStore"]
 

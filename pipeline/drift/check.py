@@ -34,7 +34,7 @@ Contract of :func:`check_drift`:
   an image the lock holds without a digest is an ``error`` too (nothing to compare with);
 - output: a :class:`~pipeline.drift.model.DriftReport`, sorted, the same whatever the thread
   timing; no clock time anywhere;
-- errors: a lock that cannot be read as a lock raises (:class:`~pipeline.bom.BomError`,
+- errors: a lock that cannot be read as a lock raises (:class:`~pipeline.locked.BomError`,
   :class:`~pipeline.errors.IntegrityError`); nothing a source does raises.
 """
 
@@ -47,8 +47,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from .._digest import Digest, sha256
-from ..bom.interface import LockedChart, locked_recipes
 from ..charts import (
     ChartSource,
     OciChartSource,
@@ -62,8 +60,10 @@ from ..charts import (
 from ..errors import PipelineError
 from ..images import ImageRef
 from ..lock import Lockfile
+from ..locked import LockedChart, locked_recipes
 from ..recipes.model import ChartRef
 from ..registry import NotFoundError, RegistryClient
+from ..vocabulary.digest import Digest, sha256
 from .model import DriftItem, DriftReport, DriftStatus, ItemKind, Usage
 from .versions import newer_version, newest_version, parse_version
 

@@ -10,16 +10,14 @@ and the entry's ``"ref"`` line is found in it.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
-from .._digest import canonical_json
+from ..vocabulary.digest import canonical_json, is_sha256
 from .interface import Finding, Gate, GateInput, GateName
 
 __all__ = ["ChartDefaultImagesLocked"]
 
-_SHA256 = re.compile(r"^sha256:[0-9a-f]{64}$")
 _HINT = "run 'python -m pipeline lock' (nox -s lock) to resolve every image against its registry, and commit lockfiles/"
 
 
@@ -56,7 +54,7 @@ class ChartDefaultImagesLocked(Gate):
                 if digest is None or digest == "":
                     findings.append(Finding(gate=self.name, file=path, line=line,
                                             message=f"{what} has no digest in the lock", hint=_HINT))
-                elif not isinstance(digest, str) or not _SHA256.match(digest):
+                elif not is_sha256(digest):
                     findings.append(Finding(gate=self.name, file=path, line=line,
                                             message=f"{what} is locked to {digest!r}, not a sha256:<64 hex> digest",
                                             hint=_HINT))

@@ -17,10 +17,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .._digest import Digest, parse_digest
 from ..errors import LockError
-from ..images.reference import ImageRef, ImageRefError
 from ..lock import Lockfile
+from ..vocabulary.digest import Digest, parse_digest
+from ..vocabulary.reference import ImageRef, ImageRefError
 
 __all__ = ["ImageOrigin", "LockedImage", "locked_components", "locked_images"]
 

@@ -47,9 +47,9 @@ from typing import Any
 
 import yaml
 
-from .._fs import atomic_write_many
 from ..errors import LockError, RecipeError
-from ..images.reference import DOCKER_HUB
+from ..vocabulary.files import atomic_write_many
+from ..vocabulary.hosts import DOCKER_HUB, DOCKER_HUB_INDEX
 from .locked import ImageOrigin, LockedImage
 from .matrix import (
     ComponentProvenance,
@@ -211,7 +211,7 @@ def _pc_glob(repository: str) -> str:
     """policy-controller glob for one repository: its ``*`` spans tag or digest (no ``@`` allowed in globs)."""
     registry, _, rest = repository.partition("/")
     if registry == DOCKER_HUB:
-        registry = "index.docker.io"
+        registry = DOCKER_HUB_INDEX
     return f"{registry}/{rest}*"
 
 

@@ -19,9 +19,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .._fs import atomic_write
 from ..errors import GateError, LockError
 from ..lock import LOCK_SUFFIX, Lockfile, read_lockfile
+from ..vocabulary.files import atomic_write
 from .crd import load_crd, validate_files
 from .interface import ArtifactSource
 from .keyless import KeylessVerifier

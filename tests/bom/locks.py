@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline._digest import canonical_json, sha256
 from pipeline.images import ImageRef
 from pipeline.lock import Lockfile, lock_path, read_lockfile
+from pipeline.vocabulary.digest import canonical_json, sha256
 
 INDEX = "application/vnd.oci.image.index.v1+json"
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"

@@ -15,7 +15,6 @@ from typing import Any
 import httpx
 import pytest
 
-from pipeline._digest import canonical_json, sha256
 from pipeline.charts import (
     ChartSource,
     HttpChartSource,
@@ -31,6 +30,7 @@ from pipeline.images import ImageRef
 from pipeline.lock import Lockfile, read_lockfile
 from pipeline.registry import RegistryClient, RetryPolicy
 from pipeline.stages import Workspace, fresh_locks, lock_catalog
+from pipeline.vocabulary.digest import canonical_json, sha256
 from tests import factories
 from tests.servers import (
     FaultProxy,

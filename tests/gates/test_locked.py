@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pipeline._digest import canonical_json
 from pipeline.gates import ChartDefaultImagesLocked, Finding, GateInput, GateName
 from pipeline.gates.exemptions import Exemptions
 from pipeline.recipes import load_catalog
+from pipeline.vocabulary.digest import canonical_json
 from tests.recipes.catalogs import line_of, write_catalog
 
 SHA = "sha256:" + "d" * 64

@@ -13,11 +13,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pipeline._digest import canonical_json, sha256
-from pipeline.images.reference import ImageRef
+from lab.images import build_image, load_image_specs
 from pipeline.lock import LOCK_VERSION, Lockfile, read_lockfile
-from pipeline.registry.images import build_image, load_image_specs
 from pipeline.stages import Workspace, lock_catalog
+from pipeline.vocabulary.digest import canonical_json, sha256
+from pipeline.vocabulary.reference import ImageRef
 
 CATALOG = Path(__file__).resolve().parents[2] / "recipes"
 

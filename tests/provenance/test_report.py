@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.images.reference import ImageRef
 from pipeline.provenance import (
     ArtifactSource,
     LockedImage,
@@ -24,6 +23,7 @@ from pipeline.provenance import (
     render_matrix,
 )
 from pipeline.provenance.locked import ImageOrigin
+from pipeline.vocabulary.reference import ImageRef
 from tests.provenance.conftest import push_image
 from tests.provenance.cosign import generate_key, push_signature, simple_signing_payload
 from tests.provenance.locks import CATALOG, fake_digest, lockfile, write_lockfiles
@@ -33,7 +33,7 @@ DIGEST = fake_digest("x")
 
 
 def image(ref: str, digest: str | None = DIGEST) -> LockedImage:
-    from pipeline._digest import Digest
+    from pipeline.vocabulary.digest import Digest
     return LockedImage(component="app", ref=ImageRef.parse(ref), digest=Digest(digest) if digest else None,
                        origin=ImageOrigin.CHART_DEFAULT, recipes=("r",))
 
