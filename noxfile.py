@@ -56,7 +56,7 @@ def reproduce_dagger(session: nox.Session) -> None:
 
 def _with_registry(session: nox.Session, *command: str) -> None:
     """Run ``command`` while the catalog's images are served on 127.0.0.1:5001 (started, filled, stopped)."""
-    session.run("python", "-m", "pipeline.registry", "run", "--", *command)
+    session.run("python", "-m", "lab", "run", "--", *command)
 
 
 @nox.session
@@ -82,7 +82,7 @@ def qualify(session: nox.Session) -> None:
 def registry(session: nox.Session) -> None:
     """The local registry with our images on 127.0.0.1:5001: nox -s registry -- start|fill|status|stop."""
     _install(session, RUN_REQUIREMENTS)
-    session.run("python", "-m", "pipeline.registry", *(session.posargs or ["start"]))
+    session.run("python", "-m", "lab", *(session.posargs or ["start"]))
 
 
 @nox.session(default=False)
@@ -145,14 +145,15 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Ruff over the package, the tests and this file."""
+    """Ruff over the package, the lab, the tests and this file; import-linter's layer contracts."""
     _install(session, DEV_REQUIREMENTS)
-    session.run("ruff", "check", "pipeline", "tests", "noxfile.py")
+    session.run("ruff", "check", "pipeline", "lab", "tests", "noxfile.py")
+    session.run("lint-imports")
 
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict over the package, the tests and this file."""
+    """mypy --strict over the package, the lab, the tests and this file."""
     _install(session, DEV_REQUIREMENTS)
     session.run("mypy")
 

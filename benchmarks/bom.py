@@ -14,7 +14,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from pipeline._digest import Digest, sha256
 from pipeline.bom import locked_recipes
 from pipeline.bom.cyclonedx import build_catalog_bom, serialize, validate
 from pipeline.bom.inventory import render_section
@@ -32,6 +31,7 @@ from pipeline.lockfile import (
     seal,
 )
 from pipeline.recipes.model import ComponentType
+from pipeline.vocabulary.digest import Digest, sha256
 
 __all__ = ["generate", "run"]
 

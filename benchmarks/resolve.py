@@ -1,7 +1,7 @@
 """Resolving 200 distinct tags from a local registry: the pipeline against a sequential skopeo loop.
 
 A fresh ``docker-registry`` on 127.0.0.1 (port chosen by the kernel) is filled with 200 small,
-deterministic two-platform images (``pipeline.registry.images``), each under its own tag. Measured
+deterministic two-platform images (``lab.images``), each under its own tag. Measured
 in the same run on the same registry: the pipeline's concurrent resolver (one HTTP client,
 connection reuse, 16 workers), the same resolver with one worker, and ``skopeo inspect`` called
 once per tag, sequentially (what a shell script around skopeo does). ``run()`` returns printable
@@ -19,11 +19,11 @@ from pathlib import Path
 
 import httpx
 
+from lab.images import ImageFile, ImageSpec, Platform, build_image, push_image
+from lab.registry import start_local_registry
 from pipeline.errors import ResolveError
 from pipeline.images import ImageRef
 from pipeline.registry import RegistryClient, Transport, resolve_all
-from pipeline.registry.images import ImageFile, ImageSpec, Platform, build_image, push_image
-from pipeline.registry.local import start_local_registry
 
 __all__ = ["run"]
 

@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from ._fs import atomic_write, atomic_write_many
 from .errors import PipelineError
 from .gates import load_exemptions
 from .images import explain, format_inventory
@@ -38,6 +37,7 @@ from .stages import (
     render_recipe,
     reproduce_catalog,
 )
+from .vocabulary.files import atomic_write, atomic_write_many
 
 log = logging.getLogger("pipeline")
 

@@ -16,7 +16,7 @@ import yaml
 
 from .errors import PipelineError, RecipeError
 
-__all__ = ["YamlMap", "dump", "load_all_bytes", "load_file", "location"]
+__all__ = ["YamlMap", "dump", "load_all_bytes", "load_file", "load_yaml_strings", "location"]
 
 try:
     _BaseLoader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]
@@ -109,6 +109,22 @@ def load_file(path: Path, *, error: type[PipelineError] = RecipeError, display: 
 def load_all_bytes(data: bytes) -> list[Any]:
     """Parse every document of a rendered stream with the fast C loader (no line tracking)."""
     return [doc for doc in yaml.load_all(data, Loader=_BaseLoader) if doc is not None]
+
+
+try:
+    _StringLoader: type[yaml.BaseLoader] = yaml.CBaseLoader  # type: ignore[assignment]
+except AttributeError:  # pragma: no cover - PyYAML built without libyaml
+    _StringLoader = yaml.BaseLoader
+
+
+def load_yaml_strings(data: bytes) -> Any:
+    """Parse YAML keeping every scalar as the string written (``version: 1.10`` stays ``'1.10'``).
+
+    Raises ``UnicodeDecodeError`` or ``yaml.YAMLError``; the caller words the message. Chart
+    metadata (``Chart.yaml``, a repository's ``index.yaml``) and the ``helm.sh/images`` annotation
+    are read with it.
+    """
+    return yaml.load(data.decode("utf-8"), Loader=_StringLoader)  # noqa: S506 - BaseLoader builds only str/list/dict
 
 
 def location(node: Any, key: str | None = None) -> tuple[Path | None, int | None]:

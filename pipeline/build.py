@@ -13,15 +13,22 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from ._digest import Digest, sha256
-from .charts import ChartStore, FetchedChart, SourceFactory, fetch_chart
+from .charts import ChartStore, FetchedChart, SourceFactory, chart_yaml, fetch_chart
 from .errors import RenderError
-from .images import Discovery, FoundImage, Rejected, chart_annotation_images, discover
+from .images import (
+    AnnotatedImage,
+    Discovery,
+    FoundImage,
+    Rejected,
+    annotation_images,
+    discover,
+)
 from .lockfile import LockedChart
 from .progress import SILENT, Progress
 from .recipes.model import Component, ComponentType, Recipe
 from .render.interface import Renderer
 from .render.job import ComponentRender, RenderJob
+from .vocabulary.digest import Digest, sha256
 from .volatile import VolatileField, mask
 
 __all__ = ["RecipeBuild", "build", "chart_record", "job_for"]
@@ -140,7 +147,10 @@ def build(
             found_key = (key, sha256(rendered.stream))
             if found_key not in found_cache:
                 chart = charts[recipe.name].get(component.name)
-                annotations = chart_annotation_images(chart.data) if chart is not None else ()
+                annotations: tuple[AnnotatedImage, ...] = ()
+                if chart is not None:  # fetch reads the archive; discover only parses its Chart.yaml
+                    top, meta = chart_yaml(chart.data)
+                    annotations = annotation_images(meta, chart=top)
                 found_cache[found_key] = discover(rendered.stream, component=component, recipe=recipe.name,
                                                   annotations=annotations)
             found = found_cache[found_key]

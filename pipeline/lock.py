@@ -21,7 +21,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ._digest import Digest, canonical_json, sha256, sha256_of_entries
 from .errors import GateError, LockError, PipelineError, StaleLockError
 from .images import FoundImage, ImageRef, Origin
 from .lockfile import (
@@ -43,6 +42,7 @@ from .lockfile import (
 from .recipes.model import Component, Recipe
 from .registry import ResolvedImage
 from .render.job import ComponentRender
+from .vocabulary.digest import Digest, canonical_json, sha256, sha256_of_entries
 from .volatile import VOLATILE_FILE, VolatileField
 
 __all__ = [

@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
-from ._digest import Digest, canonical_json, parse_digest, sha256
 from .errors import IntegrityError, LockError
 from .images import ImageRef, ImageRefError, Origin
 from .recipes.model import ChartRef, ComponentType
+from .vocabulary.digest import Digest, canonical_json, parse_digest, sha256
 from .volatile import VolatileField
 
 __all__ = [

@@ -19,8 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._digest import Digest, sha256
-from ._fs import atomic_write, sync_tree
 from .build import RecipeBuild, build, chart_record
 from .charts import ChartStore, OciChartSource, SourceFactory
 from .errors import PipelineError, UsageError
@@ -46,6 +44,9 @@ from .render.identity import installed_engine, library_identity
 from .render.pool import WorkerPool
 from .render.sandbox import CANONICAL, VARIANT_A, VARIANT_B, Variation
 from .reproduce import Divergence, compare_images, compare_renders, compare_with_lock
+from .vocabulary.digest import Digest, sha256
+from .vocabulary.files import sync_tree
+from .vocabulary.store import ContentStore
 from .volatile import load_volatile
 
 if TYPE_CHECKING:
@@ -85,17 +86,16 @@ class Workspace:
     def store(self) -> ChartStore:
         return ChartStore(self.cache / "charts")
 
-    def cache_stream(self, stream: bytes) -> None:
-        path = self.cache / "renders" / sha256(stream).removeprefix("sha256:")
-        if not path.exists():
-            atomic_write(path, stream)
+    @property
+    def renders(self) -> ContentStore:
+        """Rendered streams by digest, so ``render = lock`` can show a real diff of what changed."""
+        return ContentStore(self.cache / "renders", name="render cache")
 
-    def cached_stream(self, digest: str) -> bytes | None:
-        try:
-            data = (self.cache / "renders" / digest.removeprefix("sha256:")).read_bytes()
-        except OSError:
-            return None
-        return data if sha256(data) == digest else None
+    def cache_stream(self, stream: bytes) -> None:
+        self.renders.put(stream)
+
+    def cached_stream(self, digest: Digest) -> bytes | None:
+        return self.renders.get(digest)
 
 
 def compose_recipes(catalog_dir: Path, names: Sequence[str] | None = None) -> tuple[Catalog, list[Recipe]]:

@@ -12,8 +12,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from pipeline.build import job_for
-from pipeline.charts import pack_directory
-from pipeline.images import Discovery, FoundImage, Rejected, chart_annotation_images, discover
+from pipeline.charts import chart_yaml, pack_directory
+from pipeline.images import AnnotatedImage, Discovery, FoundImage, Rejected, annotation_images, discover
 from pipeline.recipes import Recipe, catalog_recipes, compose, load_catalog
 from pipeline.recipes.model import ComponentType
 from pipeline.render.job import ComponentRender, RenderJob, run_job
@@ -50,7 +50,10 @@ def discover_catalog(recipes: Sequence[Recipe], *, manifests_only: bool = False)
             key = job.key()
             if key not in renders:
                 renders[key] = run_job(job)
-            annotations = chart_annotation_images(job.chart) if job.chart is not None else ()
+            annotations: tuple[AnnotatedImage, ...] = ()
+            if job.chart is not None:
+                top, meta = chart_yaml(job.chart)
+                annotations = annotation_images(meta, chart=top)
             found = discover(renders[key].stream, component=component, recipe=recipe.name, annotations=annotations)
             images.extend(found.images)
             rejected.extend(found.rejected)

@@ -25,9 +25,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pipeline._digest import canonical_json, sha256
 from pipeline.images import ImageRef
 from pipeline.lockfile import Lockfile, load, lock_path
+from pipeline.vocabulary.digest import canonical_json, sha256
 
 INDEX = "application/vnd.oci.image.index.v1+json"
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"

@@ -60,6 +60,56 @@ HELM_LAYER = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
 _LISTENING = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
 
 
+class QuietHandler(SimpleHTTPRequestHandler):
+    """The base of every test server's handler: answer, forward to an upstream registry, log nothing.
+
+    ``method`` is the request's method while a handler serves it (``answer`` sends no body for HEAD).
+    """
+
+    method = "GET"
+
+    def answer(self, status: int, body: bytes, headers: Mapping[str, str] | None = None, *,
+               length: int | None = None) -> None:
+        """``status`` with ``headers``, a ``Content-Length`` (``length``, else the body's, unless a
+        header gives one) and ``body`` (not for HEAD)."""
+        headers = headers or {}
+        self.send_response(HTTPStatus(status))
+        for key, value in headers.items():
+            self.send_header(key, value)
+        if "Content-Length" not in headers:
+            self.send_header("Content-Length", str(len(body) if length is None else length))
+        self.end_headers()
+        if self.method != "HEAD" and body:
+            self.wfile.write(body)
+
+    def forward(self, client: httpx.Client, upstream: str, *, send: Iterable[str] = ("accept",),
+                keep: Iterable[str] = ("content-type", "docker-content-digest", "link")) -> tuple[httpx.Response,
+                                                                                                  dict[str, str]]:
+        """Send this request (its ``send`` headers) to ``upstream``; the reply and its ``keep`` headers."""
+        sent, kept = frozenset(send), frozenset(keep)
+        headers = {k: v for k, v in self.headers.items() if k.lower() in sent}
+        reply = client.request(self.method, upstream + self.path, headers=headers)
+        return reply, {k: v for k, v in reply.headers.items() if k.lower() in kept}
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+def serve_in_thread(server: ThreadingHTTPServer, name: str) -> threading.Thread:
+    """Serve ``server`` from a daemon thread named ``name`` (started)."""
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, name=name, daemon=True)
+    thread.start()
+    return thread
+
+
+def stop_serving(server: ThreadingHTTPServer, thread: threading.Thread) -> None:
+    """Stop what :func:`serve_in_thread` started and close the socket."""
+    if thread.is_alive():
+        server.shutdown()
+        thread.join(timeout=10)
+    server.server_close()
+
+
 def _sha256(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
@@ -309,7 +359,7 @@ class _RepoServer(ThreadingHTTPServer):
     lock: threading.Lock
 
 
-class _RepoHandler(SimpleHTTPRequestHandler):
+class _RepoHandler(QuietHandler):
     server: _RepoServer
 
     def do_GET(self) -> None:
@@ -321,15 +371,7 @@ class _RepoHandler(SimpleHTTPRequestHandler):
         if fault is None:
             super().do_GET()
             return
-        self.send_response(fault.status)
-        for key, value in fault.headers.items():
-            self.send_header(key, value)
-        self.send_header("Content-Length", str(len(fault.body)))
-        self.end_headers()
-        self.wfile.write(fault.body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
+        self.answer(fault.status, fault.body, {**fault.headers, "Content-Length": str(len(fault.body))})
 
 
 @dataclass(kw_only=True)
@@ -351,10 +393,7 @@ class HttpRepo:
         return self.server.faults
 
     def stop(self) -> None:
-        if self.thread.is_alive():
-            self.server.shutdown()
-            self.thread.join(timeout=10)
-        self.server.server_close()
+        stop_serving(self.server, self.thread)
 
     def __enter__(self) -> HttpRepo:
         return self
@@ -373,9 +412,7 @@ def start_http_repo(directory: Path) -> HttpRepo:
 
     server = _RepoServer(("127.0.0.1", 0), handler)
     server.requests, server.faults, server.lock = [], [], threading.Lock()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
-                              name="http-repo", daemon=True)
-    thread.start()
+    thread = serve_in_thread(server, "http-repo")
     host, port = server.server_address[:2]
     return HttpRepo(directory=directory, url=f"http://{host!s}:{port}", server=server, thread=thread)
 
@@ -418,9 +455,8 @@ class _GateServer(ThreadingHTTPServer):
     client: httpx.Client
 
 
-class _GateHandler(SimpleHTTPRequestHandler):
+class _GateHandler(QuietHandler):
     server: _GateServer
-    method = "GET"
 
     def do_HEAD(self) -> None:
         self.method = "HEAD"
@@ -432,38 +468,21 @@ class _GateHandler(SimpleHTTPRequestHandler):
             self.server.token_requests.append(parts.query)
             query = parse_qs(parts.query)
             if "service" not in query or "scope" not in query:
-                self._answer(400, b"missing service or scope", {})
+                self.answer(400, b"missing service or scope")
                 return
-            self._answer(200, json.dumps({"token": self.server.token}).encode(),
-                         {"Content-Type": "application/json"})
+            self.answer(200, json.dumps({"token": self.server.token}).encode(), {"Content-Type": "application/json"})
             return
         if self.headers.get("Authorization") != f"Bearer {self.server.token}":
             repo = parts.path.removeprefix("/v2/").rsplit("/", 2)[0]
             host = f"127.0.0.1:{self.server.server_address[1]}"
             challenge = (f'Bearer realm="http://{host}/token",service="fake-gate",'
                          f'scope="repository:{repo}:pull"')
-            self._answer(401, b'{"errors":[{"code":"UNAUTHORIZED"}]}', {"WWW-Authenticate": challenge})
+            self.answer(401, b'{"errors":[{"code":"UNAUTHORIZED"}]}', {"WWW-Authenticate": challenge})
             return
-        headers = {k: v for k, v in self.headers.items() if k.lower() == "accept"}
-        upstream = self.server.client.request(self.method, self.server.upstream + self.path, headers=headers)
-        passed = {k: v for k, v in upstream.headers.items()
-                  if k.lower() in ("content-type", "docker-content-digest", "link")}
+        upstream, passed = self.forward(self.server.client, self.server.upstream)
         if self.method == "HEAD":
             passed["Content-Length"] = upstream.headers.get("content-length", "0")
-        self._answer(upstream.status_code, upstream.content, passed)
-
-    def _answer(self, status: int, body: bytes, headers: Mapping[str, str]) -> None:
-        self.send_response(HTTPStatus(status))
-        for key, value in headers.items():
-            self.send_header(key, value)
-        if "Content-Length" not in headers:
-            self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.method != "HEAD":
-            self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
+        self.answer(upstream.status_code, upstream.content, passed)
 
 
 @dataclass(kw_only=True)
@@ -482,10 +501,7 @@ class FakeTokenGate:
         return f"oci://{self.host}/{namespace}"
 
     def stop(self) -> None:
-        if self.thread.is_alive():
-            self.server.shutdown()
-            self.thread.join(timeout=10)
-        self.server.server_close()
+        stop_serving(self.server, self.thread)
         self.server.client.close()
 
 
@@ -495,9 +511,7 @@ def start_fake_token_gate(registry: Registry, *, token: str = "anonymous-token")
     server.token = token
     server.token_requests = []
     server.client = httpx.Client(timeout=10.0, trust_env=False)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
-                              name="token-gate", daemon=True)
-    thread.start()
+    thread = serve_in_thread(server, "token-gate")
     return FakeTokenGate(host=f"127.0.0.1:{server.server_address[1]}", server=server, thread=thread)
 
 
@@ -587,7 +601,7 @@ class TokenServerConfig:
     fields: tuple[str, ...] = ("token", "access_token")
 
 
-class _TokenHandler(SimpleHTTPRequestHandler):
+class _TokenHandler(QuietHandler):
     server: _TokenServer
 
     def do_GET(self) -> None:
@@ -636,14 +650,7 @@ class _TokenHandler(SimpleHTTPRequestHandler):
         return user, 200
 
     def _answer(self, status: int, body: bytes, content_type: str = "text/plain") -> None:
-        self.send_response(HTTPStatus(status))
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
+        self.answer(status, body, {"Content-Type": content_type})
 
 
 @dataclass(kw_only=True)
@@ -673,10 +680,7 @@ class TokenServer:
                           "rootcertbundle": str(self.bundle)}}
 
     def stop(self) -> None:
-        if self.thread.is_alive():
-            self.server.shutdown()
-            self.thread.join(timeout=10)
-        self.server.server_close()
+        stop_serving(self.server, self.thread)
 
 
 def libtrust_kid(public_key: Any) -> str:
@@ -723,9 +727,7 @@ def start_token_server(root: Path, config: TokenServerConfig | None = None) -> T
         return jwt.encode(claims, key, algorithm="ES256", headers={"kid": kid})
 
     server.signer = sign
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
-                              name="token-server", daemon=True)
-    thread.start()
+    thread = serve_in_thread(server, "token-server")
     return TokenServer(url=f"http://127.0.0.1:{server.server_address[1]}", bundle=bundle, server=server,
                        thread=thread)
 
@@ -908,7 +910,7 @@ class _ProxyServer(ThreadingHTTPServer):
     page_tags: int | None
 
 
-class _ProxyHandler(SimpleHTTPRequestHandler):
+class _ProxyHandler(QuietHandler):
     server: _ProxyServer
     protocol_version = "HTTP/1.1"
 
@@ -926,9 +928,11 @@ class _ProxyHandler(SimpleHTTPRequestHandler):
             super().finish()
 
     def do_GET(self) -> None:
+        self.method = "GET"
         self._proxy("GET")
 
     def do_HEAD(self) -> None:
+        self.method = "HEAD"
         self._proxy("HEAD")
 
     def _proxy(self, method: str) -> None:
@@ -956,18 +960,17 @@ class _ProxyHandler(SimpleHTTPRequestHandler):
         if server.redirect_blobs is not None and blob is not None:
             self._send(method, 307, {"Location": f"{server.redirect_blobs}/{blob.group(2)}"}, b"")
             return
-        headers = {k: v for k, v in self.headers.items() if k.lower() in ("accept", "authorization")}
         parts = urlsplit(self.path)
         if server.page_tags is not None and method == "GET" and parts.path.endswith("/tags/list"):
+            headers = {k: v for k, v in self.headers.items() if k.lower() in ("accept", "authorization")}
             self._page_tags(parts.path, parse_qs(parts.query), headers, server.page_tags)
             return
-        upstream = server.client.request(method, server.upstream + self.path, headers=headers)
+        upstream, passed = self.forward(server.client, server.upstream, send=("accept", "authorization"),
+                                        keep=("content-type", "docker-content-digest", "www-authenticate", "link",
+                                              "location", "docker-distribution-api-version"))
         body = upstream.content
         if fault is not None and fault.kind == "corrupt" and body:
             body = body[:-2] + bytes([body[-2] ^ 0x01]) + body[-1:]
-        passed = {k: v for k, v in upstream.headers.items()
-                  if k.lower() in ("content-type", "docker-content-digest", "www-authenticate", "link",
-                                   "location", "docker-distribution-api-version")}
         if method == "HEAD":
             passed["Content-Length"] = upstream.headers.get("content-length", "0")
         self._send(method, upstream.status_code, passed, body)
@@ -990,19 +993,9 @@ class _ProxyHandler(SimpleHTTPRequestHandler):
 
     def _send(self, method: str, status: int, headers: Mapping[str, str], body: bytes) -> None:
         try:
-            self.send_response(HTTPStatus(status))
-            for key, value in headers.items():
-                self.send_header(key, value)
-            if "Content-Length" not in headers:
-                self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if method != "HEAD":
-                self.wfile.write(body)
+            self.answer(status, body, headers)
         except OSError:  # the client gave up (a delay beyond its timeout)
             self.close_connection = True
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
 
 
 @dataclass(kw_only=True)
@@ -1044,10 +1037,7 @@ class FaultProxy:
         return self.server.peak
 
     def stop(self) -> None:
-        if self.thread.is_alive():
-            self.server.shutdown()
-            self.thread.join(timeout=10)
-        self.server.server_close()
+        stop_serving(self.server, self.thread)
         self.server.client.close()
 
 
@@ -1067,9 +1057,7 @@ def start_fault_proxy(upstream: str, *, bind: str = "127.0.0.1", redirect_blobs:
     server.errors = []
     server.redirect_blobs = redirect_blobs
     server.page_tags = page_tags
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
-                              name="fault-proxy", daemon=True)
-    thread.start()
+    thread = serve_in_thread(server, "fault-proxy")
     return FaultProxy(host=f"{bind}:{server.server_address[1]}", server=server, thread=thread)
 
 
@@ -1079,20 +1067,13 @@ class _StoreServer(ThreadingHTTPServer):
     seen: list[tuple[str, dict[str, str]]]
 
 
-class _StoreHandler(SimpleHTTPRequestHandler):
+class _StoreHandler(QuietHandler):
     server: _StoreServer
 
     def do_GET(self) -> None:
         self.server.seen.append((self.path, dict(self.headers.items())))
         body = self.server.objects.get(self.path.lstrip("/"))
-        status = 200 if body is not None else 404
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(body or b"")))
-        self.end_headers()
-        self.wfile.write(body or b"")
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
+        self.answer(200 if body is not None else 404, body or b"")
 
 
 @dataclass(kw_only=True)
@@ -1112,18 +1093,13 @@ class ObjectStore:
         return self.server.seen
 
     def stop(self) -> None:
-        if self.thread.is_alive():
-            self.server.shutdown()
-            self.thread.join(timeout=10)
-        self.server.server_close()
+        stop_serving(self.server, self.thread)
 
 
 def start_object_store(*, bind: str = "127.0.0.2") -> ObjectStore:
     server = _StoreServer((bind, 0), _StoreHandler)
     server.objects, server.seen = {}, []
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
-                              name="object-store", daemon=True)
-    thread.start()
+    thread = serve_in_thread(server, "object-store")
     return ObjectStore(url=f"http://{bind}:{server.server_address[1]}", server=server, thread=thread)
 
 

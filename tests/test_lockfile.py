@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from pipeline._digest import canonical_json, sha256
 from pipeline.errors import IntegrityError, LockError, PipelineError
 from pipeline.lockfile import Lockfile, load
+from pipeline.vocabulary.digest import canonical_json, sha256
 from tests.bom.locks import demo_lock
 from tests.locks import fake_digest, sealed_bytes, tampered
 from tests.recipes.catalogs import line_of
@@ -227,7 +227,6 @@ JSON_READERS = {
     "pipeline/render/engine.py": "the Helm SDK's JSON answers (release and rendered files)",
     "pipeline/registry/client.py": "registry manifests, indexes and distribution error bodies",
     "pipeline/registry/auth.py": "Docker config.json and token-server replies",
-    "pipeline/registry/local.py": "the local registry's own pid file",
     "pipeline/charts/oci.py": "OCI chart manifests",
     "pipeline/bom/cyclonedx.py": "a BOM it wrote, read back to check the round trip",
     "pipeline/provenance/interface.py": "a raw OCI manifest's body",

@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
-from .._digest import Digest
 from ..errors import BackendError
-from ..images.reference import ImageRef
+from ..vocabulary.digest import Digest
+from ..vocabulary.reference import ImageRef
 
 if TYPE_CHECKING:
     from ..stages import Workspace
@@ -85,7 +85,7 @@ def _absolute(path: PurePosixPath, what: str) -> None:
 class Mount:
     """A host directory the stage reads, placed at ``target`` in the container.
 
-    ``digest`` is :func:`~pipeline._digest.sha256_of_entries` over the directory's files (relative
+    ``digest`` is :func:`~pipeline.vocabulary.digest.sha256_of_entries` over the directory's files (relative
     POSIX path → bytes), leaving out any path with a component in ``skip``. ``read_only`` mounts
     the directory read-only; otherwise it is copied into the container's own filesystem, writable
     there (the stage's cache). Either way the host directory is never written.

@@ -25,12 +25,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from .._digest import Digest, sha256, sha256_of_entries
-from .._fs import atomic_write_many
 from ..errors import BackendError
 from ..lockfile import LOCK_SUFFIX, Lockfile
 from ..render.sandbox import CANONICAL
 from ..stages import Workspace, compose_recipes
+from ..vocabulary.digest import Digest, sha256, sha256_of_entries
+from ..vocabulary.files import atomic_write_many
 from .interface import ExpectedOutputs, Mount, OutputMismatchError, Outputs, Plan, Stage, Wheels
 from .settings import ContainerSettings, load_settings, project_root
 from .wheelhouse import REQUIREMENTS_NAME, check_wheelhouse, parse_requirements, prepare_wheelhouse

@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BackendError
-from ..images.reference import ImageRef, ImageRefError
+from ..vocabulary.digest import is_sha256
+from ..vocabulary.reference import ImageRef, ImageRefError
 
 __all__ = ["PLATFORM_ARCH", "SETTINGS_TABLE", "ContainerSettings", "load_settings", "project_root"]
 
@@ -124,7 +125,7 @@ def _base_image(text: str, *, path: str) -> ImageRef:
     except ImageRefError as exc:
         raise BackendError(f"[{SETTINGS_TABLE}] base-image {text!r} is not an image reference: {exc}", path=path,
                            hint="write it as <registry>/<repository>:<tag>@sha256:<64 hex>") from exc
-    if ref.digest is None or not re.fullmatch(r"sha256:[0-9a-f]{64}", ref.digest):
+    if not is_sha256(ref.digest):
         raise BackendError(
             f"[{SETTINGS_TABLE}] base-image {text!r} is not pinned by a sha256 digest", path=path,
             hint="append the image index digest: '@sha256:<64 hex>' (docker buildx imagetools inspect <image>)",

@@ -24,8 +24,8 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from .._digest import Digest, parse_digest, sha256
 from ..errors import BackendError
+from ..vocabulary.digest import Digest, parse_digest, sha256
 from .interface import Pin
 from .settings import ContainerSettings
 

@@ -71,9 +71,9 @@ from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 from packageurl import PackageURL
 
-from .._digest import canonical_json, sha256
-from .._fs import atomic_write_many
 from ..lockfile import Lockfile
+from ..vocabulary.digest import canonical_json, sha256
+from ..vocabulary.files import atomic_write_many
 from .interface import (
     BomError,
     Exemption,

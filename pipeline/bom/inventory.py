@@ -20,8 +20,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .._fs import atomic_write
 from ..lockfile import Lockfile
+from ..vocabulary.files import atomic_write
 from .interface import BomError, LockedChart, LockedImage, Output, locked_recipes
 
 __all__ = [

@@ -39,9 +39,9 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from .._digest import Digest, canonical_json
-from ..images import DOCKER_HUB
 from ..lockfile import Lockfile
+from ..vocabulary.digest import Digest, canonical_json
+from ..vocabulary.hosts import api_host
 from .interface import BomError, LockedChart, LockedComponent, LockedImage, Output
 
 __all__ = [
@@ -57,8 +57,6 @@ __all__ = [
 ]
 
 HAULER_API_VERSION = "content.hauler.cattle.io/v1"
-#: Where containerd reaches Docker Hub's API (its namespace is ``docker.io``).
-_DOCKER_HUB_SERVER = "https://registry-1.docker.io"
 _ZARF_NAME = re.compile(r"[^a-z0-9-]+")
 _UNPINNED_HINT = ("the lock must record a digest for every image: run 'nox -s lock' (its resolve step asks the "
                   "registries) and commit lockfiles/; or pass --allow-unpinned to list such images by tag")
@@ -375,7 +373,7 @@ def hosts_toml(recipes: Sequence[Lockfile], mirror: str, *,
     listing = mirror_list(recipes, allow_unpinned=allow_unpinned)
     out: dict[PurePosixPath, bytes] = {}
     for registry in listing.registries:
-        server = _DOCKER_HUB_SERVER if registry == DOCKER_HUB else f"https://{registry}"
+        server = f"https://{api_host(registry)}"
         text = "\n".join([
             f"# containerd registry host configuration for {registry}, generated from lockfiles/",
             f"# by 'python -m pipeline mirror list --hosts-toml {url.removeprefix('https://')}'.",

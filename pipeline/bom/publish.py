@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from .._fs import Synced, sync_tree
 from ..lockfile import Lockfile
+from ..vocabulary.files import Synced, sync_tree
 from .cyclonedx import bom_files, check_boms_fresh
 from .interface import Exemption, locked_recipes
 from .inventory import check_fresh, update_document

@@ -5,7 +5,7 @@ The stage's entry point is :func:`fetch_chart`; everything else is the machinery
 and that later stages (reproduce, drift, mirror) reuse.
 """
 
-from .archive import MAX_MEMBERS, MAX_UNPACKED_BYTES, ArchiveInfo, inspect_archive
+from .archive import MAX_MEMBERS, MAX_UNPACKED_BYTES, ArchiveInfo, chart_yaml, inspect_archive, read_archive
 from .fetch import STORE, FetchedChart, SourceFactory, apply_mirrors, fetch_chart
 from .http import HttpChartSource, RetryPolicy, Transport, redact_url
 from .interface import ChartSource, SourceKind, kind_of
@@ -30,9 +30,11 @@ __all__ = [
     "Transport",
     "WalkOrder",
     "apply_mirrors",
+    "chart_yaml",
     "fetch_chart",
     "inspect_archive",
     "kind_of",
     "pack_directory",
+    "read_archive",
     "redact_url",
 ]

@@ -7,7 +7,7 @@ Contract:
 - output: :class:`ArchiveInfo`: the chart name and version from ``Chart.yaml``, the sorted member
   file paths, and ``tree``, a content hash that does not depend on how the archive was packed
   (member order, timestamps, owners, modes, tar format, gzip level): it is
-  :func:`pipeline._digest.sha256_of_entries` over (path relative to the chart root, file bytes)
+  :func:`pipeline.vocabulary.digest.sha256_of_entries` over (path relative to the chart root, file bytes)
   for every regular file;
 - guarantees: nothing is written to disk, so inspecting a hostile archive is harmless; an archive
   that passes could be unpacked safely (no member escapes its single top-level directory);
@@ -31,20 +31,21 @@ import io
 import tarfile
 import zlib
 from dataclasses import dataclass
-from typing import Any
 
 import yaml
 
-from .._digest import Digest, sha256_of_entries
+from .._yaml import load_yaml_strings
 from ..errors import ChartError
+from ..vocabulary.digest import Digest, sha256_of_entries
 
 __all__ = [
     "MAX_MEMBERS",
     "MAX_UNPACKED_BYTES",
     "ArchiveInfo",
     "chart_name_version",
+    "chart_yaml",
     "inspect_archive",
-    "load_yaml_strings",
+    "read_archive",
 ]
 
 MAX_UNPACKED_BYTES = 200 * 1024 * 1024
@@ -54,12 +55,6 @@ _UNSAFE_HINT = (
     "a chart archive must hold regular files and directories under one top-level directory named "
     "after the chart; re-package it with 'helm package' (or the pipeline's packer) and do not use it as is"
 )
-
-try:
-    _StringLoader: type[yaml.BaseLoader] = yaml.CBaseLoader  # type: ignore[assignment]
-except AttributeError:  # pragma: no cover - PyYAML built without libyaml
-    _StringLoader = yaml.BaseLoader
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ArchiveInfo:
@@ -73,6 +68,26 @@ class ArchiveInfo:
 
 def inspect_archive(data: bytes, *, source: str) -> ArchiveInfo:
     """Check ``data`` is a safe chart archive and describe it (see the module docstring)."""
+    return read_archive(data, source=source)[0]
+
+
+def chart_yaml(data: bytes, *, source: str = "chart archive") -> tuple[str, bytes]:
+    """``(chart directory, bytes of its Chart.yaml)`` of the safe chart archive ``data``.
+
+    Only the chart's own (top-level) ``Chart.yaml``: subcharts have theirs. Errors as
+    :func:`inspect_archive`.
+    """
+    info, files = read_archive(data, source=source)
+    top = info.members[0].split("/", 1)[0]
+    return top, files[f"{top}/Chart.yaml"]
+
+
+def read_archive(data: bytes, *, source: str) -> tuple[ArchiveInfo, dict[str, bytes]]:
+    """:func:`inspect_archive`, and the regular files' bytes by path (top directory included).
+
+    The one reader of chart archives: every check of the module docstring runs before any caller
+    sees a byte.
+    """
     tar_bytes = _gunzip(data, source)
     try:
         archive = tarfile.open(fileobj=io.BytesIO(tar_bytes), mode="r:")  # noqa: SIM115 - closed below
@@ -134,12 +149,13 @@ def inspect_archive(data: bytes, *, source: str) -> ArchiveInfo:
         )
     name, version = chart_name_version(chart_yaml, where=f"chart archive from {source}: {prefix}Chart.yaml")
     entries = [(path.removeprefix(prefix), content) for path, content in files.items()]
-    return ArchiveInfo(
+    info = ArchiveInfo(
         name=name,
         version=version,
         tree=sha256_of_entries(entries),
         members=tuple(sorted(files)),
     )
+    return info, files
 
 
 def _gunzip(data: bytes, source: str) -> bytes:
@@ -207,14 +223,6 @@ def _safe_path(member: tarfile.TarInfo, source: str) -> str:
     if len(parts) == 1 and not member.isdir():
         raise ChartError(f"{where} is a file outside any top-level directory", hint=_UNSAFE_HINT)
     return "/".join(parts)
-
-
-def load_yaml_strings(data: bytes) -> Any:
-    """Parse YAML keeping every scalar as the string written (``version: 1.10`` stays ``'1.10'``).
-
-    Raises ``UnicodeDecodeError`` or ``yaml.YAMLError``; the caller words the message.
-    """
-    return yaml.load(data.decode("utf-8"), Loader=_StringLoader)  # noqa: S506 - BaseLoader builds only str/list/dict
 
 
 def chart_name_version(content: bytes, *, where: str) -> tuple[str, str]:

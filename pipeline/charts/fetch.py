@@ -36,9 +36,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .._closing import Closing
-from .._digest import Digest, sha256
 from ..errors import ChartError
 from ..recipes.model import ChartRef
+from ..vocabulary.digest import Digest, sha256
 from .archive import inspect_archive
 from .http import HttpChartSource, redact_url
 from .interface import ChartSource, SourceKind, kind_of

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import yaml
 
-from .._digest import sha256
+from .._yaml import load_yaml_strings
 from ..errors import ChartError
 from ..recipes.model import ChartRef
 from ..registry.transport import (
@@ -34,7 +34,7 @@ from ..registry.transport import (
     redact_text,
     redact_url,
 )
-from .archive import load_yaml_strings
+from ..vocabulary.digest import sha256
 from .interface import ChartSource
 
 __all__ = [

@@ -34,22 +34,17 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import ChartError, ResolveError
 from ..recipes.model import ChartRef
-from ..registry.transport import Transport, is_loopback, redact_url
+from ..registry.client import RegistryClient
+from ..registry.transport import Transport, redact_url
+from ..vocabulary.digest import is_sha256
+from ..vocabulary.hosts import api_host, is_loopback, normalize_registry_host
+from ..vocabulary.media_types import HELM_CHART_LAYER, HELM_CONFIG, INDEX_MEDIA_TYPES, MANIFEST_ACCEPT
+from ..vocabulary.reference import ImageRef
 from .interface import ChartSource
-
-if TYPE_CHECKING:
-    from ..images.reference import ImageRef
-    from ..registry.client import RegistryClient
-
-#: Every manifest media type, in the order registries expect (kept here under its historical name).
-MANIFEST_ACCEPT = (
-    "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, "
-    "application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json"
-)
 
 __all__ = [
     "CHART_LAYER_MEDIA_TYPE",
@@ -59,14 +54,12 @@ __all__ = [
     "OciLocation",
 ]
 
-HELM_CONFIG_MEDIA_TYPE = "application/vnd.cncf.helm.config.v1+json"
-CHART_LAYER_MEDIA_TYPE = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
+HELM_CONFIG_MEDIA_TYPE = HELM_CONFIG
+CHART_LAYER_MEDIA_TYPE = HELM_CHART_LAYER
+#: Helm 3.0's chart layer type, read only here.
 _LEGACY_CHART_LAYER_MEDIA_TYPE = "application/tar+gzip"
-_OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-_DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
-_HOST_ALIASES = {"docker.io": "registry-1.docker.io", "index.docker.io": "registry-1.docker.io"}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -105,15 +98,12 @@ class OciLocation:
                 "as '_'), not starting with '.' or '-'",
             )
         scheme = "http" if is_loopback(host) else "https"
-        base = f"{scheme}://{_HOST_ALIASES.get(host, host)}"
+        base = f"{scheme}://{api_host(host)}"
         return cls(base=base, repository=repository, tag=tag)
 
     @property
     def image(self) -> ImageRef:
         """The location as an image reference (what the registry client takes)."""
-        from ..images.reference import ImageRef  # late: see _registry_client
-        from ..registry.auth import normalize_registry_host
-
         host = normalize_registry_host(self.base.split("://", 1)[1])
         return ImageRef(registry=host, repository=self.repository, tag=self.tag or None)
 
@@ -132,7 +122,7 @@ class OciChartSource(ChartSource):
 
     def __init__(self, *, transport: Transport | None = None, client: RegistryClient | None = None) -> None:
         self._transport = (transport or Transport()) if client is None else None
-        self._client = client or _registry_client(self._transport)
+        self._client = client or RegistryClient(transport=self._transport)
 
     def fetch(self, ref: ChartRef) -> bytes:
         loc = OciLocation.from_ref(ref)
@@ -161,15 +151,6 @@ class OciChartSource(ChartSource):
             self._transport.close()
 
 
-def _registry_client(transport: Transport | None) -> RegistryClient:
-    """A registry client over ``transport``, imported late: ``pipeline.images`` imports
-    ``pipeline.charts``, and the registry client imports ``pipeline.images`` (an import cycle
-    otherwise, whichever package is imported first)."""
-    from ..registry.client import RegistryClient  # late: breaks the import cycle above
-
-    return RegistryClient(transport=transport)
-
-
 def _chart_error(what: str, exc: ResolveError) -> ChartError:
     return ChartError(f"{what}: {exc.message}", hint=exc.hint)
 
@@ -184,7 +165,7 @@ def _chart_layer(body: bytes, what: str) -> dict[str, Any]:
     if not isinstance(manifest, dict):
         raise ChartError(f"manifest of {what} is not a JSON object", hint=not_chart)
     media_type = manifest.get("mediaType")
-    if media_type in (_OCI_INDEX, _DOCKER_LIST) or "manifests" in manifest:
+    if media_type in INDEX_MEDIA_TYPES or "manifests" in manifest:
         raise ChartError(f"manifest of {what} is an image index ({media_type!r}), not a chart manifest",
                          hint=not_chart)
     config = manifest.get("config")
@@ -208,7 +189,7 @@ def _chart_layer(body: bytes, what: str) -> dict[str, Any]:
         )
     layer = candidates[0]
     digest, size = layer.get("digest"), layer.get("size")
-    if not isinstance(digest, str) or not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
+    if not is_sha256(digest):
         raise ChartError(f"manifest of {what}: chart layer digest {digest!r} is not 'sha256:<64 hex>'",
                          hint=not_chart)
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:

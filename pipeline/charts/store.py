@@ -1,5 +1,8 @@
 """Content-addressed store of chart archives: what lets ``reproduce`` run offline.
 
+A :class:`~pipeline.vocabulary.store.ContentStore` (the one content-addressed store) with the
+chart layout and :class:`~pipeline.errors.ChartError` for bad digests.
+
 Contract:
 
 - layout: ``<root>/sha256/<hex>.tgz``, one file per archive, named by the sha256 of its bytes;
@@ -13,60 +16,25 @@ Contract:
 
 from __future__ import annotations
 
-import contextlib
-import logging
 from pathlib import Path
 
-from .._digest import Digest, parse_digest, sha256
-from .._fs import atomic_write
 from ..errors import ChartError
+from ..vocabulary.digest import Digest
+from ..vocabulary.store import ContentStore
 
 __all__ = ["ChartStore"]
 
-_log = logging.getLogger(__name__)
 _DIGEST_HINT = "chart archives are keyed by 'sha256:<64 hex>'"
 
 
-class ChartStore:
-    """Chart archives keyed by the sha256 of their bytes."""
+class ChartStore(ContentStore):
+    """Chart archives keyed by the sha256 of their bytes: ``<root>/sha256/<hex>.tgz``."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root
+        super().__init__(root, prefix="sha256/", suffix=".tgz", name="chart store")
 
-    def put(self, data: bytes) -> Digest:
-        """Store ``data`` (atomically) and return its digest."""
-        digest = sha256(data)
-        path = self._path(digest)
-        if not path.is_file():
-            atomic_write(path, data)
-        return digest
-
-    def get(self, digest: Digest) -> bytes | None:
-        """The archive with ``digest``, or ``None`` when absent or corrupt (a corrupt file is deleted)."""
-        path = self._path(digest)
+    def path(self, digest: Digest) -> Path:
         try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            return None
-        if sha256(data) != digest:
-            _log.warning("chart store: %s does not hash to its name; deleting it", path.name)
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-            return None
-        return data
-
-    def __contains__(self, digest: object) -> bool:
-        return isinstance(digest, str) and self._path(Digest(digest)).is_file()
-
-    def _path(self, digest: Digest) -> Path:
-        try:
-            parse_digest(digest)
+            return super().path(digest)
         except ValueError as exc:
             raise ChartError(f"chart store: {exc}", hint=_DIGEST_HINT) from exc
-        algorithm, _, hexpart = digest.partition(":")
-        if algorithm != "sha256":
-            raise ChartError(
-                f"chart store: digest {digest!r} uses {algorithm!r}; only sha256 is supported",
-                hint=_DIGEST_HINT,
-            )
-        return self.root / "sha256" / f"{hexpart}.tgz"

@@ -34,7 +34,7 @@ Contract of :func:`check_drift`:
   an image the lock holds without a digest is an ``error`` too (nothing to compare with);
 - output: a :class:`~pipeline.drift.model.DriftReport`, sorted, the same whatever the thread
   timing; no clock time anywhere;
-- errors: a lock that cannot be read as a lock raises (:class:`~pipeline.bom.BomError`,
+- errors: a lock that cannot be read as a lock raises (:class:`~pipeline.locked.BomError`,
   :class:`~pipeline.errors.IntegrityError`); nothing a source does raises.
 """
 
@@ -47,7 +47,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from .._digest import Digest, sha256
 from ..charts import (
     ChartSource,
     OciChartSource,
@@ -63,6 +62,7 @@ from ..images import ImageRef
 from ..lockfile import LockedChart, Lockfile
 from ..recipes.model import ChartRef
 from ..registry import NotFoundError, RegistryClient
+from ..vocabulary.digest import Digest, sha256
 from .model import DriftItem, DriftReport, DriftStatus, ItemKind, Usage
 from .versions import newer_version, newest_version, parse_version
 

@@ -4,7 +4,7 @@ Both are pure functions of the :class:`~pipeline.drift.model.DriftReport`: no cl
 absolute paths, items in the report's order, ``\\n`` line endings, so a scheduled job can diff this
 week's report against last week's. The Markdown has a summary (every status with its count, zeros
 included) and one table per status that has items, drift first and ``unchanged`` last. The JSON
-(:func:`pipeline._digest.canonical_json`) holds ``reportVersion``, ``drift`` (whether any item is
+(:func:`pipeline.vocabulary.digest.canonical_json`) holds ``reportVersion``, ``drift`` (whether any item is
 not ``unchanged``), ``summary`` (count per status) and ``items``.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import assert_never
 
-from .._digest import canonical_json
+from ..vocabulary.digest import canonical_json
 from .model import DriftItem, DriftReport, DriftStatus
 
 __all__ = ["REPORT_VERSION", "SECTION_ORDER", "format_json", "format_markdown"]

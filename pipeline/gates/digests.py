@@ -32,8 +32,8 @@ from urllib.parse import urlsplit
 from .._yaml import YamlMap, load_file
 from ..errors import RecipeError
 from ..images.model import FoundImage, Origin, ValuePath, Via, format_path
-from ..images.reference import ImageRef
 from ..recipes import Component, Recipe
+from ..vocabulary.reference import ImageRef
 from .exemptions import ImageExemption
 from .interface import Finding, Gate, GateInput, GateName
 

@@ -30,8 +30,8 @@ from typing import Any
 from .._checks import check_keys, line_of, type_name
 from .._yaml import YamlMap, load_file
 from ..errors import RecipeError
-from ..images.reference import ImageRef, ImageRefError
 from ..recipes.load import check_header, expect_mapping, get_str
+from ..vocabulary.reference import ImageRef, ImageRefError
 
 __all__ = ["EXEMPTIONS_API_VERSION", "EXEMPTIONS_FILE", "Exemptions", "ImageExemption", "VersionExemption",
            "load_exemptions"]

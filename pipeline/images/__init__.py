@@ -1,18 +1,18 @@
 """Image references and image discovery.
 
 ``ImageRef.parse`` turns text into a normalised reference; :func:`discover` finds every image a
-component's render names (with location and origin); :func:`chart_annotation_images` reads a
+component's render names (with location and origin); :func:`annotation_images` reads a
 chart's ``helm.sh/images`` annotation; :func:`format_inventory` and :func:`explain` are the views
 ``python -m pipeline images`` prints.
 """
 
 from __future__ import annotations
 
-from .annotation import AnnotatedImage, annotation_images, chart_annotation_images
+from ..vocabulary.reference import DOCKER_HUB, ImageRef, ImageRefError
+from .annotation import AnnotatedImage, annotation_images
 from .discover import ComponentLike, classify, discover
 from .inventory import explain, format_inventory
 from .model import Discovery, FoundImage, Origin, Rejected, RejectReason, Resource, ValuePath, Via, format_path
-from .reference import DOCKER_HUB, ImageRef, ImageRefError
 
 __all__ = [
     "DOCKER_HUB",
@@ -29,7 +29,6 @@ __all__ = [
     "ValuePath",
     "Via",
     "annotation_images",
-    "chart_annotation_images",
     "classify",
     "discover",
     "explain",

@@ -33,6 +33,7 @@ import yaml
 
 from ..errors import DiscoveryError
 from ..render.job import segments_of
+from ..vocabulary.digest import is_sha256
 from .model import Resource, Via, join_key
 
 __all__ = ["Candidate", "combine", "scan", "scan_document"]
@@ -50,7 +51,6 @@ _NAME_KEYS = ("registry", "repository", "image")
 _REF_KEYS = ("version", "tag", "digest", "containerSHA")
 _CRD = re.compile(r"^kind:[ \t]*[\"']?CustomResourceDefinition[\"']?[ \t]*$", re.MULTILINE)
 _IMAGE_ARG = re.compile(r"^--?(?:[A-Za-z0-9]+[-_.])*image=(.*)$", re.DOTALL)
-_CONTAINER_SHA = re.compile(r"^sha256:[0-9a-f]{64}$")
 _DIGEST_LIKE = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-fA-F]{32,}$")
 #: YAML spellings of null: the base loader keeps them as text.
 _NULLS = frozenset({"", "null", "Null", "NULL", "~"})
@@ -155,7 +155,7 @@ def combine(node: Mapping[str, Any], *, where: str, file: str) -> tuple[str, tup
     parts = tuple((k, node[k] if node[k] not in _NULLS else "") for k in GROUP_KEYS if isinstance(node.get(k), str))
     value = dict(parts)
     sha = value.get("containerSHA", "")
-    if sha and not _CONTAINER_SHA.match(sha):
+    if sha and not is_sha256(sha):
         raise DiscoveryError(
             f"containerSHA {sha!r} at {where} is not sha256:<64 lowercase hex characters>",
             path=file,

@@ -23,8 +23,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..vocabulary.reference import ImageRef
 from .model import ValuePath, format_path
-from .reference import ImageRef
 
 __all__ = ["ValueTracer"]
 

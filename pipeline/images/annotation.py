@@ -1,4 +1,4 @@
-"""The ``helm.sh/images`` chart annotation (Artifact Hub format), read from a chart archive.
+"""The ``helm.sh/images`` chart annotation (Artifact Hub format), read from a chart's ``Chart.yaml``.
 
 A chart may declare the images it deploys in ``Chart.yaml``::
 
@@ -7,31 +7,26 @@ A chart may declare the images it deploys in ``Chart.yaml``::
         - name: operator
           image: nvcr.io/nvidia/gpu-operator:v26.3.2
 
-Input: the chart archive bytes (``chart_annotation_images``) or the bytes of a ``Chart.yaml``
-(``annotation_images``). Output: :class:`AnnotatedImage` records in the order listed (an entry
-without an ``image`` comes back with ``image=''``, which discovery rejects as empty). The archive
-is checked with :func:`pipeline.charts.inspect_archive` before anything is read from it, and only
-the chart's own (top-level) ``Chart.yaml`` is read: subcharts declare their own images.
+Input: the bytes of the chart's own (top-level) ``Chart.yaml`` and the chart directory's name, as
+:func:`pipeline.charts.chart_yaml` reads them from a checked archive (discover never opens
+archives: that is fetch's business). Output: :class:`AnnotatedImage` records in the order listed
+(an entry without an ``image`` comes back with ``image=''``, which discovery rejects as empty).
 
-Errors: :class:`~pipeline.errors.ChartError` for an archive that is unsafe or has no Chart.yaml
-(from ``inspect_archive``); :class:`~pipeline.errors.DiscoveryError` for an annotation that is
-not a YAML list of mappings.
+Errors: :class:`~pipeline.errors.DiscoveryError` for a ``Chart.yaml`` that is not YAML or an
+annotation that is not a YAML list of mappings.
 """
 
 from __future__ import annotations
 
-import gzip
-import io
-import tarfile
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
-from ..charts.archive import inspect_archive, load_yaml_strings
-from ..errors import ChartError, DiscoveryError
+from .._yaml import load_yaml_strings
+from ..errors import DiscoveryError
 
-__all__ = ["ANNOTATION", "AnnotatedImage", "annotation_images", "chart_annotation_images"]
+__all__ = ["ANNOTATION", "AnnotatedImage", "annotation_images"]
 
 ANNOTATION = "helm.sh/images"
 _HINT = (f"'{ANNOTATION}' is a YAML list of '- name: <name>' / 'image: <reference>' entries (Artifact Hub "
@@ -54,20 +49,6 @@ class AnnotatedImage:
     @property
     def field(self) -> str:
         return f'annotations["{ANNOTATION}"][{self.index}].image'
-
-
-def chart_annotation_images(archive: bytes, *, source: str = "chart archive") -> tuple[AnnotatedImage, ...]:
-    """The annotated images of the chart in ``archive`` (a ``.tgz``)."""
-    info = inspect_archive(archive, source=source)
-    top = info.members[0].split("/", 1)[0]
-    wanted = f"{top}/Chart.yaml"
-    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(archive)), mode="r:") as tar:
-        for member in tar:
-            if member.isreg() and member.name.lstrip("./") == wanted:
-                handle = tar.extractfile(member)
-                if handle is not None:
-                    return annotation_images(handle.read(), chart=top)
-    raise ChartError(f"{source} has no {wanted}", hint="a chart archive must hold <chart>/Chart.yaml")
 
 
 def annotation_images(chart_yaml: bytes, *, chart: str) -> tuple[AnnotatedImage, ...]:

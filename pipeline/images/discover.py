@@ -27,11 +27,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
+from ..vocabulary.reference import ImageRef, ImageRefError
 from ._scan import Candidate, scan
 from ._trace import ValueTracer
 from .annotation import AnnotatedImage
 from .model import Discovery, FoundImage, Origin, Rejected, RejectReason, Resource, Via
-from .reference import ImageRef, ImageRefError
 
 __all__ = ["ComponentLike", "classify", "discover"]
 

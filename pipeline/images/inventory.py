@@ -12,8 +12,8 @@ from collections.abc import Iterable, Sequence
 from typing import assert_never
 
 from ..errors import UsageError
+from ..vocabulary.reference import ImageRef, ImageRefError
 from .model import FoundImage, Origin, Rejected, Via, format_path
-from .reference import ImageRef, ImageRefError
 
 __all__ = ["explain", "format_inventory", "matches"]
 

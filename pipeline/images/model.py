@@ -15,7 +15,7 @@ import enum
 import re
 from dataclasses import dataclass
 
-from .reference import ImageRef
+from ..vocabulary.reference import ImageRef
 
 __all__ = [
     "Discovery",

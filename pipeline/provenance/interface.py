@@ -13,7 +13,7 @@ Contract of an :class:`ArtifactSource` (the three distribution-API reads signatu
   artifact and goes on); :class:`~pipeline.errors.ResolveError`
   when the registry cannot be reached or refuses (the run stops: "not checked" is not "absent").
 
-``repository`` is an :class:`~pipeline.images.reference.ImageRef` without tag or digest.
+``repository`` is an :class:`~pipeline.vocabulary.reference.ImageRef` without tag or digest.
 Implementations: :class:`~pipeline.provenance.registry.RegistryArtifactSource` (over the
 project's :class:`~pipeline.registry.RegistryClient`).
 """
@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._closing import Closing
-from .._digest import Digest, parse_digest, sha256
 from ..errors import ResolveError
-from ..images.reference import ImageRef
+from ..vocabulary.digest import Digest, parse_digest, sha256
+from ..vocabulary.reference import ImageRef
 
 __all__ = ["ArtifactMissing", "ArtifactSource", "ArtifactTampered", "Descriptor", "RawManifest"]
 

@@ -27,8 +27,8 @@ from importlib.abc import Traversable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .._digest import Digest
 from ..errors import SignatureError
+from ..vocabulary.digest import Digest
 from .matrix import SigstoreInstance
 
 if TYPE_CHECKING:

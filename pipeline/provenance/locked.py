@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from .._digest import Digest
 from ..images import ImageRef, Origin
 from ..lockfile import Lockfile
+from ..vocabulary.digest import Digest
 
 __all__ = ["LockedImage", "locked_components", "locked_images"]
 

@@ -50,9 +50,9 @@ from typing import TypeVar
 from .._checks import check_keys, line_of, suggest, type_name
 from .._yaml import YamlMap, load_file
 from ..errors import GateError, RecipeError
-from ..images.reference import ImageRef
 from ..lockfile import Lockfile
 from ..recipes.load import check_header, expect_mapping, get_str
+from ..vocabulary.reference import ImageRef
 from .keys import PublicKey
 from .locked import LockedImage, locked_components, locked_images
 

@@ -47,10 +47,10 @@ from typing import Any
 
 import yaml
 
-from .._fs import Synced, sync_tree
 from ..errors import LockError, RecipeError
 from ..images import Origin
-from ..images.reference import DOCKER_HUB
+from ..vocabulary.files import Synced, sync_tree
+from ..vocabulary.hosts import DOCKER_HUB, DOCKER_HUB_INDEX
 from .locked import LockedImage
 from .matrix import (
     ComponentProvenance,
@@ -210,7 +210,7 @@ def _pc_glob(repository: str) -> str:
     """policy-controller glob for one repository: its ``*`` spans tag or digest (no ``@`` allowed in globs)."""
     registry, _, rest = repository.partition("/")
     if registry == DOCKER_HUB:
-        registry = "index.docker.io"
+        registry = DOCKER_HUB_INDEX
     return f"{registry}/{rest}*"
 
 

@@ -15,15 +15,15 @@ from typing import Any
 
 import httpx
 
-from .._digest import Digest
 from ..errors import ResolveError
-from ..images.reference import ImageRef
 from ..registry import Capability, NotFoundError, RegistryClient, TamperingError
+from ..vocabulary.digest import Digest
+from ..vocabulary.media_types import OCI_INDEX
+from ..vocabulary.reference import ImageRef
 from .interface import ArtifactMissing, ArtifactSource, ArtifactTampered, Descriptor, RawManifest
 
 __all__ = ["RegistryArtifactSource"]
 
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 _MAX_PAGES = 100
 _MAX_INDEX_BYTES = 4 * 1024 * 1024
 _NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
@@ -49,7 +49,7 @@ class RegistryArtifactSource(ArtifactSource):
         out: list[Descriptor] = []
         for _ in range(_MAX_PAGES):
             # The client's authenticated call (bearer/basic challenge, retries): see the module docstring.
-            reply = self.client._call_url(endpoint, ref, "GET", url, what=what, accept=OCI_INDEX,
+            reply = self.client.call_url(endpoint, ref, "GET", url, what=what, accept=OCI_INDEX,
                                           max_bytes=_MAX_INDEX_BYTES)
             if reply.status == 404:
                 return None if not out else tuple(out)

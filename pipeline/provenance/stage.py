@@ -20,9 +20,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .._fs import atomic_write, plan_sync
 from ..errors import GateError
 from ..lockfile import Lockfile
+from ..vocabulary.files import atomic_write, plan_sync
 from .crd import load_crd, validate_files
 from .interface import ArtifactSource
 from .keyless import KeylessVerifier

@@ -54,9 +54,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .._digest import Digest
 from ..errors import SignatureError
-from ..images.reference import ImageRef, ImageRefError
+from ..vocabulary.digest import Digest
+from ..vocabulary.reference import ImageRef, ImageRefError
 from .interface import ArtifactMissing, ArtifactSource, ArtifactTampered, Descriptor, RawManifest
 from .keyless import KeylessVerifier
 from .keys import PublicKey, decode_signature

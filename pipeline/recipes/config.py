@@ -30,7 +30,7 @@ from typing import Any
 from .._checks import check_keys, line_of, type_name
 from .._yaml import YamlMap, load_file
 from ..errors import RecipeError
-from ..registry.mirrors import RegistryConfig, parse_registry_config
+from ..registry_config import RegistryConfig, parse_registry_config
 from .load import check_header, expect_mapping, get_str, parse_criteria
 from .model import DEFAULT_API_VERSIONS, DEFAULT_KUBE_VERSION, Criteria, RecipeQuery
 
@@ -62,7 +62,7 @@ class PipelineConfig:
     api_versions: tuple[str, ...] = DEFAULT_API_VERSIONS
     recipes: tuple[RecipeQuery, ...] | None = None
     mirrors: Mapping[str, str] = field(default_factory=dict)
-    #: image registries: mirrors, insecure hosts, Docker config (``pipeline.registry.mirrors``)
+    #: image registries: mirrors, insecure hosts, Docker config (``pipeline.registry_config``)
     registries: RegistryConfig = field(default_factory=RegistryConfig)
     path: str | None = None
     recipe_lines: Mapping[str, int] = field(default_factory=dict, compare=False)

@@ -7,10 +7,10 @@ redirects, redaction) lives in :mod:`pipeline.registry.transport` and serves the
 too. This package uses the network; nothing else in it reads global state.
 """
 
+from ..registry_config import Capability, Mirror, MirrorSet, RegistryConfig, parse_registry_config
 from .auth import Credentials, DockerConfig, Secret, docker_config_path, parse_www_authenticate
 from .client import Manifest, RegistryClient
 from .interface import MANIFEST_ACCEPT, NotFoundError, ResolvedImage, Resolver, TamperingError
-from .mirrors import Capability, Mirror, MirrorSet, RegistryConfig, parse_registry_config
 from .resolver import resolve_all
 from .transport import HttpReply, RetryPolicy, Transport, redact_url
 

@@ -39,7 +39,8 @@ from typing import Any
 import httpx
 
 from ..errors import ResolveError
-from .transport import Transport, is_loopback, redact_url
+from ..vocabulary.hosts import is_loopback, normalize_registry_host
+from .transport import Transport, redact_url
 
 __all__ = [
     "Authenticator",
@@ -56,8 +57,6 @@ __all__ = [
 DEFAULT_TOKEN_LIFETIME = 60
 _EXPIRY_MARGIN = 5.0
 _MAX_TOKEN_BYTES = 1024 * 1024
-_HUB_ALIASES = {"index.docker.io": "docker.io", "registry-1.docker.io": "docker.io", "registry.hub.docker.com":
-                "docker.io"}
 _TCHAR = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _log = logging.getLogger(__name__)
 
@@ -178,15 +177,6 @@ def _param_value(header: str, pos: int) -> tuple[str, int]:
     while pos < end and header[pos] not in " \t,":
         pos += 1
     return header[start:pos], pos
-
-
-def normalize_registry_host(key: str) -> str:
-    """The registry host of a ``config.json`` key or URL (``https://index.docker.io/v1/`` → ``docker.io``)."""
-    text = key.strip()
-    if "://" in text:
-        text = text.split("://", 1)[1]
-    host = text.split("/", 1)[0].rpartition("@")[2].lower()
-    return _HUB_ALIASES.get(host, host)
 
 
 def docker_config_path(environ: Mapping[str, str], *, home: Path | None = None) -> Path:

@@ -2,8 +2,8 @@
 
 Contract of :class:`RegistryClient` (a :class:`~pipeline.registry.interface.Resolver`):
 
-- input: :class:`~pipeline.images.reference.ImageRef` (canonical upstream name as written); a
-  :class:`~pipeline.registry.mirrors.RegistryConfig` (mirrors, insecure hosts) and optionally a
+- input: :class:`~pipeline.vocabulary.reference.ImageRef` (canonical upstream name as written); a
+  :class:`~pipeline.registry_config.RegistryConfig` (mirrors, insecure hosts) and optionally a
   :class:`~pipeline.registry.auth.DockerConfig` with credentials;
 - where it asks: the mirrors of the image's registry that have the needed capability
   (``resolve`` for a tag, ``pull`` for a digest), in order, then the upstream (``docker.io`` is
@@ -50,9 +50,11 @@ from typing import Any, TypeVar
 
 import httpx
 
-from .._digest import Digest, parse_digest, sha256
 from ..errors import ResolveError
-from ..images.reference import DOCKER_HUB, ImageRef
+from ..registry_config import Capability, Mirror, RegistryConfig
+from ..vocabulary.digest import Digest, parse_digest, sha256
+from ..vocabulary.hosts import api_host
+from ..vocabulary.reference import ImageRef
 from .auth import Authenticator, DockerConfig
 from .interface import (
     INDEX_MEDIA_TYPES,
@@ -65,7 +67,6 @@ from .interface import (
     Resolver,
     TamperingError,
 )
-from .mirrors import Capability, Mirror, RegistryConfig
 from .transport import HttpReply, RetryPolicy, Transport
 
 __all__ = ["MAX_MANIFEST_BYTES", "Endpoint", "Manifest", "RegistryClient"]
@@ -73,7 +74,6 @@ __all__ = ["MAX_MANIFEST_BYTES", "Endpoint", "Manifest", "RegistryClient"]
 #: Largest manifest accepted (the OCI distribution spec tells registries to accept at least 4 MiB).
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 _MAX_TAG_PAGES = 1000
-_API_HOSTS = {DOCKER_HUB: "registry-1.docker.io"}
 _NEXT_LINK = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 _HASHES = {"sha256": hashlib.sha256, "sha384": hashlib.sha384, "sha512": hashlib.sha512}
 _TAMPER_HINT = ("the registry, a mirror or a proxy in between serves corrupted or tampered data: do not use "
@@ -168,7 +168,7 @@ class RegistryClient(Resolver):
         mirrors = self.config.mirrors_of(ref.registry)
         out = [self._mirror_endpoint(m) for m in mirrors.endpoints if m.can(capability)]
         if not mirrors.skip_upstream:
-            api = _API_HOSTS.get(ref.registry, ref.registry)
+            api = api_host(ref.registry)
             scheme = "http" if self.config.plain_http(ref.registry) else "https"
             out.append(Endpoint(host=ref.registry, base=f"{scheme}://{api}"))
         if not out:
@@ -374,7 +374,7 @@ class RegistryClient(Resolver):
         url = start
         tags: set[str] = set()
         for _ in range(_MAX_TAG_PAGES):
-            reply = self._call_url(ep, ref, "GET", str(url), what=what, max_bytes=MAX_MANIFEST_BYTES * 4)
+            reply = self.call_url(ep, ref, "GET", str(url), what=what, max_bytes=MAX_MANIFEST_BYTES * 4)
             if reply.status == 404:
                 raise self._not_found(ep, ref, reply, what=what)
             if reply.status != 200:
@@ -405,11 +405,12 @@ class RegistryClient(Resolver):
     def _call(self, ep: Endpoint, ref: ImageRef, method: str, suffix: str, *, what: str,
               accept: str | None = None, max_bytes: int | None = None) -> HttpReply:
         url = f"{ep.base}/v2/{ep.name(ref.repository)}{suffix}"
-        return self._call_url(ep, ref, method, url, what=what, accept=accept, max_bytes=max_bytes)
+        return self.call_url(ep, ref, method, url, what=what, accept=accept, max_bytes=max_bytes)
 
-    def _call_url(self, ep: Endpoint, ref: ImageRef, method: str, url: str, *, what: str,
+    def call_url(self, ep: Endpoint, ref: ImageRef, method: str, url: str, *, what: str,
                   accept: str | None = None, max_bytes: int | None = None) -> HttpReply:
-        """``method`` ``url`` with cached credentials; on a 401 challenge, authenticate once and retry."""
+        """``method`` ``url`` (an API URL of ``ep``) with cached credentials; on a 401 challenge,
+        authenticate once and retry. Public for API calls this client does not wrap (referrers)."""
         scope = f"repository:{ep.name(ref.repository)}:pull"
         headers = {"Accept": accept} if accept else {}
         sent = self.auth.authorization(ep.host, scope)

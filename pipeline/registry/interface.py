@@ -2,7 +2,7 @@
 
 Contract of a :class:`Resolver`:
 
-- input: an :class:`~pipeline.images.reference.ImageRef` as written (canonical upstream name);
+- input: an :class:`~pipeline.vocabulary.reference.ImageRef` as written (canonical upstream name);
 - ``resolve`` returns a :class:`ResolvedImage`: the digest of the manifest or index *bytes the
   resolver received and hashed itself*, the media type and size, the per-platform manifest
   digests of an index, the config digest of each manifest, attestation manifests kept apart, and
@@ -24,9 +24,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._closing import Closing
-from .._digest import Digest
 from ..errors import ResolveError
-from ..images.reference import ImageRef
+from ..vocabulary.digest import Digest, is_sha256
+from ..vocabulary.media_types import (
+    DOCKER_MANIFEST,
+    DOCKER_MANIFEST_LIST,
+    INDEX_MEDIA_TYPES,
+    MANIFEST_ACCEPT,
+    MANIFEST_MEDIA_TYPES,
+    OCI_INDEX,
+    OCI_MANIFEST,
+)
+from ..vocabulary.reference import ImageRef
 
 __all__ = [
     "DOCKER_MANIFEST",
@@ -43,16 +52,6 @@ __all__ = [
     "TamperingError",
 ]
 
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-INDEX_MEDIA_TYPES = frozenset({OCI_INDEX, DOCKER_MANIFEST_LIST})
-MANIFEST_MEDIA_TYPES = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})
-#: Every manifest type, always sent together: distribution 2.8 answers 404 for a stored type not listed.
-MANIFEST_ACCEPT = ", ".join((OCI_INDEX, OCI_MANIFEST, DOCKER_MANIFEST_LIST, DOCKER_MANIFEST))
-
-_SHA256 = re.compile(r"^sha256:[0-9a-f]{64}$")
 _PLATFORM = re.compile(r"^[a-z0-9._-]+/[a-z0-9._-]+(/[a-z0-9._-]+)?( \([^()]+\))?$")
 
 
@@ -90,7 +89,7 @@ class ResolvedImage:
     served_by: str
 
     def __post_init__(self) -> None:
-        if not _SHA256.match(self.digest):
+        if not is_sha256(self.digest):
             raise ValueError(f"ResolvedImage.digest {self.digest!r} is not sha256:<64 hex>")
         if self.ref.pinned and self.ref.digest != self.digest:
             raise ValueError(f"ResolvedImage.digest {self.digest!r} differs from the reference's {self.ref.digest!r}")
@@ -101,7 +100,7 @@ class ResolvedImage:
         if self.platforms and self.media_type not in INDEX_MEDIA_TYPES:
             raise ValueError("ResolvedImage.platforms is only for an index")
         for key, value in (*self.platforms.items(), *self.configs.items()):
-            if not _SHA256.match(value):
+            if not is_sha256(value):
                 raise ValueError(f"ResolvedImage: digest {value!r} of {key!r} is not sha256:<64 hex>")
         for key in self.platforms:
             if not _PLATFORM.match(key):

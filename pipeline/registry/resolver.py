@@ -21,7 +21,7 @@ import logging
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from ..images.reference import ImageRef
+from ..vocabulary.reference import ImageRef
 from .interface import ResolvedImage, Resolver
 
 __all__ = ["resolve_all"]

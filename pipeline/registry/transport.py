@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import dataclasses
 import email.utils
-import ipaddress
 import logging
 import random
 import re
@@ -44,6 +43,7 @@ import httpx
 
 from .._closing import Closing
 from ..errors import ChartError, PipelineError
+from ..vocabulary.hosts import is_loopback
 
 __all__ = [
     "MAX_DOWNLOAD_BYTES",
@@ -76,20 +76,6 @@ def redact_url(url: str) -> str:
 def redact_text(text: str) -> str:
     """``text`` with the user-info of every ``scheme://user:password@host`` removed."""
     return _USERINFO.sub("", text)
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` (``name``, ``name:port``, ``[v6]:port``) is ``localhost`` or a loopback address."""
-    if host.startswith("["):
-        name = host[1:].split("]", 1)[0]
-    else:
-        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-    if name.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

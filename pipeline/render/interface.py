@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
-from .._digest import Digest
+from ..vocabulary.digest import Digest
 from .job import ComponentRender, RenderJob, run_job
 from .sandbox import CANONICAL, Variation
 

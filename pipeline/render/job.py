@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .._digest import Digest, canonical_json, sha256
+from ..vocabulary.digest import Digest, canonical_json, sha256
 
 __all__ = ["ComponentRender", "RenderJob", "assemble", "run_job", "segments_of", "split_documents"]
 

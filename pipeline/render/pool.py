@@ -21,8 +21,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from .._digest import Digest
 from ..errors import PipelineError, RenderError
+from ..vocabulary.digest import Digest
 from .job import ComponentRender, RenderJob
 from .sandbox import Variation, python_executable, sandbox_environment
 

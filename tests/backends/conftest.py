@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline._digest import Digest, sha256
 from pipeline.backends import ContainerSettings, Plan, Stage, build_plan, load_settings
 from pipeline.backends.wheelhouse import REQUIREMENTS_NAME
 from pipeline.stages import Workspace
+from pipeline.vocabulary.digest import Digest, sha256
 from tests import factories
 
 #: The checkout under test (its pyproject.toml holds the real container settings).

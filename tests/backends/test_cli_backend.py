@@ -14,9 +14,9 @@ import pytest
 
 import pipeline.backends
 from pipeline.__main__ import main
-from pipeline._digest import sha256
 from pipeline.backends import Plan, Stage
 from pipeline.stages import Workspace, lock_catalog
+from pipeline.vocabulary.digest import sha256
 from tests import factories
 from tests.backends.conftest import REPO, PlanFactory
 from tests.backends.fake_dagger_engine import FakeEngine, serve

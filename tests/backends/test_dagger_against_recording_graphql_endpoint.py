@@ -18,11 +18,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from pipeline._digest import sha256
 from pipeline.backends import LocalBackend, OutputMismatchError, Stage, write_outputs
 from pipeline.backends.dagger import DaggerBackend
 from pipeline.errors import BackendError, IntegrityError
 from pipeline.stages import Workspace, lock_catalog
+from pipeline.vocabulary.digest import sha256
 from tests import factories
 from tests.backends.conftest import PlanFactory
 from tests.backends.fake_dagger_engine import FakeEngine, serve

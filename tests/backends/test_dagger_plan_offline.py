@@ -20,13 +20,13 @@ import graphql
 import pytest
 from gql.dsl import DSLQuery, DSLSchema, dsl_gql
 
-from pipeline._digest import sha256
 from pipeline.backends import Plan, Stage
 from pipeline.backends.dagger import build_container, build_export
 from pipeline.backends.plan import tree_digest
 from pipeline.errors import BackendError, UsageError
-from pipeline.images.reference import ImageRef
 from pipeline.stages import Workspace
+from pipeline.vocabulary.digest import sha256
+from pipeline.vocabulary.reference import ImageRef
 from tests.backends.conftest import REPO, PlanFactory
 from tests.backends.fake_dagger_engine import SCHEMA
 

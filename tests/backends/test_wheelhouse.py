@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline._digest import sha256
 from pipeline.backends.settings import load_settings
 from pipeline.backends.wheelhouse import REQUIREMENTS_NAME, check_wheelhouse, parse_requirements, prepare_wheelhouse
 from pipeline.errors import BackendError
+from pipeline.vocabulary.digest import sha256
 from tests.backends.conftest import REPO, TINY_BYTES, TINY_WHEEL
 
 

@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from pipeline._digest import canonical_json, sha256
 from pipeline.bom import BomError, bom_files, build_bom, build_catalog_bom, check_boms_fresh, serialize, write_boms
 from pipeline.bom.cyclonedx import BOM_LAYOUT, CATALOG_BOM, loads, validate
 from pipeline.errors import IntegrityError
 from pipeline.lockfile import load
+from pipeline.vocabulary.digest import canonical_json, sha256
 from tests.bom import locks as f
 
 GOLDEN = Path(__file__).parent / "golden"

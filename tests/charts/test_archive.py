@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline._digest import sha256_of_entries
 from pipeline.charts import archive as archive_module
 from pipeline.charts import inspect_archive, pack_directory
 from pipeline.errors import ChartError
+from pipeline.vocabulary.digest import sha256_of_entries
 from tests import factories
 from tests.servers import Member, build_archive
 

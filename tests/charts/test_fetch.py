@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from pipeline._digest import sha256
 from pipeline.charts import (
     STORE,
     ChartStore,
@@ -21,6 +20,7 @@ from pipeline.charts import (
 )
 from pipeline.errors import ChartError
 from pipeline.recipes.model import ChartRef
+from pipeline.vocabulary.digest import sha256
 from tests import factories
 from tests.servers import HttpRepo, Registry, push_oci_chart, write_index
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline._digest import Digest, sha256
 from pipeline.charts import ChartStore
 from pipeline.errors import ChartError
+from pipeline.vocabulary.digest import Digest, sha256
 from tests import factories
 
 

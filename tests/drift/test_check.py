@@ -15,7 +15,6 @@ from typing import Any
 import httpx
 import pytest
 
-from pipeline._digest import sha256
 from pipeline.charts import (
     ChartSource,
     HttpChartSource,
@@ -31,6 +30,7 @@ from pipeline.images import ImageRef
 from pipeline.lockfile import Lockfile, load
 from pipeline.registry import RegistryClient, RetryPolicy
 from pipeline.stages import Workspace, fresh_locks, lock_catalog
+from pipeline.vocabulary.digest import sha256
 from tests import factories, locks
 from tests.servers import (
     FaultProxy,

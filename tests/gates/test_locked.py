@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from pipeline._digest import canonical_json
 from pipeline.errors import IntegrityError, LockError
 from pipeline.gates import ChartDefaultImagesLocked, Finding, GateInput, GateName
 from pipeline.gates.exemptions import Exemptions
 from pipeline.lockfile import Lockfile
 from pipeline.recipes import load_catalog
+from pipeline.vocabulary.digest import canonical_json
 from tests.locks import component, image, lock_body, seal, sealed_bytes
 from tests.recipes.catalogs import line_of, write_catalog
 

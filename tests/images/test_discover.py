@@ -12,15 +12,17 @@ from typing import Any
 
 import pytest
 
+from pipeline.charts import chart_yaml
 from pipeline.errors import DiscoveryError
 from pipeline.images import (
+    AnnotatedImage,
     Discovery,
     ImageRef,
     Origin,
     RejectReason,
     Resource,
     Via,
-    chart_annotation_images,
+    annotation_images,
     classify,
     discover,
 )
@@ -525,6 +527,12 @@ annotations:
       image: vgpu-manager
     - name: missing
 """
+
+
+def chart_annotation_images(archive: bytes) -> tuple[AnnotatedImage, ...]:
+    """What the build step does: fetch's reader takes Chart.yaml out of the archive, discover parses it."""
+    top, meta = chart_yaml(archive)
+    return annotation_images(meta, chart=top)
 
 
 def test_chart_annotation_images() -> None:

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from pipeline._digest import Digest
 from pipeline.images import Origin
-from pipeline.images.reference import ImageRef
 from pipeline.provenance import ArtifactSource, LockedImage
 from pipeline.provenance.registry import RegistryArtifactSource
 from pipeline.registry import RegistryClient, RetryPolicy
+from pipeline.vocabulary.digest import Digest
+from pipeline.vocabulary.reference import ImageRef
 from tests.provenance.cosign import Subject
 from tests.servers import Registry, build_oci_image, push_oci_image
 

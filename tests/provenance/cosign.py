@@ -26,8 +26,7 @@ import json
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
@@ -37,7 +36,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
 from pipeline.provenance.verify import DSSE_ENVELOPE, SIGSTORE_BUNDLE, SIMPLE_SIGNING
-from tests.servers import Registry
+from tests.servers import QuietHandler, Registry, serve_in_thread, stop_serving
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -268,10 +267,11 @@ class _GateServer(ThreadingHTTPServer):
     lock: threading.Lock
 
 
-class _GateHandler(BaseHTTPRequestHandler):
+class _GateHandler(QuietHandler):
     server: _GateServer
 
     def _serve(self, method: str) -> None:
+        self.method = method
         path = urlsplit(self.path).path
         with self.server.lock:
             self.server.requests.append(f"{method} {path}")
@@ -280,14 +280,10 @@ class _GateHandler(BaseHTTPRequestHandler):
             with self.server.lock:
                 found = list(self.server.referrers.get((name, digest), []))
             body = _compact({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": found})
-            self._answer(200, body, {"Content-Type": OCI_INDEX})
+            self.answer(200, body, {"Content-Type": OCI_INDEX})
             return
-        headers = {k: v for k, v in self.headers.items() if k.lower() == "accept"}
-        upstream = self.server.client.request(method, self.server.upstream + self.path, headers=headers)
-        passed = {k: v for k, v in upstream.headers.items()
-                  if k.lower() in ("content-type", "docker-content-digest", "link")}
-        self._answer(upstream.status_code, upstream.content if method == "GET" else b"", passed,
-                     length=len(upstream.content))
+        upstream, passed = self.forward(self.server.client, self.server.upstream)
+        self.answer(upstream.status_code, upstream.content, passed, length=len(upstream.content))
 
     def do_GET(self) -> None:
         self._serve("GET")
@@ -295,17 +291,6 @@ class _GateHandler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:
         self._serve("HEAD")
 
-    def _answer(self, status: int, body: bytes, headers: Mapping[str, str], *, length: int | None = None) -> None:
-        self.send_response(HTTPStatus(status))
-        for key, value in headers.items():
-            self.send_header(key, value)
-        self.send_header("Content-Length", str(len(body) if length is None else length))
-        self.end_headers()
-        if body:
-            self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
 
 
 @dataclass(kw_only=True)
@@ -325,10 +310,7 @@ class FakeReferrersGate:
             self.server.referrers.setdefault((repository, subject), []).append(dict(descriptor))
 
     def stop(self) -> None:
-        if self.thread.is_alive():
-            self.server.shutdown()
-            self.thread.join(timeout=10)
-        self.server.server_close()
+        stop_serving(self.server, self.thread)
         self.server.client.close()
 
 
@@ -339,7 +321,5 @@ def start_referrers_gate(registry: Registry) -> FakeReferrersGate:
     server.referrers = {}
     server.requests = []
     server.lock = threading.Lock()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
-                              name="referrers-gate", daemon=True)
-    thread.start()
+    thread = serve_in_thread(server, "referrers-gate")
     return FakeReferrersGate(host=f"127.0.0.1:{server.server_address[1]}", server=server, thread=thread)

@@ -11,10 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pipeline.images.reference import ImageRef
+from lab.images import build_image, load_image_specs
 from pipeline.lockfile import Lockfile, load
-from pipeline.registry.images import build_image, load_image_specs
 from pipeline.stages import Workspace, lock_catalog
+from pipeline.vocabulary.reference import ImageRef
 from tests.locks import edited
 
 CATALOG = Path(__file__).resolve().parents[2] / "recipes"

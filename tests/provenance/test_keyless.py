@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline._digest import Digest
 from pipeline.errors import SignatureError
 from pipeline.provenance import KeylessVerifier, SigstoreInstance
 from pipeline.provenance.keyless import bundled_trusted_root
+from pipeline.vocabulary.digest import Digest
 
 GITHUB = "https://github.com/login/oauth"
 BUNDLES = [("bundle_v3.txt", "william@yossarian.net"), ("bundle.txt", "a@tny.town")]

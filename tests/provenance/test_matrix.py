@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from pipeline.errors import GateError, RecipeError
-from pipeline.images.reference import ImageRef
 from pipeline.provenance import (
     Facet,
     Mitigation,
@@ -19,6 +18,7 @@ from pipeline.provenance import (
     load_matrix,
     problems,
 )
+from pipeline.vocabulary.reference import ImageRef
 from tests.locks import images_lock
 from tests.provenance.cosign import generate_key
 from tests.provenance.locks import CATALOG

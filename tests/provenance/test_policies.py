@@ -19,7 +19,6 @@ import pytest
 import yaml
 
 from pipeline.errors import GateError, LockError, RecipeError
-from pipeline.images.reference import ImageRef
 from pipeline.provenance import (
     ALLOWLIST_POLICY,
     VERIFY_POLICY,
@@ -36,6 +35,7 @@ from pipeline.provenance import (
 )
 from pipeline.provenance.crd import Crd
 from pipeline.provenance.stage import CRD_FILES
+from pipeline.vocabulary.reference import ImageRef
 from tests.locks import fake_digest, images_lock
 from tests.provenance.cosign import generate_key
 from tests.provenance.locks import CATALOG, catalog_lockfiles

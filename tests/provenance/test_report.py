@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from pipeline.images import Origin
-from pipeline.images.reference import ImageRef
 from pipeline.provenance import (
     ArtifactSource,
     LockedImage,
@@ -24,6 +23,7 @@ from pipeline.provenance import (
     provenance,
     render_matrix,
 )
+from pipeline.vocabulary.reference import ImageRef
 from tests.locks import fake_digest, images_lock
 from tests.provenance.conftest import push_image
 from tests.provenance.cosign import generate_key, push_signature, simple_signing_payload
@@ -34,7 +34,7 @@ DIGEST = fake_digest("x")
 
 
 def image(ref: str, digest: str | None = DIGEST) -> LockedImage:
-    from pipeline._digest import Digest
+    from pipeline.vocabulary.digest import Digest
     return LockedImage(component="app", ref=ImageRef.parse(ref), digest=Digest(digest) if digest else None,
                        origin=Origin.CHART_DEFAULT, recipes=("r",))
 

@@ -10,7 +10,7 @@ from pipeline.images import ImageRef
 from pipeline.registry import NotFoundError, RegistryConfig, ResolvedImage, TamperingError
 from pipeline.registry.client import Endpoint
 from pipeline.registry.interface import OCI_INDEX, OCI_MANIFEST
-from pipeline.registry.mirrors import Capability
+from pipeline.registry_config import Capability
 from tests.registry.conftest import ClientFactory
 from tests.registry.skopeo import require_skopeo, skopeo
 from tests.servers import (

@@ -10,11 +10,11 @@ import time
 import httpx
 import pytest
 
-from pipeline._digest import Digest
 from pipeline.errors import ResolveError
 from pipeline.images import ImageRef
 from pipeline.registry import NotFoundError, ResolvedImage, Resolver, resolve_all
 from pipeline.registry.interface import OCI_MANIFEST
+from pipeline.vocabulary.digest import Digest
 from tests.registry.conftest import ClientFactory
 from tests.servers import FaultProxy, OciImage, Registry, build_oci_image, push_oci_image
 

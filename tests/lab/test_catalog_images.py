@@ -23,10 +23,10 @@ from typing import Any
 import pytest
 import yaml
 
+from lab.images import BuiltImage, build_image, load_image_specs
 from pipeline.build import RecipeBuild
-from pipeline.images.reference import ImageRef
-from pipeline.registry.images import BuiltImage, build_image, load_image_specs
 from pipeline.stages import Workspace, compose_recipes, render_recipe
+from pipeline.vocabulary.reference import ImageRef
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CATALOG = REPO_ROOT / "recipes"

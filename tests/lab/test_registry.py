@@ -14,10 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pipeline.errors import RecipeError
-from pipeline.registry.__main__ import main
-from pipeline.registry.images import OCI_INDEX, OCI_MANIFEST, build_image, load_image_specs
-from pipeline.registry.local import (
+from lab.__main__ import main
+from lab.images import OCI_INDEX, OCI_MANIFEST, build_image, load_image_specs
+from lab.registry import (
     REGISTRY_BINARY,
     LocalRegistry,
     LocalRegistryError,
@@ -27,6 +26,7 @@ from pipeline.registry.local import (
     serve_catalog_images,
     start_local_registry,
 )
+from pipeline.errors import RecipeError
 from tests.registry.skopeo import require_skopeo, skopeo
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -140,7 +140,7 @@ def test_a_busy_port_is_refused_with_a_hint(binary: str, tmp_path: Path, listene
         start_local_registry(address=f"127.0.0.1:{port}", storage=tmp_path / "reg", binary=binary)
     assert caught.value.message == f"address 127.0.0.1:{port} is already in use"
     assert caught.value.hint is not None
-    assert "python -m pipeline.registry stop" in caught.value.hint and "--address" in caught.value.hint
+    assert "python -m lab stop" in caught.value.hint and "--address" in caught.value.hint
     assert not (tmp_path / "reg").exists()
 
 
@@ -195,7 +195,7 @@ def test_detached_registry_is_found_by_its_storage_and_stopped(binary: str, tmp_
             start_local_registry(address="127.0.0.1:0", storage=storage, binary=binary)
         assert caught.value.message == (f"a registry already serves {storage.resolve()} at {started.address} "
                                         f"(pid {started.pid})")
-        assert caught.value.hint is not None and "python -m pipeline.registry stop" in caught.value.hint
+        assert caught.value.hint is not None and "python -m lab stop" in caught.value.hint
         assert os.getsid(started.pid) == started.pid  # its own session: it outlives the caller
         found.stop()
         assert _gone(started.pid)
@@ -211,7 +211,7 @@ def test_a_registry_started_by_another_process_is_stopped_by_pid(binary: str, tm
     storage = tmp_path / "reg"
     address = f"127.0.0.1:{_free_port()}"
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    started = subprocess.run([sys.executable, "-m", "pipeline.registry", "start", "--no-fill", "--address", address,
+    started = subprocess.run([sys.executable, "-m", "lab", "start", "--no-fill", "--address", address,
                               "--storage", str(storage)], capture_output=True, text=True, env=env, timeout=60,
                              check=False)
     assert started.returncode == 0, started.stderr
@@ -285,7 +285,7 @@ def test_fill_twice_uploads_nothing_new(binary: str, tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------------------------------------
-# CLI: python -m pipeline.registry
+# CLI: python -m lab
 
 
 @pytest.mark.registry

@@ -22,9 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from pipeline.errors import RecipeError, ResolveError
-from pipeline.images.reference import ImageRef
-from pipeline.registry.images import (
+from lab.images import (
     CREATED,
     OCI_CONFIG,
     OCI_INDEX,
@@ -39,6 +37,8 @@ from pipeline.registry.images import (
     load_image_specs,
     push_image,
 )
+from pipeline.errors import RecipeError, ResolveError
+from pipeline.vocabulary.reference import ImageRef
 from tests.registry.oci_schemas import OCI_SCHEMAS, validate
 from tests.registry.skopeo import require_skopeo, skopeo
 from tests.servers import HttpRepo, Registry
@@ -98,7 +98,7 @@ def test_two_builds_are_byte_identical() -> None:
 _BUILD_IN_CHILD = """
 import json, sys
 from pathlib import Path
-from pipeline.registry.images import build_image, load_image_specs
+from lab.images import build_image, load_image_specs
 specs = load_image_specs(Path(sys.argv[1]))
 print(json.dumps({str(s.ref): build_image(s).digest for s in specs}, sort_keys=True))
 """
@@ -411,7 +411,7 @@ def test_push_to_a_dead_address_is_a_resolve_error() -> None:
         push_image(build_image(SINGLE), "http://127.0.0.1:9")
     assert caught.value.message.startswith(
         "pushing localhost:5001/recipe-lab/golden:1.0 to http://127.0.0.1:9: ConnectError")
-    assert caught.value.hint is not None and "python -m pipeline.registry status" in caught.value.hint
+    assert caught.value.hint is not None and "python -m lab status" in caught.value.hint
 
 
 @pytest.mark.http_repo

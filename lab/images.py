@@ -3,7 +3,7 @@
 Our catalog's images are not pulled from anywhere: ``recipes/images.yaml`` lists them (repository,
 tags, platforms, a file or two of content) and this module builds each one as OCI image-spec
 blobs, so a fresh machine with no internet can serve them from a local registry (see
-:mod:`pipeline.registry.local`) and a lock can record digests that a real registry served.
+:mod:`lab.registry`) and a lock can record digests that a real registry served.
 
 Inputs: ``recipes/images.yaml`` (kind ``ImageSet``), read by :func:`load_image_specs` into
 :class:`ImageSpec` records, one per (repository, tag).
@@ -42,12 +42,13 @@ from typing import Any
 
 import httpx
 
-from .._checks import check_keys, line_of, suggest, type_name
-from .._digest import Digest, canonical_json, sha256
-from .._yaml import YamlMap, load_file
-from ..errors import RecipeError, ResolveError
-from ..images.reference import ImageRef, ImageRefError
-from ..recipes.load import check_header, expect_mapping
+from pipeline._checks import check_keys, line_of, suggest, type_name
+from pipeline._yaml import YamlMap, load_file
+from pipeline.errors import RecipeError, ResolveError
+from pipeline.recipes.load import check_header, expect_mapping
+from pipeline.vocabulary.digest import Digest, canonical_json, sha256
+from pipeline.vocabulary.media_types import OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST
+from pipeline.vocabulary.reference import ImageRef, ImageRefError
 
 __all__ = [
     "CREATED",
@@ -69,10 +70,6 @@ __all__ = [
     "push_image",
 ]
 
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
 
 #: The ``created`` time of every config and history entry: the epoch, never the clock.
 CREATED = "1970-01-01T00:00:00Z"
@@ -535,7 +532,7 @@ def push_image(built: BuiltImage, registry_url: str, *, client: httpx.Client | N
         push.put_manifest(built.spec.tag, built.top)
     except httpx.HTTPError as exc:
         raise ResolveError(f"pushing {built.spec.ref} to {push.base}: {type(exc).__name__}: {exc}",
-                           hint="is the registry running? 'python -m pipeline.registry status'") from exc
+                           hint="is the registry running? 'python -m lab status'") from exc
     finally:
         if own:
             http.close()

@@ -12,10 +12,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["DOCKER_HUB", "ImageRef", "ImageRefError"]
+from .digest import REGISTERED_DIGESTS
+from .hosts import DOCKER_HUB, DOCKER_HUB_REFERENCE_ALIASES
 
-DOCKER_HUB = "docker.io"
-_LEGACY_HUB = {"index.docker.io", "registry-1.docker.io"}
+__all__ = ["DOCKER_HUB", "ImageRef", "ImageRefError"]
 
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
@@ -27,9 +27,6 @@ _REFERENCE = re.compile(
     rf"^(?P<name>(?:(?P<domain>{_DOMAIN})/)?{_COMPONENT}(?:/{_COMPONENT})*)"
     rf"(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?$"
 )
-_SHA256 = re.compile(r"^sha256:[0-9a-f]{64}$")
-#: Hex length of the digest algorithms the OCI image spec registers (others are only shape-checked).
-_REGISTERED_DIGESTS = {"sha256": 64, "sha384": 96, "sha512": 128}
 MAX_NAME = 255
 
 
@@ -64,7 +61,7 @@ class ImageRef:
             registry, repository = first, rest
         else:
             registry, repository = DOCKER_HUB, name
-        if registry.lower() in _LEGACY_HUB:
+        if registry.lower() in DOCKER_HUB_REFERENCE_ALIASES:
             registry = DOCKER_HUB
         if registry == DOCKER_HUB and "/" not in repository:
             repository = f"library/{repository}"
@@ -72,7 +69,7 @@ class ImageRef:
             raise ImageRefError(f"repository in {text!r} must be lower case")
         if digest is not None:
             algorithm, _, encoded = digest.partition(":")
-            size = _REGISTERED_DIGESTS.get(algorithm)
+            size = REGISTERED_DIGESTS.get(algorithm)
             if size is not None and not re.fullmatch(f"[0-9a-f]{{{size}}}", encoded):
                 raise ImageRefError(f"digest in {text!r} is not {algorithm}:<{size} lowercase hex characters>")
         return cls(registry=registry, repository=repository, tag=tag, digest=digest)

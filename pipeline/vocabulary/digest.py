@@ -13,12 +13,14 @@ import re
 from collections.abc import Iterable
 from typing import Any, NewType
 
-__all__ = ["Digest", "canonical_json", "parse_digest", "sha256", "sha256_of_entries"]
+__all__ = ["REGISTERED_DIGESTS", "Digest", "canonical_json", "is_sha256", "parse_digest", "sha256", "sha256_of_entries"]
 
 Digest = NewType("Digest", str)
 
 _DIGEST = re.compile(r"^(?P<alg>[a-z0-9]+(?:[.+_-][a-z0-9]+)*):(?P<hex>[a-zA-Z0-9=_-]+)$")
-_HEX_LEN = {"sha256": 64, "sha384": 96, "sha512": 128}
+#: Hex length of the digest algorithms the OCI image spec registers (others are only shape-checked).
+REGISTERED_DIGESTS = {"sha256": 64, "sha384": 96, "sha512": 128}
+_SHA256 = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 def parse_digest(text: str) -> Digest:
@@ -27,10 +29,15 @@ def parse_digest(text: str) -> Digest:
     if match is None:
         raise ValueError(f"not a digest: {text!r} (expected 'sha256:<64 hex characters>')")
     alg, hexpart = match["alg"], match["hex"]
-    want = _HEX_LEN.get(alg)
+    want = REGISTERED_DIGESTS.get(alg)
     if want is not None and (len(hexpart) != want or not re.fullmatch(r"[0-9a-f]+", hexpart)):
         raise ValueError(f"not a {alg} digest: {text!r} (expected {want} lowercase hex characters)")
     return Digest(text)
+
+
+def is_sha256(value: object) -> bool:
+    """Whether ``value`` is a string ``sha256:<64 lowercase hex>`` (the only digest a lock records)."""
+    return isinstance(value, str) and _SHA256.fullmatch(value) is not None
 
 
 def sha256(data: bytes) -> Digest:

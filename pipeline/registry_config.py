@@ -1,6 +1,10 @@
 """Registry configuration: mirrors per upstream registry (as containerd's ``hosts.toml``), insecure
 hosts and the Docker config with credentials.
 
+It sits below the stages because two of them share it: compose reads it from ``pipeline.yaml``
+(:mod:`pipeline.recipes.config`) and resolve obeys it (:mod:`pipeline.registry`), and compose must
+never import resolve.
+
 Input: the ``spec.registries`` mapping of ``recipes/pipeline.yaml`` (already loaded, with line
 numbers); output: a frozen :class:`RegistryConfig`. Example::
 
@@ -43,11 +47,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._checks import check_keys, line_of, type_name
-from .._yaml import YamlMap
-from ..errors import RecipeError
-from .auth import normalize_registry_host
-from .transport import is_loopback
+from ._checks import check_keys, line_of, type_name
+from ._yaml import YamlMap
+from .errors import RecipeError
+from .vocabulary.hosts import is_loopback, normalize_registry_host
 
 __all__ = ["Capability", "Mirror", "MirrorSet", "RegistryConfig", "parse_registry_config"]
 

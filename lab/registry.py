@@ -3,7 +3,7 @@
 Our catalog names its images ``localhost:5001/recipe-lab/<name>:<tag>``; this module runs Debian's
 ``docker-registry`` (CNCF distribution) on a loopback address (``127.0.0.1:5001`` by default) with
 its storage under a directory of ours (``.pipeline-cache/registry`` by default) and fills it with
-the images :mod:`pipeline.registry.images` builds from ``recipes/images.yaml``. A lock made while
+the images :mod:`lab.images` builds from ``recipes/images.yaml``. A lock made while
 it runs records digests the registry really served, under the name that served them.
 
 Entry points:
@@ -11,7 +11,7 @@ Entry points:
 - :func:`start_local_registry` starts the process (a child of this one) and returns once
   ``GET /v2/`` answers 200; :meth:`LocalRegistry.stop` terminates it and ``wait()``s for it.
   With ``detach=True`` the process gets its own session and a pid file in the storage directory,
-  so that it outlives this process (``python -m pipeline.registry start``); :func:`running_registry`
+  so that it outlives this process (``python -m lab start``); :func:`running_registry`
   finds it again (one registry per storage directory) and :meth:`LocalRegistry.stop` stops it by
   pid, reaping it when this process is its parent.
 - :func:`fill_registry` builds every image of ``images.yaml`` and pushes it to a registry URL.
@@ -26,7 +26,7 @@ prints; a process that fails to start is reaped before the error is raised.
 Errors: :class:`LocalRegistryError` (exit code 2) with a hint: the binary is missing
 (``apt-get install docker-registry``), the address is not loopback or is busy, the storage is
 already served, the process exited or never answered (with the tail of its log). Pushing raises
-what :func:`~pipeline.registry.images.push_image` raises.
+what :func:`~lab.images.push_image` raises.
 """
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ from pathlib import Path
 import httpx
 import yaml
 
-from ..errors import PipelineError
+from pipeline.errors import PipelineError
+
 from .images import IMAGES_FILE, PushReport, build_image, load_image_specs, push_image
 
 __all__ = [
@@ -165,7 +166,7 @@ def start_local_registry(*, address: str = DEFAULT_ADDRESS, storage: Path, binar
     if (other := running_registry(storage)) is not None:
         raise LocalRegistryError(
             f"a registry already serves {storage} at {other.address} (pid {other.pid})",
-            hint=f"use it, or stop it first: 'python -m pipeline.registry stop --storage {storage}'")
+            hint=f"use it, or stop it first: 'python -m lab stop --storage {storage}'")
     _check_free(host, port)
     (storage / _DATA).mkdir(parents=True, exist_ok=True)
     config = storage / _CONFIG
@@ -288,8 +289,8 @@ def _check_free(host: str, port: int) -> None:
 def _busy(address: str) -> LocalRegistryError:
     return LocalRegistryError(
         f"address {address} is already in use",
-        hint="a registry started earlier may still run: 'python -m pipeline.registry status' and "
-             "'python -m pipeline.registry stop'; otherwise pick another with --address 127.0.0.1:<port>",
+        hint="a registry started earlier may still run: 'python -m lab status' and "
+             "'python -m lab stop'; otherwise pick another with --address 127.0.0.1:<port>",
     )
 
 

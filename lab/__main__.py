@@ -1,4 +1,4 @@
-"""``python -m pipeline.registry``: the local registry that serves our catalog's images.
+"""``python -m lab``: the local registry that serves our catalog's images.
 
 Commands (defaults: ``--catalog recipes``, ``--address 127.0.0.1:5001``,
 ``--storage .pipeline-cache/registry``):
@@ -12,7 +12,7 @@ Commands (defaults: ``--catalog recipes``, ``--address 127.0.0.1:5001``,
   running from ``--storage`` is used as it is, not refilled, and left running); exits with
   ``COMMAND``'s status.
 
-Only argument parsing and printing live here; the work is :mod:`pipeline.registry.local`.
+Only argument parsing and printing live here; the work is :mod:`lab.registry`.
 Exit codes: 0 ok; 1 ``status`` found no registry; 2 bad input or a registry error (with a hint).
 """
 
@@ -24,9 +24,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..errors import PipelineError, UsageError
+from pipeline.errors import PipelineError, UsageError
+
 from .images import PushReport
-from .local import (
+from .registry import (
     DEFAULT_ADDRESS,
     DEFAULT_STORAGE,
     LocalRegistry,
@@ -76,7 +77,7 @@ def _start(args: argparse.Namespace) -> int:
     registry = running_registry(args.storage)
     if registry is not None and registry.address != args.address:
         raise UsageError(f"a registry from {registry.storage} already runs at {registry.address}, "
-                         f"not at {args.address}", hint="stop it first: 'python -m pipeline.registry stop'")
+                         f"not at {args.address}", hint="stop it first: 'python -m lab stop'")
     if registry is None:
         registry = start_local_registry(address=args.address, storage=args.storage, detach=True)
         print(f"started the registry at {registry.url} (pid {registry.pid}, storage {registry.storage})")
@@ -93,7 +94,7 @@ def _run(args: argparse.Namespace) -> int:
         command = command[1:]
     if not command:
         raise UsageError("'run' needs a command after '--'",
-                         hint="python -m pipeline.registry run -- python -m pipeline lock")
+                         hint="python -m lab run -- python -m pipeline lock")
     existing = running_registry(args.storage)
     registry: LocalRegistry | None = None
     if existing is not None and existing.address == args.address:
@@ -119,7 +120,7 @@ def _print_pushes(reports: Sequence[PushReport]) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.registry",
+    parser = argparse.ArgumentParser(prog="python -m lab",
                                      description="The local registry that serves the catalog's own images.")
     commands = parser.add_subparsers(dest="command", required=True)
 
