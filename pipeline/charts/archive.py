@@ -36,6 +36,7 @@ from typing import Any
 import yaml
 
 from .._digest import Digest, sha256_of_entries
+from .._yaml import load_strings, problem_of
 from ..errors import ChartError
 
 __all__ = [
@@ -54,12 +55,6 @@ _UNSAFE_HINT = (
     "a chart archive must hold regular files and directories under one top-level directory named "
     "after the chart; re-package it with 'helm package' (or the pipeline's packer) and do not use it as is"
 )
-
-try:
-    _StringLoader: type[yaml.BaseLoader] = yaml.CBaseLoader  # type: ignore[assignment]
-except AttributeError:  # pragma: no cover - PyYAML built without libyaml
-    _StringLoader = yaml.BaseLoader
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ArchiveInfo:
@@ -209,12 +204,13 @@ def _safe_path(member: tarfile.TarInfo, source: str) -> str:
     return "/".join(parts)
 
 
-def load_yaml_strings(data: bytes) -> Any:
+def load_yaml_strings(data: bytes, *, section: str = "yaml") -> Any:
     """Parse YAML keeping every scalar as the string written (``version: 1.10`` stays ``'1.10'``).
 
-    Raises ``UnicodeDecodeError`` or ``yaml.YAMLError``; the caller words the message.
+    Bounded by ``section``'s limits (:mod:`pipeline._yaml`). Raises ``UnicodeDecodeError`` or
+    ``yaml.YAMLError``; the caller words the message (:func:`pipeline._yaml.problem_of`).
     """
-    return yaml.load(data.decode("utf-8"), Loader=_StringLoader)  # noqa: S506 - BaseLoader builds only str/list/dict
+    return load_strings(data, section=section)
 
 
 def chart_name_version(content: bytes, *, where: str) -> tuple[str, str]:
@@ -223,7 +219,9 @@ def chart_name_version(content: bytes, *, where: str) -> tuple[str, str]:
     try:
         meta = load_yaml_strings(content)
     except (UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ChartError(f"{where} is not readable YAML: {exc}", hint=hint) from exc
+        problem, line, limit_hint = problem_of(exc)
+        at = f" (line {line})" if line is not None else ""
+        raise ChartError(f"{where} is not readable YAML{at}: {problem}", hint=limit_hint or hint) from exc
     if not isinstance(meta, dict):
         raise ChartError(f"{where} is not a mapping", hint=hint)
     name, version = meta.get("name"), meta.get("version")
