@@ -392,8 +392,8 @@ def problem_of(exc: yaml.YAMLError | UnicodeDecodeError) -> tuple[str, int | Non
     context = getattr(exc, "context", None)
     if context and problem.startswith("but "):  # "expected a single document ..., but found another document"
         problem = f"{context}, {problem}"
-    if "nesting depth" in problem:  # libyaml's own bound on flow nesting
-        return problem, line, _current["yaml"].hint("maxDepth")
+    if "nesting depth" in problem:  # libyaml's own bound on flow nesting (1,000 levels), met before ours
+        return f"nested too deep for the YAML parser ({problem})", line, _current["yaml"].hint("maxDepth")
     if problem.startswith(_CANNOT_BUILD):
         return problem, line, "quote the value to keep it a string"
     return problem, line, None
@@ -429,7 +429,7 @@ def _translate(exc: yaml.YAMLError | UnicodeDecodeError, *, error: type[Pipeline
     problem, line, hint = problem_of(exc)
     if isinstance(exc, UnicodeDecodeError):
         return error(problem, path=shown, hint=hint)
-    if isinstance(exc, LimitError):
+    if isinstance(exc, LimitError) or problem.startswith("nested too deep"):
         return error(f"YAML refused: {problem}", path=shown, line=line, hint=hint)
     return error(f"malformed YAML: {problem}", path=shown, line=line,
                  hint=hint or "fix the YAML syntax at that line (indentation, quoting, a missing ':')")
