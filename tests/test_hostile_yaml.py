@@ -207,7 +207,7 @@ def test_a_catalog_that_needs_more_raises_the_limit_in_pipeline_yaml(locked: Pat
 @pytest.mark.parametrize(("limits", "message"), [
     ("yaml: {maxDepth: 0}", "limits.yaml.maxDepth must be a positive integer, not 0"),
     ("yaml: {maxDepht: 5}", "maxDepht"),
-    ("render: {seconds: fast}", "limits.render.seconds must be a positive number, not 'fast'"),
+    ("rendered: {maxNodes: many}", "limits.rendered.maxNodes must be a positive integer, not 'many'"),
 ])
 def test_bad_limits_are_refused(locked: Path, capsys: pytest.CaptureFixture[str], limits: str, message: str) -> None:
     (locked / "catalog/pipeline.yaml").write_text(

@@ -22,7 +22,6 @@ line and a hint. Example::
           {maxBytes: 8388608, maxDepth: 100, maxAliases: 1000, maxNodes: 1000000, maxDocuments: 1000}
         rendered:                   # rendered manifests, CRD schemas, index.yaml
           {maxBytes: 67108864, maxDepth: 200, maxAliases: 10000, maxNodes: 20000000, maxDocuments: 100000}
-        render: {seconds: 300, memoryMiB: 4096}   # per render job, in the worker
 """
 
 from __future__ import annotations
@@ -40,36 +39,22 @@ from ..registry.mirrors import RegistryConfig, parse_registry_config
 from .load import check_header, expect_mapping, get_str, parse_criteria
 from .model import DEFAULT_API_VERSIONS, DEFAULT_KUBE_VERSION, Criteria, RecipeQuery
 
-__all__ = ["CONFIG_API_VERSION", "CONFIG_FILE", "Limits", "PipelineConfig", "RenderLimits", "load_config"]
+__all__ = ["CONFIG_API_VERSION", "CONFIG_FILE", "Limits", "PipelineConfig", "load_config"]
 
 CONFIG_FILE = "pipeline.yaml"
 CONFIG_API_VERSION = "pipeline.recipes.dev/v1"
 CONFIG_KIND = "PipelineConfig"
 
 _SPEC_KEYS = ("kubeVersion", "apiVersions", "recipes", "mirrors", "registries", "limits")
-_LIMIT_SECTIONS = ("yaml", "rendered", "render")
-_RENDER_KEYS = ("seconds", "memoryMiB")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RenderLimits:
-    """Bounds on one render job in its worker: wall-clock seconds and address space (MiB)."""
-
-    seconds: float = 300.0
-    memory_mib: int = 4096
-
-    def __post_init__(self) -> None:
-        if self.seconds <= 0 or self.memory_mib <= 0:
-            raise ValueError("render limits must be positive")
+_LIMIT_SECTIONS = ("yaml", "rendered")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Limits:
-    """``spec.limits``: YAML bounds for catalog files and for rendered output, and render job bounds."""
+    """``spec.limits``: YAML bounds for catalog files and for rendered output."""
 
     yaml: YamlLimits = FILE_LIMITS
     rendered: YamlLimits = RENDERED_LIMITS
-    render: RenderLimits = field(default_factory=RenderLimits)
 _RECIPE_KEYS = ("name", "criteria")
 _RECIPE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _KUBE_VERSION = re.compile(r"^v?[0-9]+\.[0-9]+(\.[0-9]+)?$")
@@ -93,7 +78,7 @@ class PipelineConfig:
     mirrors: Mapping[str, str] = field(default_factory=dict)
     #: image registries: mirrors, insecure hosts, Docker config (``pipeline.registry.mirrors``)
     registries: RegistryConfig = field(default_factory=RegistryConfig)
-    #: bounds on YAML and on render jobs (``spec.limits``)
+    #: bounds on YAML (``spec.limits``)
     limits: Limits = field(default_factory=Limits)
     path: str | None = None
     recipe_lines: Mapping[str, int] = field(default_factory=dict, compare=False)
@@ -229,20 +214,12 @@ def _limits(spec: YamlMap, *, path: str) -> Limits:
     value = spec.get("limits")
     if value is None:
         return Limits()
-    hint = "limits maps yaml, rendered and render to their settings (see pipeline/recipes/config.py)"
+    hint = "limits maps yaml and rendered to their settings (see pipeline/recipes/config.py)"
     node = expect_mapping(value, what="limits", path=path, line=line_of(spec, "limits"), hint=hint)
     check_keys(node, _LIMIT_SECTIONS, what="limits", path=path)
     yaml_limits = {s: _yaml_limits(node, s, base, path=path) for s, base in (("yaml", FILE_LIMITS),
                                                                              ("rendered", RENDERED_LIMITS))}
-    render = RenderLimits()
-    if node.get("render") is not None:
-        section = expect_mapping(node["render"], what="limits.render", path=path, line=line_of(node, "render"),
-                                 hint="write render: {seconds: 300, memoryMiB: 4096}")
-        check_keys(section, _RENDER_KEYS, what="limits.render", path=path)
-        seconds = _positive(section, "seconds", what="limits.render", path=path, default=render.seconds)
-        memory = _positive(section, "memoryMiB", what="limits.render", path=path, default=render.memory_mib)
-        render = RenderLimits(seconds=float(seconds), memory_mib=int(memory))
-    return Limits(yaml=yaml_limits["yaml"], rendered=yaml_limits["rendered"], render=render)
+    return Limits(yaml=yaml_limits["yaml"], rendered=yaml_limits["rendered"])
 
 
 def _yaml_limits(node: YamlMap, name: str, base: YamlLimits, *, path: str) -> YamlLimits:
@@ -251,19 +228,16 @@ def _yaml_limits(node: YamlMap, name: str, base: YamlLimits, *, path: str) -> Ya
     section = expect_mapping(node[name], what=f"limits.{name}", path=path, line=line_of(node, name),
                              hint=f"limits.{name} maps {', '.join(YamlLimits.KEYS)} to positive integers")
     check_keys(section, tuple(YamlLimits.KEYS), what=f"limits.{name}", path=path)
-    values = {attr: int(_positive(section, key, what=f"limits.{name}", path=path, default=getattr(base, attr),
-                                  integer=True))
+    values = {attr: int(_positive(section, key, what=f"limits.{name}", path=path, default=getattr(base, attr)))
               for key, attr in YamlLimits.KEYS.items()}
     return YamlLimits(section=name, **values)
 
 
-def _positive(node: YamlMap, key: str, *, what: str, path: str, default: float,
-              integer: bool = False) -> float:
+def _positive(node: YamlMap, key: str, *, what: str, path: str, default: float) -> float:
     value: Any = node.get(key)
     if value is None:
         return default
-    valid = isinstance(value, int) if integer else isinstance(value, int | float)
-    if isinstance(value, bool) or not valid or value <= 0:
-        raise RecipeError(f"{what}.{key} must be a positive {'integer' if integer else 'number'}, not {value!r}",
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise RecipeError(f"{what}.{key} must be a positive integer, not {value!r}",
                           path=path, line=line_of(node, key), hint=f"write {key}: {default}")
     return float(value)
