@@ -1,19 +1,34 @@
 """``python -m pipeline <command>``: parse arguments, call the library, map errors to exit codes.
 
-Exit codes: 0 all good; 1 a gate failed (divergence, stale or tampered lock); 2 bad input or usage.
+Exit codes: 0 all good; 1 a gate failed (divergence, stale or tampered lock); 2 bad input or usage;
+3 an internal error (a bug: one line, the traceback with ``-v``); 130 interrupted (SIGINT at any
+moment, imports included: nothing is written, every write being atomic).
 Data goes to stdout; logs go to stderr (``-v`` for more). ``lock`` and ``reproduce`` take
 ``--backend local|dagger``: the stage runs in-process (default) or in containers (pipeline.backends).
 """
 
 from __future__ import annotations
 
+import os
+import signal
+import sys
+
+
+def _interrupted_while_starting(signum: int, frame: object) -> None:
+    sys.stderr.write("interrupted; nothing was written\n")
+    os._exit(130)
+
+
+# Until main() runs, SIGINT (during the imports below) exits at once: nothing can have been written.
+if __name__ == "__main__":
+    signal.signal(signal.SIGINT, _interrupted_while_starting)
+
 import argparse
 import contextlib
 import json
 import logging
-import os
-import sys
 import time
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -322,6 +337,13 @@ def _on_backend(args: argparse.Namespace, stage_name: str) -> int:
 
 
 def cmd_lock(args: argparse.Namespace) -> int:
+    from ._exclusive import exclusive
+
+    with exclusive(Path(args.cache) / "lock.pid", wait=args.wait, what="lock"):
+        return _lock(args)
+
+
+def _lock(args: argparse.Namespace) -> int:
     if args.backend != "local":
         return _on_backend(args, "lock")
 
@@ -394,6 +416,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--recipe", action="append", help="only this recipe (repeatable)")
     p.add_argument("--no-resolve", action="store_true",
                    help="do not ask registries: images keep only the digests their references carry")
+    p.add_argument("--wait", action="store_true",
+                   help="wait for another lock of this checkout (same --cache) to finish instead of exiting 2")
     p.set_defaults(func=cmd_lock)
 
     p = sub.add_parser("reproduce", parents=[common, backend],
@@ -460,6 +484,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(message)s", stream=sys.stderr)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         code: int = args.func(args)
     except PipelineError as exc:
@@ -468,6 +493,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; nothing was written", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug: one line, the traceback only with -v
+        detail = " ".join(str(exc).split())[:500]
+        print(f"internal error: {type(exc).__name__}: {detail}" if detail else f"internal error: {type(exc).__name__}",
+              file=sys.stderr)
+        if args.verbose:
+            traceback.print_exc(file=sys.stderr)
+        else:
+            print("hint: run again with -v for the traceback, and report it", file=sys.stderr)
+        return 3
     return code
 
 

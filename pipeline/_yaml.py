@@ -1,27 +1,114 @@
-"""YAML loading that remembers where things were.
+"""YAML loading, bounded against hostile input, that remembers where things were.
 
-``load_file`` parses one YAML document with PyYAML's safe loader (the C loader when present) and
-returns plain ``dict``/``list`` data whose mappings are :class:`YamlMap` instances: ordinary dicts
-that also know the file, the line of the mapping and the line of each key. Errors name the file
-and line and are raised as the caller's error class.
+One loader for every YAML the pipeline reads: catalog files (overlays, mixins, values,
+``pipeline.yaml``, exemptions, provenance), chart metadata (``Chart.yaml``, ``index.yaml``) and
+rendered output. Events come from libyaml (PyYAML's C parser) when present; nodes are composed here,
+iteratively, so that every limit of :class:`YamlLimits` is checked *while* composing, before any
+alias is expanded or any Python object is built:
+
+- ``maxBytes``: the document's size, checked before parsing;
+- ``maxDepth``: nesting of mappings and sequences (no recursion, so no ``RecursionError``);
+- ``maxAliases``: ``*alias`` uses; ``maxNodes``: nodes once every alias is expanded (an alias bomb
+  of a few hundred bytes is refused after a few hundred events);
+- ``maxDocuments``: documents in one stream.
+
+``load_file`` returns plain ``dict``/``list`` data whose mappings are :class:`YamlMap` instances:
+ordinary dicts that also know the file, the line of the mapping and the line of each key.
+Every error (unreadable file, not UTF-8, control characters, syntax, duplicate keys, a tag or a
+value the safe constructor refuses, a limit) is raised as the caller's
+:class:`~pipeline.errors.PipelineError` subclass naming the file and the (1-based) line, with a
+hint; a limit's hint names the setting that raises it (``spec.limits`` in the catalog's
+``pipeline.yaml``, see :mod:`pipeline.recipes.config`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
+from yaml.events import (
+    AliasEvent,
+    CollectionStartEvent,
+    MappingEndEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+)
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from .errors import PipelineError, RecipeError
 
-__all__ = ["YamlMap", "dump", "load_all_bytes", "load_file", "load_yaml_strings", "location"]
+__all__ = [
+    "FILE_LIMITS",
+    "RENDERED_LIMITS",
+    "LimitError",
+    "YamlLimits",
+    "YamlMap",
+    "current_limits",
+    "dump",
+    "load_all_bytes",
+    "load_file",
+    "load_strings",
+    "load_yaml_strings",
+    "location",
+    "parse",
+    "problem_of",
+    "set_limits",
+]
 
-try:
-    _BaseLoader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]
-except AttributeError:  # pragma: no cover - PyYAML built without libyaml
-    _BaseLoader = yaml.SafeLoader
+_MIB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class YamlLimits:
+    """Bounds on one YAML document or stream. ``section`` names them in ``pipeline.yaml``'s ``spec.limits``."""
+
+    section: str
+    max_bytes: int
+    max_depth: int
+    max_aliases: int
+    max_nodes: int
+    max_documents: int
+
+    #: ``pipeline.yaml`` spelling of each field, for messages and for the config parser.
+    KEYS: ClassVar[dict[str, str]] = {
+        "maxBytes": "max_bytes", "maxDepth": "max_depth", "maxAliases": "max_aliases",
+        "maxNodes": "max_nodes", "maxDocuments": "max_documents",
+    }
+
+    def __post_init__(self) -> None:
+        for attr in self.KEYS.values():
+            if getattr(self, attr) < 1:
+                raise ValueError(f"{attr} must be positive")
+
+    def hint(self, key: str) -> str:
+        value = getattr(self, self.KEYS[key])
+        return (f"the limit is {self.section}.{key} = {value}; if a genuine file needs more, raise it under "
+                f"'spec: limits: {self.section}: {key}:' in the catalog's pipeline.yaml (recipes/pipeline.yaml)")
+
+
+#: Catalog files, values, chart metadata. Real catalogs (ours, upstream AICR) nest to depth 31 at most.
+FILE_LIMITS = YamlLimits(section="yaml", max_bytes=8 * _MIB, max_depth=100, max_aliases=1_000,
+                         max_nodes=1_000_000, max_documents=1_000)
+#: Rendered manifests, CRD schemas and chart repository indexes: larger, checked separately.
+RENDERED_LIMITS = YamlLimits(section="rendered", max_bytes=64 * _MIB, max_depth=200, max_aliases=10_000,
+                             max_nodes=20_000_000, max_documents=100_000)
+
+_current: dict[str, YamlLimits] = {"yaml": FILE_LIMITS, "rendered": RENDERED_LIMITS}
+
+
+def set_limits(*, files: YamlLimits = FILE_LIMITS, rendered: YamlLimits = RENDERED_LIMITS) -> None:
+    """Use these limits from now on in this process (``load_catalog`` sets its ``pipeline.yaml``'s)."""
+    _current["yaml"] = replace(files, section="yaml")
+    _current["rendered"] = replace(rendered, section="rendered")
+
+
+def current_limits(section: str = "yaml") -> YamlLimits:
+    """The limits in force for ``section`` (``yaml``: catalog files; ``rendered``: rendered output)."""
+    return _current[section]
 
 
 class YamlMap(dict[str, Any]):
@@ -40,8 +127,172 @@ class YamlMap(dict[str, Any]):
         return self.key_lines.get(key, self.line)
 
 
-class _LineLoader(yaml.SafeLoader):
-    """Pure-Python safe loader that builds :class:`YamlMap` with line numbers."""
+class LimitError(yaml.YAMLError):
+    """A document past one of its :class:`YamlLimits` (``key`` is the ``pipeline.yaml`` name)."""
+
+    def __init__(self, message: str, *, limits: YamlLimits, key: str, mark: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.key = key
+        self.hint = limits.hint(key)
+        self.problem_mark = mark
+
+
+try:
+    from yaml._yaml import CParser as _EventSource
+except ImportError:  # pragma: no cover - PyYAML built without libyaml
+    class _EventSource(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser):  # type: ignore[no-redef]
+        def __init__(self, stream: str | bytes) -> None:
+            yaml.reader.Reader.__init__(self, stream)
+            yaml.scanner.Scanner.__init__(self)
+            yaml.parser.Parser.__init__(self)
+
+
+class _Frame:
+    __slots__ = ("anchor", "items", "node", "start")
+
+    def __init__(self, node: Node, anchor: str | None, start: int) -> None:
+        self.node = node
+        self.anchor = anchor
+        self.start = start
+        self.items: list[Node] = []
+
+
+class _BoundedComposer(yaml.composer.Composer):
+    """PyYAML's composer, iterative and counting: depth, aliases and expanded nodes are checked per event."""
+
+    limits: YamlLimits = FILE_LIMITS
+    # Provided by the event source and the resolver it is mixed with.
+    get_event: Callable[[], Any]
+    resolve: Callable[..., str]
+
+    def _reset_counts(self) -> None:
+        self.anchors: dict[str, Node] = {}
+        self._sizes: dict[str, int] = {}
+        self._open: set[str] = set()
+        self._nodes = 0
+        self._aliases = 0
+
+    def compose_document(self) -> Node | None:
+        self.get_event()  # DocumentStartEvent
+        self._reset_counts()
+        node = self.compose_node(None, None)
+        self.get_event()  # DocumentEndEvent
+        self.anchors = {}
+        return node
+
+    def _count(self, amount: int, mark: Any) -> None:
+        self._nodes += amount
+        if self._nodes > self.limits.max_nodes:
+            raise LimitError(f"more than {self.limits.max_nodes} nodes once aliases are expanded "
+                             "(an alias bomb?)", limits=self.limits, key="maxNodes", mark=mark)
+
+    def _anchor(self, anchor: str | None, node: Node, size: int, mark: Any) -> None:
+        if anchor is None:
+            return
+        if anchor in self.anchors:
+            raise yaml.composer.ComposerError(
+                f"found duplicate anchor {anchor!r}; first occurrence", self.anchors[anchor].start_mark,
+                "second occurrence", mark)
+        self.anchors[anchor] = node
+        self._sizes[anchor] = size
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node:
+        frames: list[_Frame] = []
+        limits = self.limits
+        while True:
+            event: Any = self.get_event()
+            start: Any = event.start_mark
+            end: Any = event.end_mark
+            node: Node
+            if isinstance(event, AliasEvent):
+                name = event.anchor
+                if name in self._open:
+                    raise yaml.composer.ComposerError(
+                        None, None, f"alias *{name} refers to a node that contains it (a recursive structure)",
+                        start)
+                if name not in self.anchors:
+                    raise yaml.composer.ComposerError(None, None, f"found undefined alias {name!r}",
+                                                      start)
+                self._aliases += 1
+                if self._aliases > limits.max_aliases:
+                    raise LimitError(f"more than {limits.max_aliases} aliases", limits=limits, key="maxAliases",
+                                     mark=start)
+                self._count(self._sizes[name], start)
+                node = self.anchors[name]
+            elif isinstance(event, ScalarEvent):
+                self._count(1, start)
+                tag = event.tag
+                if tag is None or tag == "!":
+                    tag = self.resolve(ScalarNode, event.value, event.implicit)
+                node = ScalarNode(tag, event.value, start, end, style=event.style)
+                self._anchor(event.anchor, node, 1, start)
+            elif isinstance(event, CollectionStartEvent):
+                self._count(1, start)
+                if len(frames) >= limits.max_depth:
+                    raise LimitError(f"nested deeper than {limits.max_depth} levels", limits=limits, key="maxDepth",
+                                     mark=start)
+                tag = event.tag
+                kind = SequenceNode if isinstance(event, SequenceStartEvent) else MappingNode
+                if tag is None or tag == "!":
+                    tag = self.resolve(kind, None, event.implicit)
+                collection = kind(tag, [], start, None, flow_style=event.flow_style)
+                if event.anchor is not None:
+                    if event.anchor in self.anchors or event.anchor in self._open:
+                        raise yaml.composer.ComposerError(
+                            None, None, f"found duplicate anchor {event.anchor!r}", start)
+                    self._open.add(event.anchor)
+                frames.append(_Frame(collection, event.anchor, self._nodes))
+                continue
+            elif isinstance(event, SequenceEndEvent | MappingEndEvent):
+                frame = frames.pop()
+                node = frame.node
+                node.end_mark = end
+                if isinstance(node, MappingNode):
+                    items = frame.items
+                    node.value = list(zip(items[0::2], items[1::2], strict=True))
+                else:
+                    node.value = frame.items
+                if frame.anchor is not None:
+                    self._open.discard(frame.anchor)
+                    self._anchor(frame.anchor, node, self._nodes - frame.start + 1, start)
+            else:  # pragma: no cover - the parser emits nothing else inside a document
+                raise yaml.composer.ComposerError(None, None, f"unexpected {event!r}", start)
+            if not frames:
+                return node
+            frames[-1].items.append(node)
+
+
+def _init(self: Any, stream: str) -> None:
+    _EventSource.__init__(self, stream)
+    yaml.composer.Composer.__init__(self)
+    self._reset_counts()
+
+
+class _SafeLoader(_BoundedComposer, _EventSource, yaml.constructor.SafeConstructor, yaml.resolver.Resolver):
+    """Safe types (int, float, bool, null, timestamps), no line tracking: rendered output."""
+
+    def __init__(self, stream: str) -> None:
+        _init(self, stream)
+        yaml.constructor.SafeConstructor.__init__(self)
+        yaml.resolver.Resolver.__init__(self)
+
+
+class _StringLoader(_BoundedComposer, _EventSource, yaml.constructor.BaseConstructor,
+                    yaml.resolver.BaseResolver):
+    """Every scalar stays the string written (``version: 1.10`` stays ``'1.10'``)."""
+
+    def __init__(self, stream: str) -> None:
+        _init(self, stream)
+        yaml.constructor.BaseConstructor.__init__(self)
+        yaml.resolver.BaseResolver.__init__(self)
+
+
+_StringLoader.yaml_constructors = yaml.BaseLoader.yaml_constructors
+
+
+class _LineLoader(_SafeLoader):
+    """Safe types, and mappings built as :class:`YamlMap` with line numbers: catalog files."""
 
     file: Path | None = None
 
@@ -58,6 +309,7 @@ class _LineLoader(yaml.SafeLoader):
                 data.key_lines.setdefault(key, key_node.start_mark.line + 1)
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        self.flatten_mapping(node)  # merge keys (<<) first, so they are not taken for ordinary keys
         seen: dict[Any, int] = {}
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
@@ -70,61 +322,144 @@ class _LineLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-_LineLoader.add_constructor("tag:yaml.org,2002:map", _LineLoader.construct_yaml_map)
+_LineLoader.add_constructor("tag:yaml.org,2002:map", _LineLoader.construct_yaml_map)  # type: ignore[type-var]
+
+_LOADERS: dict[str, Callable[[str], Any]] = {"safe": _SafeLoader, "strings": _StringLoader, "lines": _LineLoader}
+
+
+def parse(data: bytes, *, loader: str = "safe", section: str = "yaml", multi: bool = False,
+          file: Path | None = None) -> Any:
+    """Parse ``data`` within the ``section``'s limits: one document, or (``multi``) the list of non-empty ones.
+
+    ``loader``: ``safe`` (PyYAML's safe types), ``strings`` (every scalar a string), ``lines``
+    (:class:`YamlMap` with lines). Raises ``UnicodeDecodeError``, or a ``yaml.YAMLError`` for
+    everything else (a :class:`LimitError` for a limit; constructor failures such as an impossible
+    date are turned into ``ConstructorError``).
+    """
+    limits = _current[section]
+    if len(data) > limits.max_bytes:
+        raise LimitError(f"{len(data)} bytes is more than {limits.max_bytes}", limits=limits, key="maxBytes", mark=None)
+    text = data.decode("utf-8")
+    loader_obj = _LOADERS[loader](text)
+    loader_obj.limits = limits
+    if file is not None:
+        loader_obj.file = file
+    try:
+        if not multi:
+            return loader_obj.get_single_data()
+        docs: list[Any] = []
+        count = 0
+        while loader_obj.check_node():
+            count += 1
+            if count > limits.max_documents:
+                raise LimitError(f"more than {limits.max_documents} documents", limits=limits, key="maxDocuments",
+                                 mark=loader_obj.peek_event().start_mark)
+            doc = loader_obj.construct_document(loader_obj.get_node())
+            if doc is not None:
+                docs.append(doc)
+        return docs
+    except yaml.reader.ReaderError as exc:
+        exc.problem_mark = _Mark(text[: max(exc.position, 0)].count("\n"))  # type: ignore[attr-defined]
+        raise
+    except (ValueError, TypeError, OverflowError, RecursionError, AttributeError) as exc:
+        raise yaml.constructor.ConstructorError(None, None, f"{_CANNOT_BUILD}: {exc}", None) from exc
+    finally:
+        loader_obj.dispose()
+
+
+_CANNOT_BUILD = "cannot build a value"
+
+
+class _Mark:
+    """A stand-in mark (0-based line) for reader errors, which carry only a position."""
+
+    def __init__(self, line: int) -> None:
+        self.line = line
+
+
+def problem_of(exc: yaml.YAMLError | UnicodeDecodeError) -> tuple[str, int | None, str | None]:
+    """``(problem, 1-based line or None, limit hint or None)`` of an error :func:`parse` raised."""
+    if isinstance(exc, UnicodeDecodeError):
+        return "not UTF-8 text", None, "save the file as UTF-8"
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    line = mark.line + 1 if mark is not None else None
+    if isinstance(exc, LimitError):
+        return exc.message, line, exc.hint
+    if isinstance(exc, yaml.reader.ReaderError):
+        char = f"{exc.character!r}" if isinstance(exc.character, str) else f"#x{exc.character:02x}"
+        return (f"{exc.reason}: character {char} is not allowed in YAML", line,
+                "remove the control character (or write it as an escape inside a double-quoted string)")
+    problem = getattr(exc, "problem", None) or str(exc)
+    context = getattr(exc, "context", None)
+    if context and problem.startswith("but "):  # "expected a single document ..., but found another document"
+        problem = f"{context}, {problem}"
+    if "nesting depth" in problem:  # libyaml's own bound on flow nesting (1,000 levels), met before ours
+        return f"nested too deep for the YAML parser ({problem})", line, _current["yaml"].hint("maxDepth")
+    if problem.startswith(_CANNOT_BUILD):
+        return problem, line, "quote the value to keep it a string"
+    return problem, line, None
 
 
 def load_file(path: Path, *, error: type[PipelineError] = RecipeError, display: str | None = None) -> Any:
     """Parse the single YAML document in ``path``; mappings come back as :class:`YamlMap`.
 
     ``display`` is the path to show in messages (catalog-relative); defaults to ``path``.
-    Raises ``error`` naming the file and line on unreadable files, syntax errors and duplicate keys.
+    Raises ``error`` naming the file and line on unreadable files, syntax errors, duplicate keys
+    and documents past the ``yaml`` limits (checked before reading a file that is too big).
     """
     shown = Path(display) if display is not None else path
+    limits = _current["yaml"]
     try:
+        size = path.stat().st_size
+        if size > limits.max_bytes:
+            raise error(f"file is {size} bytes, more than {limits.max_bytes}", path=shown,
+                        hint=limits.hint("maxBytes"))
         text = path.read_bytes()
     except FileNotFoundError as exc:
         raise error(f"file not found: {shown}", hint="check the path, relative to the catalog root") from exc
     except OSError as exc:
         raise error(f"cannot read {shown}: {exc.strerror}") from exc
     try:
-        decoded = text.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise error("not UTF-8 text", path=shown, hint="save the file as UTF-8") from exc
-    loader = _LineLoader(decoded)
-    loader.file = shown
-    try:
-        return loader.get_single_data()
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        problem = exc.problem or str(exc)
-        raise error(f"malformed YAML: {problem}", path=shown, line=line,
-                    hint="fix the YAML syntax at that line (indentation, quoting, a missing ':')") from exc
-    except yaml.YAMLError as exc:
-        raise error(f"malformed YAML: {exc}", path=shown, hint="fix the YAML syntax") from exc
-    finally:
-        loader.dispose()
+        return parse(text, loader="lines", file=shown)
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise _translate(exc, error=error, shown=shown) from exc
 
 
-def load_all_bytes(data: bytes) -> list[Any]:
-    """Parse every document of a rendered stream with the fast C loader (no line tracking)."""
-    return [doc for doc in yaml.load_all(data, Loader=_BaseLoader) if doc is not None]
+def _translate(exc: yaml.YAMLError | UnicodeDecodeError, *, error: type[PipelineError],
+               shown: Path | str | None) -> PipelineError:
+    problem, line, hint = problem_of(exc)
+    if isinstance(exc, UnicodeDecodeError):
+        return error(problem, path=shown, hint=hint)
+    if isinstance(exc, LimitError) or problem.startswith("nested too deep"):
+        return error(f"YAML refused: {problem}", path=shown, line=line, hint=hint)
+    return error(f"malformed YAML: {problem}", path=shown, line=line,
+                 hint=hint or "fix the YAML syntax at that line (indentation, quoting, a missing ':')")
 
 
-try:
-    _StringLoader: type[yaml.BaseLoader] = yaml.CBaseLoader  # type: ignore[assignment]
-except AttributeError:  # pragma: no cover - PyYAML built without libyaml
-    _StringLoader = yaml.BaseLoader
+def load_all_bytes(data: bytes, *, error: type[PipelineError] = RecipeError, display: str | None = None,
+                   section: str = "rendered") -> list[Any]:
+    """Parse every document of a rendered stream (safe types, no line tracking), within ``section``'s limits.
 
-
-def load_yaml_strings(data: bytes) -> Any:
-    """Parse YAML keeping every scalar as the string written (``version: 1.10`` stays ``'1.10'``).
-
-    Raises ``UnicodeDecodeError`` or ``yaml.YAMLError``; the caller words the message. Chart
-    metadata (``Chart.yaml``, a repository's ``index.yaml``) and the ``helm.sh/images`` annotation
-    are read with it.
+    Raises ``error`` naming ``display`` and the line.
     """
-    return yaml.load(data.decode("utf-8"), Loader=_StringLoader)  # noqa: S506 - BaseLoader builds only str/list/dict
+    try:
+        docs: list[Any] = parse(data, loader="safe", section=section, multi=True)
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise _translate(exc, error=error, shown=display) from exc
+    return docs
+
+
+def load_strings(data: bytes, *, section: str = "yaml", multi: bool = False) -> Any:
+    """Parse keeping every scalar as the string written; raises like :func:`parse`."""
+    return parse(data, loader="strings", section=section, multi=multi)
+
+
+def load_yaml_strings(data: bytes, *, section: str = "yaml") -> Any:
+    """Parse one document keeping every scalar as the string written (``version: 1.10`` stays
+    ``'1.10'``), within ``section``'s limits. Chart metadata (``Chart.yaml``, a repository's
+    ``index.yaml``) and the ``helm.sh/images`` annotation are read with it. Raises like :func:`parse`;
+    the caller words the message (:func:`problem_of`)."""
+    return load_strings(data, section=section)
 
 
 def location(node: Any, key: str | None = None) -> tuple[Path | None, int | None]:

@@ -160,7 +160,7 @@ def mask(component: str, render: ComponentRender, fields: Sequence[VolatileField
     touched = False
     for path, text in segments_of(render.stream):
         body = text
-        docs = load_all_bytes(body.encode())
+        docs = load_all_bytes(body.encode(), display=path)
         doc = docs[0] if len(docs) == 1 else None
         if isinstance(doc, dict) and any(f.selects(component, doc) for f in relevant):
             changed = False

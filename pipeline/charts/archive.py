@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import yaml
 
-from .._yaml import load_yaml_strings
+from .._yaml import load_yaml_strings, problem_of
 from ..errors import ChartError
 from ..vocabulary.digest import Digest, sha256_of_entries
 
@@ -231,7 +231,9 @@ def chart_name_version(content: bytes, *, where: str) -> tuple[str, str]:
     try:
         meta = load_yaml_strings(content)
     except (UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ChartError(f"{where} is not readable YAML: {exc}", hint=hint) from exc
+        problem, line, limit_hint = problem_of(exc)
+        at = f" (line {line})" if line is not None else ""
+        raise ChartError(f"{where} is not readable YAML{at}: {problem}", hint=limit_hint or hint) from exc
     if not isinstance(meta, dict):
         raise ChartError(f"{where} is not a mapping", hint=hint)
     name, version = meta.get("name"), meta.get("version")

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import yaml
 
-from .._yaml import load_yaml_strings
+from .._yaml import load_yaml_strings, problem_of
 from ..errors import ChartError
 from ..recipes.model import ChartRef
 from ..registry.transport import (
@@ -141,10 +141,12 @@ def _index_url(repository: str) -> str:
 def _parse_index(body: bytes, shown: str) -> dict[str, list[dict[str, Any]]]:
     hint = "the URL does not serve a Helm repository index; check the repository URL"
     try:
-        data = load_yaml_strings(body)
+        data = load_yaml_strings(body, section="rendered")  # real indexes are large: the bigger limits
     except (UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ChartError(f"repository index {shown} is not readable YAML: {redact_text(str(exc))}",
-                         hint=hint) from exc
+        problem, line, limit_hint = problem_of(exc)
+        at = f" (line {line})" if line is not None else ""
+        raise ChartError(f"repository index {shown} is not readable YAML{at}: {redact_text(problem)}",
+                         hint=limit_hint or hint) from exc
     entries = data.get("entries") if isinstance(data, dict) else None
     if not isinstance(entries, dict):
         raise ChartError(f"repository index {shown} has no 'entries' mapping", hint=hint)

@@ -31,17 +31,13 @@ from typing import Any
 
 import yaml
 
+from .._yaml import load_strings, problem_of
 from ..errors import DiscoveryError
 from ..render.job import segments_of
 from ..vocabulary.digest import is_sha256
 from .model import Resource, Via, join_key
 
 __all__ = ["Candidate", "combine", "scan", "scan_document"]
-
-try:
-    _Loader: type[yaml.BaseLoader] = yaml.CBaseLoader  # type: ignore[assignment]
-except AttributeError:  # pragma: no cover - PyYAML built without libyaml
-    _Loader = yaml.BaseLoader
 
 _CONTAINER_LISTS = frozenset({"containers", "initContainers", "ephemeralContainers"})
 _SKIP_KEYS = frozenset({"metadata", "status", "openAPIV3Schema"})
@@ -80,14 +76,15 @@ def scan(stream: bytes) -> Iterator[Candidate]:
         if not _may_hold_images(body):
             continue
         try:
-            docs = list(yaml.load_all(body, Loader=_Loader))
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            line = f" (line {mark.line + 1} of the document)" if mark is not None else ""
+            docs = load_strings(body.encode(), section="rendered", multi=True)
+        except (UnicodeDecodeError, yaml.YAMLError) as exc:
+            problem, line, limit_hint = problem_of(exc)
+            where = f" (line {line} of the document)" if line is not None else ""
             raise DiscoveryError(
-                f"rendered document is not YAML{line}: {getattr(exc, 'problem', None) or exc}",
+                f"rendered document is not YAML{where}: {problem}",
                 path=path,
-                hint="render the component ('python -m pipeline render') and fix the template that wrote it",
+                hint=limit_hint
+                or "render the component ('python -m pipeline render') and fix the template that wrote it",
             ) from exc
         for doc in docs:
             yield from scan_document(doc, file=path)

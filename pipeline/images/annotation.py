@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from .._yaml import load_yaml_strings
+from .._yaml import load_yaml_strings, problem_of
 from ..errors import DiscoveryError
 
 __all__ = ["ANNOTATION", "AnnotatedImage", "annotation_images"]
@@ -57,7 +57,9 @@ def annotation_images(chart_yaml: bytes, *, chart: str) -> tuple[AnnotatedImage,
     try:
         meta = load_yaml_strings(chart_yaml)
     except (UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise DiscoveryError(f"{where} is not readable YAML: {exc}", path=where, hint=_HINT) from exc
+        problem, line, limit_hint = problem_of(exc)
+        raise DiscoveryError(f"{where} is not readable YAML: {problem}", path=where, line=line,
+                             hint=limit_hint or _HINT) from exc
     annotations = meta.get("annotations") if isinstance(meta, dict) else None
     text = annotations.get(ANNOTATION) if isinstance(annotations, dict) else None
     if text is None:
@@ -67,9 +69,10 @@ def annotation_images(chart_yaml: bytes, *, chart: str) -> tuple[AnnotatedImage,
                              path=where, hint=_HINT)
     try:
         entries: Any = load_yaml_strings(text.encode())
-    except yaml.YAMLError as exc:
-        raise DiscoveryError(f"annotation '{ANNOTATION}' in {where} is not YAML: {exc}", path=where,
-                             hint=_HINT) from exc
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
+        problem, _, limit_hint = problem_of(exc)
+        raise DiscoveryError(f"annotation '{ANNOTATION}' in {where} is not YAML: {problem}", path=where,
+                             hint=limit_hint or _HINT) from exc
     if entries is None or entries == "":
         return ()
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):

@@ -30,11 +30,11 @@ from typing import Any
 import jsonschema
 import yaml
 
+from .._yaml import parse
 from ..errors import GateError, PipelineError
 
 __all__ = ["Crd", "load_crd", "schema_errors", "unknown_fields", "validate_files", "validate_resources"]
 
-_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _OBJECT_META = frozenset({"name", "namespace", "labels", "annotations", "generateName", "finalizers",
                           "ownerReferences"})
 
@@ -58,14 +58,14 @@ class Crd:
 def load_crd(path: Path) -> Crd:
     """Read a CRD file; :class:`PipelineError` when it is not one."""
     try:
-        doc: Any = yaml.load(path.read_bytes(), Loader=_LOADER)  # noqa: S506 - a safe loader (C or Python)
+        doc: Any = parse(path.read_bytes(), section="rendered")
         spec = doc["spec"]
         schemas = {
             str(v["name"]): v["schema"]["openAPIV3Schema"]
             for v in spec["versions"] if v.get("served", False)
         }
         crd = Crd(group=str(spec["group"]), kind=str(spec["names"]["kind"]), schemas=schemas)
-    except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, KeyError, TypeError) as exc:
         raise PipelineError(f"{path} is not a readable CustomResourceDefinition ({exc})",
                             hint="point at the CRD YAML files in ../shared/schemas") from exc
     return crd
@@ -197,8 +197,8 @@ def validate_files(paths: Iterable[Path], crds: Iterable[Crd], *, root: Path | N
     for path in sorted(paths):
         shown = str(path.relative_to(root)) if root is not None else str(path)
         try:
-            loaded = [d for d in yaml.safe_load_all(path.read_bytes()) if d is not None]
-        except (OSError, yaml.YAMLError) as exc:
+            loaded = parse(path.read_bytes(), section="rendered", multi=True)
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
             raise GateError(f"{shown}: not readable YAML ({exc})",
                             hint="regenerate it with 'python -m pipeline policies'") from exc
         for doc in loaded:

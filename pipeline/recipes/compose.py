@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._yaml import set_limits
 from ..errors import RecipeError
 from .config import PipelineConfig, load_config
 from .load import (
@@ -110,6 +111,9 @@ def load_catalog(root: Path) -> Catalog:
         raise RecipeError(f"catalog directory {str(root)!r} not found",
                           hint="pass the directory that holds registry.yaml, overlays/ and components/")
     root = root.resolve()
+    set_limits()  # pipeline.yaml itself is read within the default limits
+    config = load_config(root)  # first: its limits bound every other file of the catalog
+    set_limits(files=config.limits.yaml, rendered=config.limits.rendered)
     registry = load_registry(root)
     overlays = load_overlays(root, registry)
     mixins = load_mixins(root, registry)
@@ -118,7 +122,6 @@ def load_catalog(root: Path) -> Catalog:
     refs += [ref for m in mixins.values() for ref in m.component_refs]
     files = {ref.values_file for ref in refs if ref.values_file}
     files |= {_default_values(n) for n in registry.components if (root / _default_values(n)).is_file()}
-    config = load_config(root)
     catalog = Catalog(
         root=root, registry=registry, overlays=overlays, mixins=mixins, chains=chains,
         values=load_values(root, files), config=config, criteria_values=_criteria_values(overlays),

@@ -17,6 +17,11 @@ line and a hint. Example::
           criteria: {service: eks, accelerator: h100, os: ubuntu, intent: training}
       mirrors:
         https://helm.ngc.nvidia.com/nvidia: http://127.0.0.1:8879/nvidia
+      limits:                       # optional; the defaults are shown
+        yaml:                       # catalog files, values, Chart.yaml
+          {maxBytes: 8388608, maxDepth: 100, maxAliases: 1000, maxNodes: 1000000, maxDocuments: 1000}
+        rendered:                   # rendered manifests, CRD schemas, index.yaml
+          {maxBytes: 67108864, maxDepth: 200, maxAliases: 10000, maxNodes: 20000000, maxDocuments: 100000}
 """
 
 from __future__ import annotations
@@ -28,19 +33,28 @@ from pathlib import Path
 from typing import Any
 
 from .._checks import check_keys, line_of, type_name
-from .._yaml import YamlMap, load_file
+from .._yaml import FILE_LIMITS, RENDERED_LIMITS, YamlLimits, YamlMap, load_file
 from ..errors import RecipeError
 from ..registry_config import RegistryConfig, parse_registry_config
 from .load import check_header, expect_mapping, get_str, parse_criteria
 from .model import DEFAULT_API_VERSIONS, DEFAULT_KUBE_VERSION, Criteria, RecipeQuery
 
-__all__ = ["CONFIG_API_VERSION", "CONFIG_FILE", "PipelineConfig", "load_config"]
+__all__ = ["CONFIG_API_VERSION", "CONFIG_FILE", "Limits", "PipelineConfig", "load_config"]
 
 CONFIG_FILE = "pipeline.yaml"
 CONFIG_API_VERSION = "pipeline.recipes.dev/v1"
 CONFIG_KIND = "PipelineConfig"
 
-_SPEC_KEYS = ("kubeVersion", "apiVersions", "recipes", "mirrors", "registries")
+_SPEC_KEYS = ("kubeVersion", "apiVersions", "recipes", "mirrors", "registries", "limits")
+_LIMIT_SECTIONS = ("yaml", "rendered")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Limits:
+    """``spec.limits``: YAML bounds for catalog files and for rendered output."""
+
+    yaml: YamlLimits = FILE_LIMITS
+    rendered: YamlLimits = RENDERED_LIMITS
 _RECIPE_KEYS = ("name", "criteria")
 _RECIPE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _KUBE_VERSION = re.compile(r"^v?[0-9]+\.[0-9]+(\.[0-9]+)?$")
@@ -64,6 +78,8 @@ class PipelineConfig:
     mirrors: Mapping[str, str] = field(default_factory=dict)
     #: image registries: mirrors, insecure hosts, Docker config (``pipeline.registry_config``)
     registries: RegistryConfig = field(default_factory=RegistryConfig)
+    #: bounds on YAML (``spec.limits``)
+    limits: Limits = field(default_factory=Limits)
     path: str | None = None
     recipe_lines: Mapping[str, int] = field(default_factory=dict, compare=False)
 
@@ -98,6 +114,7 @@ def load_config(root: Path) -> PipelineConfig:
         recipes=recipes,
         mirrors=_mirrors(spec, path=path),
         registries=parse_registry_config(spec.get("registries"), path=path),
+        limits=_limits(spec, path=path),
         path=path,
         recipe_lines=lines,
     )
@@ -191,3 +208,36 @@ def _mirrors(spec: YamlMap, *, path: str) -> dict[str, str]:
                 )
         out[str(upstream)] = str(mirror)
     return dict(sorted(out.items()))
+
+
+def _limits(spec: YamlMap, *, path: str) -> Limits:
+    value = spec.get("limits")
+    if value is None:
+        return Limits()
+    hint = "limits maps yaml and rendered to their settings (see pipeline/recipes/config.py)"
+    node = expect_mapping(value, what="limits", path=path, line=line_of(spec, "limits"), hint=hint)
+    check_keys(node, _LIMIT_SECTIONS, what="limits", path=path)
+    yaml_limits = {s: _yaml_limits(node, s, base, path=path) for s, base in (("yaml", FILE_LIMITS),
+                                                                             ("rendered", RENDERED_LIMITS))}
+    return Limits(yaml=yaml_limits["yaml"], rendered=yaml_limits["rendered"])
+
+
+def _yaml_limits(node: YamlMap, name: str, base: YamlLimits, *, path: str) -> YamlLimits:
+    if node.get(name) is None:
+        return base
+    section = expect_mapping(node[name], what=f"limits.{name}", path=path, line=line_of(node, name),
+                             hint=f"limits.{name} maps {', '.join(YamlLimits.KEYS)} to positive integers")
+    check_keys(section, tuple(YamlLimits.KEYS), what=f"limits.{name}", path=path)
+    values = {attr: int(_positive(section, key, what=f"limits.{name}", path=path, default=getattr(base, attr)))
+              for key, attr in YamlLimits.KEYS.items()}
+    return YamlLimits(section=name, **values)
+
+
+def _positive(node: YamlMap, key: str, *, what: str, path: str, default: float) -> float:
+    value: Any = node.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise RecipeError(f"{what}.{key} must be a positive integer, not {value!r}",
+                          path=path, line=line_of(node, key), hint=f"write {key}: {default}")
+    return float(value)

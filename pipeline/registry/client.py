@@ -67,7 +67,7 @@ from .interface import (
     Resolver,
     TamperingError,
 )
-from .transport import HttpReply, RetryPolicy, Transport
+from .transport import HttpReply, RetryPolicy, Transport, redact_text
 
 __all__ = ["MAX_MANIFEST_BYTES", "Endpoint", "Manifest", "RegistryClient"]
 
@@ -286,7 +286,18 @@ class RegistryClient(Resolver):
             self._remember(reply.body)
             return Manifest(ref=ref, digest=sha256(reply.body), media_type=_media_type(reply, ep, ref),
                             body=reply.body, served_by=ep.host)
-        body = self._by_digest(ep, ref, announced, what=what)
+        try:
+            body = self._by_digest(ep, ref, announced, what=what)
+        except NotFoundError as exc:  # the digest HEAD announced is not served: compare with the tag's bytes
+            reply = self._get_manifest(ep, ref, tag, what=what)
+            actual = sha256(reply.body)
+            if actual != announced:
+                raise TamperingError(
+                    f"{ep.describe()} announced {announced} for {shown!r} (Docker-Content-Digest of HEAD), but "
+                    f"the manifest it serves for that tag hashes to {actual}; refused as tampering",
+                    hint=_TAMPER_HINT,
+                ) from exc
+            raise
         return Manifest(ref=ref, digest=sha256(body), media_type=_media_type_of(body, "", ep, ref), body=body,
                         served_by=ep.host)
 
@@ -535,7 +546,7 @@ def _registry_error(reply: HttpReply) -> str:
     if isinstance(errors, list) and errors and isinstance(errors[0], dict):
         code, message = errors[0].get("code"), errors[0].get("message")
         text = ": ".join(str(x) for x in (code, message) if isinstance(x, str) and x)
-        return text[:200]
+        return redact_text(text)[:200]
     return ""
 
 

@@ -46,6 +46,9 @@ from ..errors import ChartError, PipelineError
 from ..vocabulary.hosts import is_loopback
 
 __all__ = [
+    "DEFAULT_CONNECT_TIMEOUT",
+    "DEFAULT_DEADLINE",
+    "DEFAULT_READ_TIMEOUT",
     "MAX_DOWNLOAD_BYTES",
     "HttpReply",
     "RetryPolicy",
@@ -62,6 +65,17 @@ _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _RETRY_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 _USERINFO = re.compile(r"(?<=//)[^/\s]*@")
+#: Credentials a response body can echo: HTTP auth schemes and secret-named JSON/YAML/form fields.
+_AUTH_SCHEME = re.compile(r"\b(Basic|Bearer|Token)\s+[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
+_SECRET_FIELD = re.compile(
+    r"""(["']?(?:[a-z_]*token|password|passwd|secret|auth|authorization|identitytoken|credentials?)["']?"""
+    r"""\s*[:=]\s*)("(?:[^"\\]|\\.)*"|'[^']*'|[^\s,}&]+)""",
+    re.IGNORECASE,
+)
+#: Defaults of :class:`Transport`: a silent server fails within :data:`DEFAULT_DEADLINE` seconds.
+DEFAULT_CONNECT_TIMEOUT = 5.0
+DEFAULT_READ_TIMEOUT = 10.0
+DEFAULT_DEADLINE = 25.0
 _UNREACHABLE_HINT = ("check network access to that host (proxy, firewall, DNS), or serve it from a reachable "
                      "mirror")
 _log = logging.getLogger(__name__)
@@ -74,8 +88,12 @@ def redact_url(url: str) -> str:
 
 
 def redact_text(text: str) -> str:
-    """``text`` with the user-info of every ``scheme://user:password@host`` removed."""
-    return _USERINFO.sub("", text)
+    """``text`` without credentials: the user-info of every ``scheme://user:password@host``, the
+    value after ``Basic``/``Bearer``/``Token``, and the values of token, password, secret and auth
+    fields (JSON, YAML or form style) are replaced by ``<redacted>``."""
+    text = _USERINFO.sub("", text)
+    text = _AUTH_SCHEME.sub(lambda m: f"{m.group(1)} <redacted>", text)
+    return _SECRET_FIELD.sub(lambda m: f"{m.group(1)}<redacted>", text)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -152,7 +170,9 @@ class Transport(Closing):
     def __init__(
         self,
         *,
-        timeout: float = 30.0,
+        timeout: float = DEFAULT_READ_TIMEOUT,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        deadline: float = DEFAULT_DEADLINE,
         retry: RetryPolicy | None = None,
         max_bytes: int = MAX_DOWNLOAD_BYTES,
         sleep: Callable[[float], None] = time.sleep,
@@ -164,7 +184,12 @@ class Transport(Closing):
     ) -> None:
         if max_connections < 1:
             raise ValueError(f"max_connections must be >= 1, got {max_connections}")
+        if min(timeout, connect_timeout, deadline) <= 0:
+            raise ValueError("timeouts and the deadline must be positive")
         self.retry = retry or RetryPolicy()
+        self.deadline = deadline
+        self._timeout = timeout
+        self._connect_timeout = connect_timeout
         self.max_connections = max_connections
         self._max_bytes = max_bytes
         self._max_redirects = max_redirects
@@ -177,7 +202,7 @@ class Transport(Closing):
         # until the read timeout), so requests wait here instead of queueing inside the pool.
         self._slots = threading.BoundedSemaphore(max_connections)
         self._client = httpx.Client(
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0), pool=None),
+            timeout=httpx.Timeout(timeout, connect=min(timeout, connect_timeout), pool=None),
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
             follow_redirects=False,
             trust_env=trust_env,
@@ -227,11 +252,19 @@ class Transport(Closing):
         limit = self._max_bytes if max_bytes is None else max_bytes
         shown = redact_url(url)
         attempts = self.retry.attempts
+        started = time.monotonic()
         for attempt in range(1, attempts + 1):
+            left = self.deadline - (time.monotonic() - started)
             try:
-                reply = self._send(method, url, headers or {}, what=what, limit=limit, fail=fail)
+                reply = self._send(method, url, headers or {}, what=what, limit=limit, fail=fail, left=left)
             except _RETRY_ERRORS as exc:
                 reason = describe_exception(exc)
+                if time.monotonic() - started >= self.deadline - 0.05:
+                    raise fail(
+                        f"cannot fetch {what} from {shown}: no answer within the {self.deadline:g} s deadline "
+                        f"({reason}; {_attempts(attempt)})",
+                        hint="check that the server is up and answering; " + _UNREACHABLE_HINT,
+                    ) from exc
                 if attempt == attempts:
                     raise fail(
                         f"cannot fetch {what} from {shown}: {reason} (after {_attempts(attempts)})",
@@ -248,6 +281,7 @@ class Transport(Closing):
                 reason = f"HTTP {reply.status}"
                 after = self.retry.retry_after(reply.headers.get("retry-after"), now=self._now())
                 delay = after if after is not None else self.retry.backoff(attempt, self._rng)
+            delay = min(delay, max(0.0, self.deadline - (time.monotonic() - started) - 0.1))
             _log.info("%s %s: %s; retry %d/%d in %.3fs", method, shown, reason, attempt, attempts - 1, delay)
             self._sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
@@ -257,13 +291,15 @@ class Transport(Closing):
         self._sleep(self.retry.backoff(retry, self._rng))
 
     def _send(self, method: str, url: str, headers: Mapping[str, str], *, what: str, limit: int,
-              fail: type[PipelineError]) -> HttpReply:
-        """One attempt: the request and the redirects it leads to, by hand."""
+              fail: type[PipelineError], left: float | None = None) -> HttpReply:
+        """One attempt: the request and the redirects it leads to, by hand; ``left``: seconds of the deadline."""
+        read = self._timeout if left is None else max(0.05, min(self._timeout, left))
+        timeout = httpx.Timeout(read, connect=min(read, self._connect_timeout), pool=None)
         current = httpx.URL(url)
         sent = dict(headers)
         verb = method
         for _ in range(self._max_redirects + 1):
-            with self._slots, self._client.stream(verb, current, headers=sent) as response:
+            with self._slots, self._client.stream(verb, current, headers=sent, timeout=timeout) as response:
                 location = response.headers.get("location")
                 if response.status_code in _REDIRECT_STATUSES and location:
                     target = _redirect_target(current, location, what=what, fail=fail)

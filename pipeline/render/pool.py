@@ -105,6 +105,34 @@ class _Worker:
         self._stderr.close()
 
 
+_PREFIX = "pipeline-render-"
+
+
+def remove_orphans(tmp: Path | None = None) -> list[Path]:
+    """Remove ``pipeline-render-<variation>-<pid>-*`` directories whose owning process is dead.
+
+    A run killed with SIGKILL cannot clean up after itself; the next run does. Returns what it removed.
+    """
+    removed: list[Path] = []
+    for path in Path(tmp or tempfile.gettempdir()).glob(f"{_PREFIX}*-*-*"):
+        parts = path.name[len(_PREFIX):].split("-")
+        if len(parts) < 3 or not parts[1].isdigit() or not path.is_dir() or _alive(int(parts[1])):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
 class WorkerPool:
     """Sandboxed worker processes for one variation; use as a context manager."""
 
@@ -116,7 +144,8 @@ class WorkerPool:
         self.rendered = 0
 
     def __enter__(self) -> WorkerPool:
-        self._root = Path(tempfile.mkdtemp(prefix=f"pipeline-render-{self.variation.name}-"))
+        remove_orphans()
+        self._root = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{self.variation.name}-{os.getpid()}-"))
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

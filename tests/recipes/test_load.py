@@ -252,7 +252,7 @@ CASES = [
     # ---- document shape
     Case(
         "malformed-yaml",
-        "malformed YAML: expected ',' or ']'",
+        "malformed YAML: did not find expected ',' or ']'",
         "overlays/svc.yaml",
         8,
         "fix the YAML syntax",
