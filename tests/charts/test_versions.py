@@ -11,9 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.charts import OciChartSource
 from pipeline.charts.versions import match_index_version, nearest_versions, oci_tag, parse_semver
+from pipeline.errors import ChartVersionError
+from pipeline.recipes.model import ChartRef
 from tests import factories
-from tests.servers import HttpRepo, write_index
+from tests.servers import HttpRepo, Registry, push_oci_chart, write_index
 from tests.tools import run_tool
 
 
@@ -62,6 +65,7 @@ def test_parse_semver(text: str, ok: bool) -> None:
 # ---- the real helm binary agrees ----------------------------------------------------------------
 
 @pytest.mark.http_repo
+@pytest.mark.tools
 @pytest.mark.parametrize(("published", "pin", "served"), [
     (["1.2.3", "1.2.4"], "v1.2.3", "1.2.3"),
     (["v1.2.3", "1.2.4"], "1.2.3", "v1.2.3"),
@@ -89,6 +93,46 @@ def test_helm_binary_agrees_on_an_http_repository(http_repo: HttpRepo, tmp_path:
     if served is None:
         assert proc.returncode != 0, pulled
         assert pulled == []
+    else:
+        assert proc.returncode == 0, proc.stderr.decode()
+        assert pulled == [f"app-{served}.tgz"]
+
+
+@pytest.mark.registry
+@pytest.mark.tools
+@pytest.mark.parametrize(("pushed", "pin", "served"), [
+    ("1.2.3", "1.2.3", "1.2.3"),
+    ("1.2.3+up1", "1.2.3+up1", "1.2.3+up1"),     # the tag is 1.2.3_up1
+    ("1.2.3", "v1.2.3", None),                   # OCI: the pin is the tag, verbatim
+    ("v1.2.3", "1.2.3", None),
+])
+def test_helm_binary_agrees_on_an_oci_registry(registry: Registry, tmp_path: Path, pushed: str, pin: str,
+                                               served: str | None) -> None:
+    push_oci_chart(registry, "charts", "app", pushed, factories.chart_archive("app", pushed))
+    ref = ChartRef(repository=registry.oci("charts"), name="app", version=pin)
+    with OciChartSource() as source:
+        if served is None:
+            with pytest.raises(ChartVersionError) as caught:
+                source.fetch(ref)
+            assert caught.value.diagnostics() == (
+                f"chart 'app' version {pin!r} ({registry.host}/charts/app:{pin}): the registry has no tag {pin!r} "
+                f"(1 versions; nearest: {pushed!r})\n"
+                f"hint: Helm uses a pinned version as the OCI tag verbatim, so {pin!r} does not find {pushed!r}: "
+                f"pin {pushed!r}")
+        else:
+            assert source.served_version(ref) == served
+            assert source.fetch(ref) == factories.chart_archive("app", pushed)
+    out = tmp_path / "out"
+    out.mkdir()
+    home = tmp_path / "home"
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "HELM_CACHE_HOME": str(home / "cache"),
+           "HELM_CONFIG_HOME": str(home / "config"), "HELM_DATA_HOME": str(home / "data")}
+    proc = run_tool("helm", ["pull", f"{registry.oci('charts')}/app", "--version", pin, "--plain-http",
+                             "--destination", str(out)], env=env, check=False)
+    pulled = sorted(p.name for p in out.iterdir())
+    if served is None:
+        assert proc.returncode != 0, pulled
+        assert b"not found" in proc.stderr, proc.stderr
     else:
         assert proc.returncode == 0, proc.stderr.decode()
         assert pulled == [f"app-{served}.tgz"]
