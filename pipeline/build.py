@@ -14,8 +14,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ._digest import Digest, sha256
-from .charts import ChartStore, FetchedChart, SourceFactory, fetch_chart
 from ._yaml import YamlMap, load_file
+from .charts import ChartStore, FetchedChart, SourceFactory, fetch_chart
 from .errors import ChartVersionError, RecipeError, RenderError
 from .images import Discovery, FoundImage, Rejected, chart_annotation_images, discover
 from .progress import SILENT, Progress

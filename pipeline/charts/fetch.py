@@ -9,7 +9,8 @@ Contract:
   per kind of source);
 - output: :class:`FetchedChart`: the ref (the upstream repository and the pin, unchanged), the
   ``version`` string the repository served for the pin (Helm's rules: ``v1.2.3`` may be served as
-  ``1.2.3``; :mod:`pipeline.charts.versions`; this is what the lock keeps), the ``archive`` digest (sha256 of the bytes), the ``tree`` digest (content hash
+  ``1.2.3``; :mod:`pipeline.charts.versions`; this is what the lock keeps), the ``archive`` digest
+  (sha256 of the bytes), the ``tree`` digest (content hash
   independent of packaging), the bytes, and ``served_by`` (which URL served them, without
   credentials; ``store`` for a store hit; the catalog-relative repository for local charts);
 - order of work:

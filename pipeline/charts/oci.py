@@ -48,6 +48,7 @@ from .versions import nearest_versions, oci_tag, parse_semver
 if TYPE_CHECKING:
     from ..images.reference import ImageRef
     from ..registry.client import RegistryClient
+    from ..registry.interface import NotFoundError
 
 #: Every manifest media type, in the order registries expect (kept here under its historical name).
 MANIFEST_ACCEPT = (
@@ -170,7 +171,7 @@ class OciChartSource(ChartSource):
             hint = (f"Helm uses a pinned version as the OCI tag verbatim, so {ref.version!r} does not find "
                     f"{same[0]!r}: pin {same[0]!r}")
         return ChartVersionError(f"{what}: the registry has no tag {oci_tag(ref.version)!r} "
-                          f"({len(offered)} versions; nearest: {nearest})", hint=hint)
+                          f"(it has {len(offered)} versions; nearest: {nearest})", hint=hint)
 
     def versions(self, ref: ChartRef) -> tuple[str, ...]:
         loc = OciLocation.from_ref(ref, tagged=False)

@@ -116,7 +116,7 @@ def test_helm_binary_agrees_on_an_oci_registry(registry: Registry, tmp_path: Pat
                 source.fetch(ref)
             assert caught.value.diagnostics() == (
                 f"chart 'app' version {pin!r} ({registry.host}/charts/app:{pin}): the registry has no tag {pin!r} "
-                f"(1 versions; nearest: {pushed!r})\n"
+                f"(it has 1 versions; nearest: {pushed!r})\n"
                 f"hint: Helm uses a pinned version as the OCI tag verbatim, so {pin!r} does not find {pushed!r}: "
                 f"pin {pushed!r}")
         else:

@@ -159,7 +159,7 @@ def _read_stamp(bindir: Path) -> dict[str, str]:
 def _write_json(path: Path, data: Mapping[str, Any]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    tmp.replace(path)
 
 
 def build_all(*, record: bool, only: Sequence[str] = (), force: bool = False) -> int:
