@@ -2,9 +2,10 @@
 
 Contract:
 
-- input: ``tools/go/tools.json`` (committed): per tool its Go module, ``cmd`` package, exact
-  version, how it is built, the binary name and, once recorded, the binary's sha256 and the Go
-  version that produced it; the Go toolchain on ``PATH`` (``GOTOOLCHAIN`` from tools.json);
+- input: ``tools/go/tools.json`` (committed): per tool (the key is the binary's name) its Go
+  module, ``cmd`` package, exact version, how it is built, optional ``ldflags`` (e.g. the version
+  string a Makefile would stamp) and, once recorded, the binary's sha256 and the Go version that
+  produced it; the Go toolchain on ``PATH`` (``GOTOOLCHAIN`` from tools.json);
 - output: the binaries in ``$PIPELINE_TOOLS_DIR`` (default ``.cache/tools/bin``, ignored by git)
   and a stamp beside them; with ``--record``, tools.json rewritten with the digests just built;
 - builds are reproducible: ``CGO_ENABLED=0``, ``-trimpath``, ``-buildvcs=false``, an explicit
@@ -63,6 +64,7 @@ class Tool:
     package: str
     version: str
     build: str
+    ldflags: str
     sha256: str | None
     go: str | None
 
@@ -76,7 +78,8 @@ class Tool:
             return value
 
         tool = cls(name=name, module=text("module"), package=text("package"), version=text("version"),
-                   build=text("build"), sha256=data.get("sha256"), go=data.get("go"))
+                   build=text("build"), ldflags=str(data.get("ldflags", "")), sha256=data.get("sha256"),
+                   go=data.get("go"))
         if tool.build not in _BUILD_KINDS:
             raise ToolError(f"{TOOLS_JSON.name}: tool {name!r}: build {tool.build!r} is not one of {_BUILD_KINDS}")
         if not (tool.package == tool.module or tool.package.startswith(tool.module + "/")):
@@ -87,7 +90,7 @@ class Tool:
 
     def key(self, toolchain: str) -> str:
         """What the build depends on (the stamp compares it; recorded digests are outputs, not inputs)."""
-        return json.dumps([self.module, self.package, self.version, self.build, toolchain])
+        return json.dumps([self.module, self.package, self.version, self.build, self.ldflags, toolchain])
 
 
 def load(path: Path = TOOLS_JSON) -> tuple[dict[str, Any], list[Tool]]:
@@ -128,9 +131,10 @@ def _run(argv: Sequence[str], *, env: Mapping[str, str], cwd: Path | None = None
 
 
 def _build(tool: Tool, *, bindir: Path, env: Mapping[str, str]) -> None:
+    flags = [f"-ldflags={tool.ldflags}"] if tool.ldflags else []
     match tool.build:
         case "install":
-            _run(["go", "install", f"{tool.package}@{tool.version}"], env=env)
+            _run(["go", "install", *flags, f"{tool.package}@{tool.version}"], env=env)
             built = bindir / tool.package.rsplit("/", 1)[1]
             if built.name != tool.name:
                 built.replace(bindir / tool.name)
@@ -143,7 +147,7 @@ def _build(tool: Tool, *, bindir: Path, env: Mapping[str, str]) -> None:
                 for path in (work, *work.rglob("*")):  # the module cache is read-only
                     path.chmod(path.stat().st_mode | 0o200)
                 relative = "./" + tool.package.removeprefix(tool.module).lstrip("/")
-                _run(["go", "build", "-o", str(bindir / tool.name), relative], env=env, cwd=work)
+                _run(["go", "build", *flags, "-o", str(bindir / tool.name), relative], env=env, cwd=work)
         case _:
             raise ToolError(f"tool {tool.name!r}: unknown build {tool.build!r}")
 
