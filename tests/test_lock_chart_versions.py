@@ -80,3 +80,15 @@ def test_a_missing_version_names_the_pin_and_the_nearest_versions(http_repo: Htt
             "'1.2.4', '2.0.0')") in err
     assert "hint: pin a version the repository offers; Helm matches the exact string first" in err
     assert not (tmp_path / "locks").exists() or not list((tmp_path / "locks").glob("*.lock.json"))
+
+
+def test_a_missing_version_pinned_in_an_overlay_names_the_overlay(http_repo: HttpRepo, tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    catalog = _catalog(tmp_path, http_repo, published=["1.2.4"], pin="1.2.4")
+    overlay = catalog / "overlays" / "eks.yaml"
+    overlay.write_text(overlay.read_text().replace("    - name: app\n      type: Helm\n",
+                                                   "    - name: app\n      type: Helm\n      version: v1.2.5\n"))
+    assert _lock(tmp_path) == 2
+    err = capsys.readouterr().err
+    assert (f"overlays/eks.yaml:12: recipe 'eks': component 'app': chart 'app' version 'v1.2.5' is not in the "
+            f"repository index {http_repo.url}/index.yaml (it has 1 versions; nearest: '1.2.4')") in err
