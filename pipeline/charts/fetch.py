@@ -169,8 +169,8 @@ def _accept(
     if version is None and match_index_version(ref.version, [info.version]) is not None:
         version = info.version  # a store hit: the archive says which version was served
     if info.version != version:
-        served = f"the served {version!r} for the pin {ref.version!r}" if version not in (None, ref.version) \
-            else f"the pinned {ref.version!r}"
+        served = (f"the served {version!r} for the pin {ref.version!r}" if version not in (None, ref.version)
+                  else f"the pinned {ref.version!r}")
         raise ChartError(
             f"{where}: the archive's Chart.yaml has version {info.version!r}, not {served}",
             hint="the repository serves a different version under this tag or URL: check the pin and the "
