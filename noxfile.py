@@ -136,6 +136,12 @@ def render(session: nox.Session) -> None:
     _pipeline(session, "render")
 
 
+@nox.session(venv_backend="none", default=False)
+def tools(session: nox.Session) -> None:
+    """Build the pinned Go tools (helm, crane, cosign, kyverno) into .cache/tools/bin, checking their sha256."""
+    session.run("python3", "tools/go/build.py", *session.posargs)
+
+
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite (starts real registries and chart repositories on 127.0.0.1)."""
@@ -145,9 +151,9 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Ruff over the package, the lab, the tests and this file; import-linter's layer contracts."""
+    """Ruff over the package, the lab, the tests, the tool builder and this file; import-linter's layer contracts."""
     _install(session, DEV_REQUIREMENTS)
-    session.run("ruff", "check", "pipeline", "lab", "tests", "noxfile.py")
+    session.run("ruff", "check", "pipeline", "lab", "tests", "tools/go", "noxfile.py")
     session.run("lint-imports")
 
 

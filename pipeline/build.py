@@ -13,8 +13,9 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from ._yaml import YamlMap, load_file
 from .charts import ChartStore, FetchedChart, SourceFactory, chart_yaml, fetch_chart
-from .errors import RenderError
+from .errors import ChartVersionError, RecipeError, RenderError
 from .images import (
     AnnotatedImage,
     Discovery,
@@ -25,13 +26,14 @@ from .images import (
 )
 from .lockfile import LockedChart
 from .progress import SILENT, Progress
+from .recipes.load import REGISTRY_FILE
 from .recipes.model import Component, ComponentType, Recipe
 from .render.interface import Renderer
 from .render.job import ComponentRender, RenderJob
 from .vocabulary.digest import Digest, sha256
 from .volatile import VolatileField, mask
 
-__all__ = ["RecipeBuild", "build", "chart_record", "job_for"]
+__all__ = ["RecipeBuild", "build", "chart_record", "job_for", "pin_location"]
 
 log = logging.getLogger("pipeline")
 
@@ -48,8 +50,9 @@ class RecipeBuild:
 
 
 def chart_record(fetched: FetchedChart) -> LockedChart:
-    """What a lock records of a chart: where it is pinned upstream, and its content digests."""
-    return LockedChart(repository=fetched.ref.repository, name=fetched.ref.name, version=fetched.ref.version,
+    """What a lock records of a chart: where it is pinned upstream, the version string the repository
+    served for the pin (Helm's rules: a pin ``v1.2.3`` may be served as ``1.2.3``), and its content digests."""
+    return LockedChart(repository=fetched.ref.repository, name=fetched.ref.name, version=fetched.version,
                        archive=fetched.archive, tree=fetched.tree)
 
 
@@ -89,6 +92,36 @@ def job_for(recipe: Recipe, component: Component, chart: FetchedChart | None) ->
     )
 
 
+def pin_location(recipe: Recipe, component: Component) -> tuple[str, int | None] | None:
+    """Where the component's chart version is pinned: the last overlay or mixin of its origins that
+    writes ``version:`` for it, else ``registry.yaml``'s ``helm.defaultVersion`` (catalog-relative
+    file, line); ``None`` when neither can be read."""
+    for source in dict.fromkeys((*reversed(component.origin_files), REGISTRY_FILE)):
+        try:
+            doc = load_file(recipe.catalog / source, display=source)
+        except RecipeError:
+            continue
+        spec = doc.get("spec") if isinstance(doc, YamlMap) else None
+        refs = spec.get("componentRefs") if isinstance(spec, YamlMap) else None
+        for ref in refs if isinstance(refs, list) else []:
+            if isinstance(ref, YamlMap) and ref.get("name") == component.name and "version" in ref:
+                return source, ref.line_of("version")
+        for item in (doc.get("components") if isinstance(doc, YamlMap) else None) or []:
+            helm = item.get("helm") if isinstance(item, YamlMap) and item.get("name") == component.name else None
+            if isinstance(helm, YamlMap) and "defaultVersion" in helm:
+                return source, helm.line_of("defaultVersion")
+    return None
+
+
+def _at_pin(exc: ChartVersionError, recipe: Recipe, component: Component) -> ChartVersionError:
+    """``exc`` located at the file and line that pin the version (when known)."""
+    where = pin_location(recipe, component)
+    if where is None or exc.path is not None:
+        return exc
+    return ChartVersionError(f"recipe '{recipe.name}': component '{component.name}': {exc.message}",
+                             hint=exc.hint, path=where[0], line=where[1])
+
+
 def build(
     recipes: Sequence[Recipe],
     *,
@@ -122,10 +155,13 @@ def build(
                 chart_key = (recipe.catalog.as_posix(), component.chart.repository,
                              f"{component.chart.name}@{component.chart.version}", want)
                 if chart_key not in fetched:
-                    fetched[chart_key] = fetch_chart(
-                        component.chart, catalog=recipe.catalog, store=store, mirrors=mirrors,
-                        expected=want, walk_order=pool.variation.walk_order, sources=sources,
-                    )
+                    try:
+                        fetched[chart_key] = fetch_chart(
+                            component.chart, catalog=recipe.catalog, store=store, mirrors=mirrors,
+                            expected=want, walk_order=pool.variation.walk_order, sources=sources,
+                        )
+                    except ChartVersionError as exc:
+                        raise _at_pin(exc, recipe, component) from exc
                 chart = fetched[chart_key]
                 charts[recipe.name][component.name] = chart
             jobs[(recipe.name, component.name)] = job_for(recipe, component, chart)

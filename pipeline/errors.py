@@ -12,6 +12,7 @@ from pathlib import Path
 __all__ = [
     "BackendError",
     "ChartError",
+    "ChartVersionError",
     "DiscoveryError",
     "DivergenceError",
     "GateError",
@@ -73,6 +74,10 @@ class RecipeError(PipelineError):
 
 class ChartError(PipelineError):
     """A chart that cannot be fetched, is unsafe to unpack, or whose bytes differ from the lock."""
+
+
+class ChartVersionError(ChartError):
+    """The chart repository offers no version that Helm's rules match to the pin."""
 
 
 class RenderError(PipelineError):

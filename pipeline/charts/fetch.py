@@ -7,8 +7,10 @@ Contract:
   (upstream URL prefix → mirror URL prefix), optionally the digest the lock expects, and
   optionally a :class:`SourceFactory` shared by a whole run (one HTTP client and one index cache
   per kind of source);
-- output: :class:`FetchedChart`: the ref (the upstream repository, unchanged, is what the lock
-  keeps), the ``archive`` digest (sha256 of the bytes), the ``tree`` digest (content hash
+- output: :class:`FetchedChart`: the ref (the upstream repository and the pin, unchanged), the
+  ``version`` string the repository served for the pin (Helm's rules: ``v1.2.3`` may be served as
+  ``1.2.3``; :mod:`pipeline.charts.versions`; this is what the lock keeps), the ``archive`` digest
+  (sha256 of the bytes), the ``tree`` digest (content hash
   independent of packaging), the bytes, and ``served_by`` (which URL served them, without
   credentials; ``store`` for a store hit; the catalog-relative repository for local charts);
 - order of work:
@@ -19,10 +21,12 @@ Contract:
      network is not touched (this is what lets ``reproduce`` run offline);
   3. otherwise the repository is rewritten through ``mirrors`` (the longest upstream prefix that
      equals the repository or a ``/``-bounded prefix of it), the source is chosen by the rewritten
-     URL's scheme (``oci://``, ``http(s)://``, or a local path) and the archive fetched;
+     URL's scheme (``oci://``, ``http(s)://``, or a local path), the served version found
+     (:meth:`~pipeline.charts.interface.ChartSource.served_version`) and that archive fetched;
 
   then the archive is inspected (:func:`~pipeline.charts.archive.inspect_archive`: safe to unpack,
-  ``Chart.yaml`` name and version equal to the ref's), compared with ``expected``, and only then
+  ``Chart.yaml`` name equal to the ref's, version equal to the served one, or for a store hit one
+  that Helm's rules match to the pin), compared with ``expected``, and only then
   put into the store (only accepted bytes enter it);
 - the network is used only in step 3, and only by the sources;
 - errors: :class:`~pipeline.errors.ChartError`, including bytes that differ from the lock's.
@@ -45,6 +49,7 @@ from .interface import ChartSource, SourceKind, kind_of
 from .oci import OciChartSource
 from .path import PathChartSource, WalkOrder
 from .store import ChartStore
+from .versions import match_index_version
 
 __all__ = ["STORE", "FetchedChart", "SourceFactory", "apply_mirrors", "fetch_chart"]
 
@@ -57,6 +62,7 @@ class FetchedChart:
     """A fetched, inspected chart. ``archive`` is always sha256 of ``data`` (checked when built)."""
 
     ref: ChartRef
+    version: str
     archive: Digest
     tree: Digest
     data: bytes = field(repr=False)
@@ -132,20 +138,22 @@ def fetch_chart(
     if kind is not SourceKind.LOCAL and expected is not None:
         stored = store.get(expected)
         if stored is not None:
-            return _accept(ref, stored, served_by=STORE, expected=expected, store=store)
+            return _accept(ref, stored, version=None, served_by=STORE, expected=expected, store=store)
     url = ref.repository if kind is SourceKind.LOCAL else apply_mirrors(ref.repository, mirrors)
     factory = sources if sources is not None else SourceFactory()
     try:
         source = factory.source(kind_of(url), catalog=catalog, walk_order=walk_order)
-        data = source.fetch(dataclasses.replace(ref, repository=url))
+        asked = dataclasses.replace(ref, repository=url)
+        version = source.served_version(asked)
+        data = source.fetch(dataclasses.replace(asked, version=version))
     finally:
         if sources is None:
             factory.close()
-    return _accept(ref, data, served_by=redact_url(url), expected=expected, store=store)
+    return _accept(ref, data, version=version, served_by=redact_url(url), expected=expected, store=store)
 
 
 def _accept(
-    ref: ChartRef, data: bytes, *, served_by: str, expected: Digest | None, store: ChartStore
+    ref: ChartRef, data: bytes, *, version: str | None, served_by: str, expected: Digest | None, store: ChartStore
 ) -> FetchedChart:
     upstream = redact_url(ref.repository)
     info = inspect_archive(data, source=served_by)
@@ -158,9 +166,13 @@ def _accept(
             hint="the repository serves a different chart under this name: check the chart name and the "
             "mirror configuration",
         )
-    if info.version != ref.version:
+    if version is None and match_index_version(ref.version, [info.version]) is not None:
+        version = info.version  # a store hit: the archive says which version was served
+    if info.version != version:
+        served = (f"the served {version!r} for the pin {ref.version!r}" if version not in (None, ref.version)
+                  else f"the pinned {ref.version!r}")
         raise ChartError(
-            f"{where}: the archive's Chart.yaml has version {info.version!r}, not the pinned {ref.version!r}",
+            f"{where}: the archive's Chart.yaml has version {info.version!r}, not {served}",
             hint="the repository serves a different version under this tag or URL: check the pin and the "
             "mirror configuration",
         )
@@ -174,4 +186,5 @@ def _accept(
                     "review the change; otherwise treat it as tampering and do not use the chart")
         raise ChartError(f"{where}: fetched bytes {archive} differ from the lock's {expected}", hint=hint)
     store.put(data)
-    return FetchedChart(ref=ref, archive=archive, tree=info.tree, data=data, served_by=served_by)
+    return FetchedChart(ref=ref, version=info.version, archive=archive, tree=info.tree, data=data,
+                        served_by=served_by)

@@ -3,9 +3,12 @@
 Contract of :class:`HttpChartSource`:
 
 - input: a :class:`~pipeline.recipes.model.ChartRef` whose repository is ``http(s)://…``;
-- ``fetch``: GET ``<repository>/index.yaml`` (parsed once per repository URL per source, i.e. per
-  run), find the entry with the chart's name and exact version, resolve its ``urls[0]`` against the
-  index URL, download it, and when the entry has a ``digest`` check the bytes against it;
+- ``served_version``: GET ``<repository>/index.yaml`` (parsed once per repository URL per source,
+  i.e. per run) and find the chart's version the way ``helm`` does (exact string, then semver
+  equality: ``v1.2.3`` finds ``1.2.3`` and the reverse; :mod:`pipeline.charts.versions`); when
+  nothing matches, the error lists the nearest versions the index offers;
+- ``fetch``: the entry with the chart's name and that version, its ``urls[0]`` resolved against the
+  index URL, downloaded, and when the entry has a ``digest`` the bytes checked against it;
 - ``versions``: every version the index lists for the chart;
 - errors: :class:`~pipeline.errors.ChartError` for an unreachable repository (after retries), HTTP
   errors, a malformed index, a missing chart or version, and bytes that differ from the index
@@ -24,7 +27,7 @@ import httpx
 import yaml
 
 from .._yaml import load_yaml_strings, problem_of
-from ..errors import ChartError
+from ..errors import ChartError, ChartVersionError
 from ..recipes.model import ChartRef
 from ..registry.transport import (
     MAX_DOWNLOAD_BYTES,
@@ -36,6 +39,7 @@ from ..registry.transport import (
 )
 from ..vocabulary.digest import sha256
 from .interface import ChartSource
+from .versions import match_index_version, nearest_versions
 
 __all__ = [
     "MAX_DOWNLOAD_BYTES",
@@ -88,6 +92,9 @@ class HttpChartSource(ChartSource):
                 )
         return reply.body
 
+    def served_version(self, ref: ChartRef) -> str:
+        return str(self._entry(ref)["version"])
+
     def versions(self, ref: ChartRef) -> tuple[str, ...]:
         entries = self._index(ref.repository).get(ref.name, [])
         return tuple(sorted({v for e in entries if isinstance(v := e.get("version"), str)}))
@@ -105,15 +112,16 @@ class HttpChartSource(ChartSource):
                 hint="check the chart name (without a repository alias such as 'nvidia/') and the "
                 "repository URL",
             )
-        for entry in entries:
-            if entry.get("version") == ref.version:
-                return entry
-        offered = sorted({v for e in entries if isinstance(v := e.get("version"), str)})
-        sample = ", ".join(repr(v) for v in offered[-5:])
-        raise ChartError(
+        offered = [v for e in entries if isinstance(v := e.get("version"), str)]
+        served = match_index_version(ref.version, offered)
+        if served is not None:
+            return next(e for e in entries if e.get("version") == served)
+        nearest = ", ".join(repr(v) for v in nearest_versions(ref.version, offered))
+        raise ChartVersionError(
             f"chart {ref.name!r} version {ref.version!r} is not in the repository index {shown} "
-            f"(it has {len(offered)} versions, e.g. {sample})",
-            hint="pin a version the repository offers; versions must match exactly (with or without a 'v')",
+            f"(it has {len(set(offered))} versions; nearest: {nearest})",
+            hint="pin a version the repository offers; Helm matches the exact string first, then the same "
+            "semantic version (a leading 'v' and '+build' metadata do not matter)",
         )
 
     def _index(self, repository: str) -> dict[str, list[dict[str, Any]]]:

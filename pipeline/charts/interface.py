@@ -6,6 +6,9 @@ Contract:
   (the fetch stage has already rewritten it through the mirrors);
 - ``fetch`` returns the chart archive bytes (a gzip-compressed tar) exactly as served, after the
   source's own integrity checks (index digest, OCI manifest and blob digests);
+- ``served_version`` returns the version string the source serves for the pin, under Helm's rules
+  (:mod:`pipeline.charts.versions`: exact string first, then semver equality for HTTP indexes; the
+  pin verbatim for OCI tags and local charts); ``fetch`` is then asked for exactly that version;
 - ``versions`` returns every version the source offers for the chart, sorted as plain strings
   (the drift stage orders them semantically);
 - errors: :class:`~pipeline.errors.ChartError` saying what, where (URLs without credentials) and
@@ -48,6 +51,13 @@ class ChartSource(Closing, abc.ABC):
     @abc.abstractmethod
     def fetch(self, ref: ChartRef) -> bytes:
         """The archive bytes of ``ref`` (a gzip tar), integrity-checked by the source."""
+
+    def served_version(self, ref: ChartRef) -> str:
+        """The version string the source serves for the pin ``ref.version`` (by default the pin itself).
+
+        Raises ChartError when the source has no version matching the pin.
+        """
+        return ref.version
 
     @abc.abstractmethod
     def versions(self, ref: ChartRef) -> tuple[str, ...]:

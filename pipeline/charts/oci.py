@@ -18,6 +18,9 @@ Contract:
      layer's digest and size; a redirect to object storage never carries the registry's
      credentials;
 
+- version rules (Helm's ``ValidateReference``): a pinned version is the tag itself, verbatim
+  (``v1.2.3`` asks for the tag ``v1.2.3``, never ``1.2.3``; :mod:`pipeline.charts.versions`); a tag
+  the registry does not have fails with the nearest versions it does have;
 - ``versions``: every tag of ``host/path/<name>`` (all ``Link`` pages), with ``_`` turned back
   into ``+``;
 - transport and authentication are the registry client's: plain HTTP only for loopback hosts
@@ -36,15 +39,17 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import ChartError, ResolveError
+from ..errors import ChartError, ChartVersionError, ResolveError
 from ..recipes.model import ChartRef
 from ..registry.client import RegistryClient
+from ..registry.interface import NotFoundError
 from ..registry.transport import Transport, redact_url
 from ..vocabulary.digest import is_sha256
 from ..vocabulary.hosts import api_host, is_loopback, normalize_registry_host
 from ..vocabulary.media_types import HELM_CHART_LAYER, HELM_CONFIG, INDEX_MEDIA_TYPES, MANIFEST_ACCEPT
 from ..vocabulary.reference import ImageRef
 from .interface import ChartSource
+from .versions import nearest_versions, oci_tag, parse_semver
 
 __all__ = [
     "CHART_LAYER_MEDIA_TYPE",
@@ -90,7 +95,7 @@ class OciLocation:
                 f"chart {ref.name!r}: OCI repository path {repository!r} has upper-case letters",
                 hint="OCI repository names are lower-case",
             )
-        tag = ref.version.replace("+", "_") if tagged else ""
+        tag = oci_tag(ref.version) if tagged else ""
         if tagged and not _TAG.fullmatch(tag):
             raise ChartError(
                 f"chart {ref.name!r}: version {ref.version!r} cannot be an OCI tag",
@@ -129,6 +134,8 @@ class OciChartSource(ChartSource):
         what = f"chart {ref.name!r} version {ref.version!r} ({loc.display})"
         try:
             manifest = self._client.fetch_manifest(loc.image)
+        except NotFoundError as exc:
+            raise self._missing(ref, what, exc) from exc
         except ResolveError as exc:
             raise _chart_error(f"manifest of {what}", exc) from exc
         layer = _chart_layer(manifest.body, what)
@@ -136,6 +143,23 @@ class OciChartSource(ChartSource):
             return self._client.fetch_blob(loc.image, layer["digest"], size=layer["size"])
         except ResolveError as exc:
             raise _chart_error(f"chart layer of {what}", exc) from exc
+
+    def _missing(self, ref: ChartRef, what: str, exc: NotFoundError) -> ChartError:
+        """The chart's tag is missing: say so with the nearest versions the registry has."""
+        try:
+            offered = self.versions(ref)
+        except ChartError:
+            return _chart_error(f"manifest of {what}", exc)
+        nearest = ", ".join(repr(v) for v in nearest_versions(ref.version, offered)) or "none"
+        hint = "pin a version the registry has"
+        wanted = parse_semver(ref.version)
+        same = [v for v in offered if wanted is not None and (p := parse_semver(v)) is not None
+                and p.compare(wanted) == 0]
+        if same:
+            hint = (f"Helm uses a pinned version as the OCI tag verbatim, so {ref.version!r} does not find "
+                    f"{same[0]!r}: pin {same[0]!r}")
+        return ChartVersionError(f"{what}: the registry has no tag {oci_tag(ref.version)!r} "
+                          f"(it has {len(offered)} versions; nearest: {nearest})", hint=hint)
 
     def versions(self, ref: ChartRef) -> tuple[str, ...]:
         loc = OciLocation.from_ref(ref, tagged=False)

@@ -9,7 +9,7 @@ import pytest
 
 from pipeline.charts import HttpChartSource, RetryPolicy, Transport, redact_url
 from pipeline.charts.http import redact_text
-from pipeline.errors import ChartError
+from pipeline.errors import ChartError, ChartVersionError
 from pipeline.recipes.model import ChartRef
 from tests import factories
 from tests.servers import Fault, HttpRepo, start_http_repo, write_index
@@ -71,13 +71,32 @@ def test_bytes_that_differ_from_the_index_digest_are_refused(http_repo: HttpRepo
 
 
 def test_missing_chart_and_version(http_repo: HttpRepo, source: HttpChartSource) -> None:
-    _publish(http_repo, ("app", "1.0.0"), ("app", "1.1.0"))
-    with pytest.raises(ChartError) as caught:
-        source.fetch(ChartRef(repository=http_repo.url, name="app", version="v1.0.0"))
-    assert str(caught.value) == (f"chart 'app' version 'v1.0.0' is not in the repository index "
-                                 f"{http_repo.url}/index.yaml (it has 2 versions, e.g. '1.0.0', '1.1.0')")
+    _publish(http_repo, ("app", "1.0.0"), ("app", "1.1.0"), ("app", "1.2.0"), ("app", "2.0.0"), ("app", "3.0.0"),
+             ("app", "4.0.0"))
+    with pytest.raises(ChartVersionError) as caught:
+        source.served_version(ChartRef(repository=http_repo.url, name="app", version="v1.1.5"))
+    assert caught.value.diagnostics() == (
+        f"chart 'app' version 'v1.1.5' is not in the repository index {http_repo.url}/index.yaml "
+        "(it has 6 versions; nearest: '1.0.0', '1.1.0', '1.2.0', '2.0.0', '3.0.0')\n"
+        "hint: pin a version the repository offers; Helm matches the exact string first, then the same "
+        "semantic version (a leading 'v' and '+build' metadata do not matter)")
     with pytest.raises(ChartError, match=r"chart 'nope' is not in the repository index"):
         source.fetch(ChartRef(repository=http_repo.url, name="nope", version="1.0.0"))
+
+
+@pytest.mark.parametrize(("published", "pin", "served"), [
+    ("1.2.3", "v1.2.3", "1.2.3"),
+    ("v1.2.3", "1.2.3", "v1.2.3"),
+    ("1.2.3+up1", "1.2.3", "1.2.3+up1"),
+    ("1.2.3", "1.2.3", "1.2.3"),
+])
+def test_served_version_follows_helm(http_repo: HttpRepo, source: HttpChartSource, published: str, pin: str,
+                                     served: str) -> None:
+    _publish(http_repo, ("app", published), ("app", "1.2.4"))
+    ref = ChartRef(repository=http_repo.url, name="app", version=pin)
+    assert source.served_version(ref) == served
+    assert source.fetch(ChartRef(repository=http_repo.url, name="app", version=served)) == (
+        factories.chart_archive("app", published))
 
 
 def test_missing_index(http_repo: HttpRepo, source: HttpChartSource) -> None:

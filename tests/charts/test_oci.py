@@ -8,7 +8,7 @@ import pytest
 
 from pipeline.charts import OciChartSource, RetryPolicy, Transport
 from pipeline.charts.oci import OciLocation
-from pipeline.errors import ChartError
+from pipeline.errors import ChartError, ChartVersionError
 from pipeline.recipes.model import ChartRef
 from tests import factories
 from tests.servers import Registry, push_oci_chart, start_fake_token_gate, tamper_blob
@@ -34,11 +34,11 @@ def test_fetch_and_versions(registry: Registry, source: OciChartSource) -> None:
 @pytest.mark.registry
 def test_missing_tag(registry: Registry, source: OciChartSource) -> None:
     push_oci_chart(registry, "charts", "app", "1.0.0", factories.chart_archive("app", "1.0.0"))
-    with pytest.raises(ChartError) as caught:
+    with pytest.raises(ChartVersionError) as caught:
         source.fetch(ChartRef(repository=registry.oci("charts"), name="app", version="2.0.0"))
-    assert str(caught.value) == (
-        f"manifest of chart 'app' version '2.0.0' ({registry.host}/charts/app:2.0.0): registry "
-        f"'{registry.host}' has no manifest of '{registry.host}/charts/app:2.0.0' (HTTP 404)")
+    assert caught.value.diagnostics() == (
+        f"chart 'app' version '2.0.0' ({registry.host}/charts/app:2.0.0): the registry has no tag '2.0.0' "
+        "(it has 1 versions; nearest: '1.0.0')\nhint: pin a version the registry has")
 
 
 @pytest.mark.registry
