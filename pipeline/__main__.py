@@ -42,8 +42,10 @@ from .registry import DockerConfig, RegistryClient, docker_config_path
 from .stages import (
     CHECKS,
     LockResult,
+    PublishedPaths,
     ReproduceResult,
     Workspace,
+    check_published,
     compose_recipes,
     drift_catalog,
     fresh_locks,
@@ -150,65 +152,19 @@ def cmd_qualify(args: argparse.Namespace) -> int:
     ok = result.ok
     if result.reproduce.ok and not args.recipe:
         # The published artifacts are checked against the (now verified) locks.
-        for name, check in (("BOMs and inventory", _check_bom), ("provenance matrix", _check_provenance),
-                            ("admission policies", _check_policies)):
-            problems = check(args)
-            print(f"{name}: " + ("ok" if not problems else "FAIL"))
-            for problem in problems:
+        schemas = Path(args.schemas)
+        paths = PublishedPaths(bom=Path(args.bom), inventory=Path(args.docs_images),
+                               provenance=Path(args.docs_provenance), policies=Path(args.policies),
+                               schemas=schemas if (schemas / "kyverno").is_dir() else None)
+        for check in check_published(_workspace(args), paths):
+            for note in check.notes:
+                print(f"  note: {note}")
+            print(f"{check.name}: " + ("ok" if not check.problems else "FAIL"))
+            for problem in check.problems:
                 print(f"  {problem}")
-            ok = ok and not problems
+            ok = ok and not check.problems
     print("qualify: " + ("PASS" if ok else "FAIL"))
     return 0 if ok else 1
-
-
-def _check_bom(args: argparse.Namespace) -> list[str]:
-    from .bom import stale
-
-    try:
-        locks = fresh_locks(_workspace(args))
-        return stale(locks, bom_dir=Path(args.bom), inventory=Path(args.docs_images),
-                     exemptions=load_exemptions(Path(args.catalog)).image_pins)
-    except PipelineError as exc:
-        return [exc.diagnostics()]
-
-
-def _check_provenance(args: argparse.Namespace) -> list[str]:
-    import tempfile
-
-    from .provenance import check_provenance, provenance
-
-    try:
-        locks = fresh_locks(_workspace(args))
-        check_provenance(Path(args.catalog), locks)
-        document = Path(args.docs_provenance)
-        with tempfile.TemporaryDirectory() as tmp:
-            expected = provenance(Path(args.catalog), locks, document=Path(tmp) / document.name,
-                                  source=None).document.read_bytes()
-        if not document.is_file() or document.read_bytes() != expected:
-            return [f"{document} does not match the locks and recipes/provenance.yaml: "
-                    "run 'nox -s provenance' and commit it"]
-    except PipelineError as exc:
-        return [exc.diagnostics()]
-    return []
-
-
-def _check_policies(args: argparse.Namespace) -> list[str]:
-    from .provenance import check_policies
-
-    schemas: Path | None = Path(args.schemas)
-    if not (Path(args.schemas) / "kyverno").is_dir():
-        # A clone without ../shared: freshness is still checked; the CRD validation (which the test
-        # suite also runs) needs the Kyverno and policy-controller CRDs.
-        print(f"  note: CRD schemas not found at {schemas}: policies checked for freshness only "
-              "(pass --schemas DIR to validate them against the Kyverno and policy-controller CRDs)")
-        schemas = None
-    try:
-        count = check_policies(Path(args.catalog), fresh_locks(_workspace(args)), out=Path(args.policies),
-                               schemas=schemas)
-    except PipelineError as exc:
-        return [exc.diagnostics()]
-    log.info("%d admission policies checked", count)
-    return []
 
 
 def cmd_drift(args: argparse.Namespace) -> int:

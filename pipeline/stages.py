@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,10 +55,13 @@ if TYPE_CHECKING:
 __all__ = [
     "CHECKS",
     "LockResult",
+    "PublishedCheck",
+    "PublishedPaths",
     "QualifyResult",
     "RecipeOutcome",
     "ReproduceResult",
     "Workspace",
+    "check_published",
     "compose_recipes",
     "drift_catalog",
     "fresh_locks",
@@ -439,6 +442,61 @@ def fresh_locks(ws: Workspace, names: Sequence[str] | None = None) -> list[Lockf
     """
     _, recipes = compose_recipes(ws.catalog, names)
     return verified_locks(recipes, ws.lockdir, engine=installed_engine())
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PublishedPaths:
+    """Where the artefacts published from the locks live (what qualify checks for freshness)."""
+
+    bom: Path
+    inventory: Path
+    provenance: Path
+    policies: Path
+    #: the Kyverno and policy-controller CRDs to validate policies against (``None``: freshness only)
+    schemas: Path | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PublishedCheck:
+    """One published artefact's freshness: what differs from the locks (empty: fresh), and notes."""
+
+    name: str
+    problems: tuple[str, ...]
+    notes: tuple[str, ...] = ()
+
+
+def check_published(ws: Workspace, paths: PublishedPaths) -> tuple[PublishedCheck, ...]:
+    """qualify's freshness gate: the BOMs and inventory, the provenance matrix and the admission
+    policies are exactly what the (fresh, verified) locks give; nothing is written."""
+    from .bom import stale
+    from .gates import load_exemptions
+    from .provenance import check_document
+
+    def guarded(name: str, check: Callable[[Sequence[Lockfile]], Sequence[str]], notes: tuple[str, ...] = ()
+                ) -> PublishedCheck:
+        try:
+            return PublishedCheck(name=name, problems=tuple(check(fresh_locks(ws))), notes=notes)
+        except PipelineError as exc:
+            return PublishedCheck(name=name, problems=(exc.diagnostics(),), notes=notes)
+
+    exemptions = load_exemptions(ws.catalog).image_pins
+    notes = () if paths.schemas is not None else (
+        "CRD schemas not found: policies checked for freshness only (pass --schemas DIR to validate them "
+        "against the Kyverno and policy-controller CRDs)",)
+    return (
+        guarded("BOMs and inventory", lambda locks: stale(locks, bom_dir=paths.bom, inventory=paths.inventory,
+                                                          exemptions=exemptions)),
+        guarded("provenance matrix", lambda locks: check_document(ws.catalog, locks, document=paths.provenance)),
+        guarded("admission policies", lambda locks: _policies_fresh(ws, locks, paths), notes),
+    )
+
+
+def _policies_fresh(ws: Workspace, locks: Sequence[Lockfile], paths: PublishedPaths) -> list[str]:
+    from .provenance import check_policies
+
+    count = check_policies(ws.catalog, locks, out=paths.policies, schemas=paths.schemas)  # raises a GateError
+    log.info("%d admission policies checked", count)
+    return []
 
 
 def drift_catalog(ws: Workspace, names: Sequence[str] | None = None, *,

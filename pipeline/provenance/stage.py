@@ -35,6 +35,7 @@ from .verify import ImageVerification, verify_images
 __all__ = [
     "CRD_FILES",
     "ProvenanceResult",
+    "check_document",
     "check_policies",
     "check_provenance",
     "policies",
@@ -64,6 +65,17 @@ def provenance(catalog: Path, locks: Sequence[Lockfile], *, document: Path, sour
     written = not (document.is_file() and document.read_bytes() == data)
     atomic_write(document, data)
     return ProvenanceResult(matrix=matrix, images=images, results=results, document=document, written=written)
+
+
+def check_document(catalog: Path, locks: Sequence[Lockfile], *, document: Path,
+                   catalog_display: str = "recipes") -> list[str]:
+    """The qualify gate over ``document``: it is what the matrix and the locks give (no registry asked)."""
+    check(load_matrix(catalog), locks)
+    matrix = load_matrix(catalog)
+    expected = render_matrix(matrix, locked_images(locks), None, catalog=catalog_display)
+    if document.is_file() and document.read_bytes() == expected:
+        return []
+    return [f"{document} does not match the locks and recipes/provenance.yaml: run 'nox -s provenance' and commit it"]
 
 
 def policies(catalog: Path, locks: Sequence[Lockfile], *, out: Path) -> WriteResult:
