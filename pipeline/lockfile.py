@@ -30,6 +30,7 @@ from typing import Any, NoReturn
 from .errors import IntegrityError, LockError
 from .images import ImageRef, ImageRefError, Origin
 from .recipes.model import ChartRef, ComponentType
+from .registry import ResolvedImage
 from .vocabulary.digest import Digest, canonical_json, parse_digest, sha256
 from .volatile import VolatileField
 
@@ -632,6 +633,13 @@ class _Parser:
         if resolved:
             block = self.obj(entry, (*path, "platforms"))
             platforms = tuple(sorted((str(p), self.digest(d, (*path, "platforms", str(p)))) for p, d in block.items()))
+        if resolved and digest is not None:
+            try:  # what a registry answered must be an answer a registry can give (one set of rules)
+                ResolvedImage(ref=image, digest=digest, media_type=self.text(entry["mediaType"], (*path, "mediaType")),
+                              size=0, platforms=dict(platforms or ()), served_by=self.text(entry["servedBy"],
+                                                                                           (*path, "servedBy")))
+            except ValueError as exc:
+                self.fail(path, f"is not something a registry can answer: {exc}")
         return LockedImage(
             ref=text, image=image, digest=digest, source=source, origin=origin,
             found_at=self.texts(entry["foundAt"], (*path, "foundAt")),
