@@ -37,16 +37,18 @@ from .errors import PipelineError
 from .gates import load_exemptions
 from .images import explain, format_inventory
 from .progress import SILENT, Progress
-from .recipes import load_catalog
+from .recipes import environment_file
 from .registry import DockerConfig, RegistryClient, docker_config_path
 from .stages import (
     CHECKS,
     LockResult,
     ReproduceResult,
     Workspace,
+    catalog_charts,
     compose_recipes,
     drift_catalog,
     fresh_locks,
+    load_workspace_catalog,
     lock_catalog,
     qualify_catalog,
     render_recipe,
@@ -93,7 +95,24 @@ def _progress() -> Iterator[Progress]:
 
 def _workspace(args: argparse.Namespace) -> Workspace:
     return Workspace(catalog=Path(args.catalog), lockdir=Path(args.lockdir), cache=Path(args.cache),
-                     workers=args.workers, resolve=not getattr(args, "no_resolve", False))
+                     workers=args.workers, resolve=not getattr(args, "no_resolve", False),
+                     environment=environment_file(args.config, os.environ))
+
+
+def cmd_charts(args: argparse.Namespace) -> int:
+    charts = catalog_charts(_workspace(args))
+    if args.json:
+        data = [{"repository": c.repository, "chart": c.name, "version": c.version, "servedFrom": c.served_from,
+                 "components": list(c.components), "pinnedAt": list(c.pinned_at), "recipes": list(c.recipes)}
+                for c in charts]
+        print(json.dumps(data, indent=2, sort_keys=True))
+        return 0
+    rows = [[c.repository, c.name, c.version, c.served_from or "-", ",".join(c.components), ",".join(c.pinned_at),
+             ",".join(c.recipes)] for c in charts]
+    print(_table(["REPOSITORY", "CHART", "VERSION", "MIRROR", "COMPONENTS", "PINNED AT", "RECIPES"], rows))
+    print(f"\n{len(charts)} charts from {len({c.repository for c in charts})} repositories "
+          "(charts inside the catalog are not listed)")
+    return 0
 
 
 def cmd_recipes(args: argparse.Namespace) -> int:
@@ -242,7 +261,7 @@ def cmd_provenance(args: argparse.Namespace) -> int:
         result = provenance(catalog, locks, document=document, source=None)
         print(f"wrote {result.document}" if result.written else f"unchanged {result.document}")
         return 0
-    config = load_catalog(catalog).config.registries
+    config = load_workspace_catalog(catalog, _workspace(args).environment).config.registries
     with RegistryClient(config=config) as client, tempfile.TemporaryDirectory() as tmp:
         result = provenance(catalog, locks, document=Path(tmp) / "matrix.md", source=RegistryArtifactSource(client))
     counts: dict[str, int] = {}
@@ -314,6 +333,12 @@ def cmd_mirror(args: argparse.Namespace) -> int:
 def _print_lock(result: LockResult) -> None:
     _print_writes(result.written, result.unchanged, result.removed, removed_why=" (no such recipe any more)")
     print(f"{len(result.recipes)} recipes locked, {result.renders} distinct renders")
+    if result.skipped:
+        from .build import charts_table
+
+        print(f"\n{len(result.skipped)} recipes skipped (their lockfiles are left as they were): "
+              + ", ".join(result.skipped))
+        print(charts_table(result.problems))
 
 
 def _on_backend(args: argparse.Namespace, stage_name: str) -> int:
@@ -352,10 +377,11 @@ def _lock(args: argparse.Namespace) -> int:
     # they are used for requests only and never logged or written (see README, security model).
     credentials = DockerConfig.load(docker_config_path(os.environ), required=False)
     with _progress() as progress:
-        result = lock_catalog(_workspace(args), args.recipe or None, credentials=credentials, progress=progress)
+        result = lock_catalog(_workspace(args), args.recipe or None, credentials=credentials, progress=progress,
+                              keep_going=args.keep_going)
     _print_lock(result)
     log.info("lock took %.2f s", time.monotonic() - started)
-    return 0
+    return 1 if result.skipped else 0
 
 
 def _print_reproduce(result: ReproduceResult, *, elapsed: float) -> None:
@@ -396,6 +422,10 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--lockdir", default="lockfiles", help="lockfile directory (default: lockfiles)")
     common.add_argument("--cache", default=".pipeline-cache", help="chart and render cache (default: .pipeline-cache)")
     common.add_argument("--workers", type=int, default=None, help="render worker processes (default: CPUs)")
+    common.add_argument("--config", metavar="FILE", default=None,
+                        help="environment file with mirrors, registries and credentials, merged over the catalog's "
+                        "pipeline.yaml (default: $PIPELINE_CONFIG, else ~/.config/recipe-pipeline/config.yaml "
+                        "if it exists); never a lock input")
     backend = argparse.ArgumentParser(add_help=False)
     backend.add_argument("--backend", choices=("local", "dagger"), default="local",
                          help="where the stage runs: in this process (local, default) or in containers on a "
@@ -411,11 +441,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="write files under this directory instead of printing the stream")
     p.set_defaults(func=cmd_render)
 
+    p = sub.add_parser("charts", parents=[common],
+                       help="every chart the catalog needs (repository, chart, version, recipes), fetching nothing")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_charts)
+
     p = sub.add_parser("lock", parents=[common, backend],
                        help="render every recipe, resolve every image, write lockfiles atomically")
     p.add_argument("--recipe", action="append", help="only this recipe (repeatable)")
     p.add_argument("--no-resolve", action="store_true",
                    help="do not ask registries: images keep only the digests their references carry")
+    p.add_argument("--keep-going", action="store_true",
+                   help="lock every recipe whose charts can all be fetched; list the others (exit 1 if any)")
     p.add_argument("--wait", action="store_true",
                    help="wait for another lock of this checkout (same --cache) to finish instead of exiting 2")
     p.set_defaults(func=cmd_lock)
