@@ -116,7 +116,7 @@ def cmd_charts(args: argparse.Namespace) -> int:
 
 
 def cmd_recipes(args: argparse.Namespace) -> int:
-    _, recipes = compose_recipes(Path(args.catalog))
+    _, recipes = compose_recipes(Path(args.catalog), environment=_workspace(args).environment)
     if args.json:
         data = [{"name": r.name, "criteria": r.criteria.as_dict(), "overlays": list(r.overlays),
                  "mixins": list(r.mixins), "components": [c.name for c in r.components]} for r in recipes]

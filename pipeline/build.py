@@ -132,9 +132,11 @@ class ChartProblem:
     pinned_at: str
     recipes: tuple[str, ...]
     problem: str
+    hint: str | None = None
 
 
 def _pinned_at(recipe: Recipe, component: Component) -> str:
+    """``file:line`` of the pin (``file`` alone when its line is unknown, ``?`` when it cannot be read)."""
     where = pin_location(recipe, component)
     if where is None:
         return "?"
@@ -163,13 +165,20 @@ def _problems(failed: Mapping[tuple[str, ...], PipelineError],
         chart = next(c.chart for _, c in uses[key] if c.name == name)
         assert chart is not None
         out.append(ChartProblem(chart=chart, component=name, pinned_at=pinned_at,
-                                recipes=tuple(sorted(set(recipes))), problem=" ".join(failed[key].message.split())))
+                                recipes=tuple(sorted(set(recipes))), problem=" ".join(failed[key].message.split()),
+                                hint=failed[key].hint))
     return out
 
 
 def _unavailable(problems: Sequence[ChartProblem]) -> ChartsUnavailableError:
     charts = {(p.chart.repository, p.chart.name, p.chart.version) for p in problems}
     recipes = {r for p in problems for r in p.recipes}
+    if len(problems) == 1 and len(recipes) == 1:  # one chart, one recipe: a plain message at the pin
+        only = problems[0]
+        file, _, line = only.pinned_at.rpartition(":")
+        return ChartsUnavailableError(f"recipe '{only.recipes[0]}': component '{only.component}': {only.problem}",
+                                      hint=only.hint, path=file if line.isdigit() else None,
+                                      line=int(line) if line.isdigit() else None)
     return ChartsUnavailableError(
         f"{len(charts)} chart(s) could not be fetched, needed by {len(recipes)} recipe(s):\n"
         + charts_table(problems),

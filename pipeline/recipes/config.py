@@ -228,12 +228,12 @@ def load_environment(path: Path) -> Environment:
     for key in spec:
         if key in _SPEC_KEYS and key not in _ENVIRONMENT_KEYS:
             raise RecipeError(
-                f"{display} sets spec.{key}, which an environment file cannot set", path=display,
+                f"spec.{key} cannot be set in an environment file", path=display,
                 line=line_of(spec, str(key)),
                 hint=f"{key} changes what is rendered or accepted: set it in the catalog's {CONFIG_FILE}; "
                 "an environment file sets only mirrors and registries",
             )
-    check_keys(spec, _ENVIRONMENT_KEYS, what=f"{display} spec", path=display)
+    check_keys(spec, _ENVIRONMENT_KEYS, what="the environment file's spec", path=display)
     return Environment(path=display, mirrors=_mirrors(spec, path=display),
                        registries=parse_registry_config(spec.get("registries"), path=display))
 
