@@ -180,7 +180,8 @@ def test_which_environment_file_is_read(tmp_path: Path) -> None:
     (CONFIG_HEAD + 'spec:\n  kubeVersion: "1.34.0"\n', None,
      "spec.kubeVersion cannot be set in an environment file", 4),
     (CONFIG_HEAD + "spec:\n  limits: {}\n", None, "spec.limits cannot be set in an environment file", 4),
-    (CONFIG_HEAD + "spec:\n  mirors: {}\n", None, "unknown key 'mirors' in the environment file's spec (did you mean 'mirrors'?)", 4),
+    (CONFIG_HEAD + "spec:\n  mirors: {}\n", None,
+     "unknown key 'mirors' in the environment file's spec (did you mean 'mirrors'?)", 4),
     (CONFIG_HEAD + "spec:\n  mirrors:\n    https://a.example.com: ftp://x\n", None,
      "mirrors: mirror 'ftp://x' is not an http(s):// or oci:// URL", 5),
 ])
