@@ -27,6 +27,7 @@ import argparse
 import contextlib
 import json
 import logging
+import re
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
@@ -57,6 +58,19 @@ from .stages import (
 from .vocabulary.files import atomic_write, atomic_write_many
 
 log = logging.getLogger("pipeline")
+
+
+def for_catalog(text: str, args: argparse.Namespace) -> str:
+    """``text`` with the nox sessions of this project's own catalog (``nox -s lock``, ``nox -s bom``)
+    replaced by the command for the catalog in use, when it is another one."""
+    catalog, lockdir = getattr(args, "catalog", "recipes"), getattr(args, "lockdir", "lockfiles")
+    if (catalog, lockdir) == ("recipes", "lockfiles"):
+        return text
+    where = f"--catalog {catalog}" + (f" --lockdir {lockdir}" if lockdir != "lockfiles" else "")
+    for session in ("lock", "bom", "provenance", "policies", "qualify", "reproduce"):
+        text = text.replace(f"'nox -s {session}'", f"'python -m pipeline {session} {where}'")
+        text = text.replace(f"nox -s {session}", f"python -m pipeline {session} {where}")
+    return text.replace("commit lockfiles/", f"commit {lockdir}/")
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -158,12 +172,10 @@ def cmd_qualify(args: argparse.Namespace) -> int:
     started = time.monotonic()
     with _progress() as progress:
         result = qualify_catalog(_workspace(args), args.recipe or None, progress=progress)
-    _print_reproduce(result.reproduce, elapsed=time.monotonic() - started)
+    _print_reproduce(result.reproduce, elapsed=time.monotonic() - started, args=args)
     print()
     if result.findings:
-        print(f"pinning gates: {len(result.findings)} finding(s)")
-        for finding in result.findings:
-            print(finding.diagnostics())
+        _print_findings(result.findings, args)
     else:
         print("pinning gates: chart versions pinned, in-tree images digest-pinned, locked images have digests")
     ok = result.ok
@@ -180,13 +192,45 @@ def cmd_qualify(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+_NO_DIGEST = re.compile(r"^component '(?P<component>[^']+)': \S+ image '(?P<ref>[^']+)' has no digest in the lock$")
+
+
+def _print_findings(findings: Sequence[Any], args: argparse.Namespace) -> None:
+    """Summary first; images without a digest (a ``lock --no-resolve`` lock holds hundreds) grouped by
+    component and registry with one hint; every other finding in full."""
+    from .gates.interface import GateName
+    from .vocabulary.reference import ImageRef
+
+    groups: dict[tuple[str, str], list[Any]] = {}
+    others = []
+    for finding in findings:
+        match = _NO_DIGEST.match(finding.message) if finding.gate is GateName.LOCKED_IMAGES else None
+        if match is None:
+            others.append(finding)
+            continue
+        registry = ImageRef.parse(match["ref"]).registry
+        groups.setdefault((match["component"], registry), []).append(finding)
+    undigested = sum(len(g) for g in groups.values())
+    print(f"pinning gates: {len(findings)} finding(s): {len(others)} to fix one by one, {undigested} locked "
+          f"image(s) without a digest in {len({f.file for g in groups.values() for f in g})} lock(s)")
+    for finding in others:
+        print(for_catalog(finding.diagnostics(), args))
+    if groups:
+        print(f"\nimages without a digest, by component and registry ({len(groups)} groups):")
+        for (component, registry), items in sorted(groups.items()):
+            refs = sorted({_NO_DIGEST.match(f.message)["ref"] for f in items})  # type: ignore[index]
+            print(f"  {component:<24} {registry:<24} {len(refs)} image(s), {len(items)} place(s): "
+                  + ", ".join(refs[:3]) + (f", … (+{len(refs) - 3})" if len(refs) > 3 else ""))
+        print("hint: " + for_catalog(next(iter(groups.values()))[0].hint, args))
+
+
 def _check_bom(args: argparse.Namespace) -> list[str]:
     from .bom import stale
 
     try:
         locks = fresh_locks(_workspace(args))
-        return stale(locks, bom_dir=Path(args.bom), inventory=Path(args.docs_images),
-                     exemptions=load_exemptions(Path(args.catalog)).image_pins)
+        return stale(locks, bom_dir=Path(args.bom), inventory=_inventory_path(args, args.docs_images),
+                     exemptions=load_exemptions(Path(args.catalog)).image_pins, lockdir=_lockdir_name(args))
     except PipelineError as exc:
         return [exc.diagnostics()]
 
@@ -291,15 +335,29 @@ def cmd_policies(args: argparse.Namespace) -> int:
     return 0
 
 
+def _inventory_path(args: argparse.Namespace, given: str | None) -> Path:
+    """``--docs`` as given, else ``docs/container-images.md`` beside the catalog (``<catalog>/../docs``):
+    the inventory of another catalog never lands in the working directory's ``docs/``."""
+    if given is not None:
+        return Path(given)
+    return Path(args.catalog).resolve().parent / "docs" / "container-images.md"
+
+
+def _lockdir_name(args: argparse.Namespace) -> str:
+    return Path(args.lockdir).as_posix().rstrip("/") or "."
+
+
 def cmd_bom(args: argparse.Namespace) -> int:
     from .bom import publish, stale
 
-    locks = fresh_locks(_workspace(args))
+    locks = fresh_locks(_workspace(args), args.recipe or None)
     exemptions = load_exemptions(Path(args.catalog)).image_pins
-    bom_dir, inventory = Path(args.out), Path(args.docs)
+    bom_dir, inventory = Path(args.out), _inventory_path(args, args.docs)
+    if args.recipe:
+        return _bom_of_recipes(args, locks, bom_dir=bom_dir, exemptions=exemptions)
     if args.check:
         problems = stale(locks, bom_dir=bom_dir, inventory=inventory, exemptions=exemptions,
-                         allow_unpinned=args.allow_unpinned)
+                         allow_unpinned=args.allow_unpinned, lockdir=_lockdir_name(args))
         for problem in problems:
             print(problem)
         if problems:
@@ -308,8 +366,28 @@ def cmd_bom(args: argparse.Namespace) -> int:
         print(f"BOMs in {args.out} and {args.docs} match the locks")
         return 0
     published = publish(locks, bom_dir=bom_dir, inventory=inventory, exemptions=exemptions,
-                        allow_unpinned=args.allow_unpinned)
+                        allow_unpinned=args.allow_unpinned, lockdir=_lockdir_name(args))
     _print_writes(published.written, published.unchanged, published.removed)
+    return 0
+
+
+def _bom_of_recipes(args: argparse.Namespace, locks: Sequence[Any], *, bom_dir: Path, exemptions: Any) -> int:
+    """``bom --recipe``: those recipes' BOMs only (the catalog BOM and the inventory cover every recipe)."""
+    from .bom.cyclonedx import bom_files
+    from .vocabulary.files import sync_tree
+
+    wanted = {f"recipes/{name}.cdx.json" for name in args.recipe}
+    files = {bom_dir / rel: data for rel, data in bom_files(locks, exemptions=exemptions,
+                                                            allow_unpinned=args.allow_unpinned).items()
+             if rel.as_posix() in wanted}
+    if args.check:
+        problems = [f"{path} does not match the lockfiles: run 'python -m pipeline bom' and commit it"
+                    for path, data in sorted(files.items()) if not path.is_file() or path.read_bytes() != data]
+        for problem in problems:
+            print(problem)
+        return 1 if problems else 0
+    synced = sync_tree(files)
+    _print_writes(synced.written, synced.unchanged, synced.removed)
     return 0
 
 
@@ -384,7 +462,7 @@ def _lock(args: argparse.Namespace) -> int:
     return 1 if result.skipped else 0
 
 
-def _print_reproduce(result: ReproduceResult, *, elapsed: float) -> None:
+def _print_reproduce(result: ReproduceResult, *, elapsed: float, args: argparse.Namespace) -> None:
     for name, items in result.variations.items():
         facts = result.sandboxes.get(name, {})
         print(f"variation {name}: " + "; ".join(items) + f"; network {facts.get('network', '?')}")
@@ -398,7 +476,7 @@ def _print_reproduce(result: ReproduceResult, *, elapsed: float) -> None:
     for outcome in failed:
         print()
         for divergence in outcome.divergences:
-            print(divergence.format())
+            print(for_catalog(divergence.format(), args))
     print(f"\n{len(result.outcomes) - len(failed)}/{len(result.outcomes)} recipes reproduced "
           f"({result.renders} distinct renders in {elapsed:.1f} s)")
 
@@ -409,7 +487,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     started = time.monotonic()
     with _progress() as progress:
         result = reproduce_catalog(_workspace(args), args.recipe or None, progress=progress)
-    _print_reproduce(result, elapsed=time.monotonic() - started)
+    _print_reproduce(result, elapsed=time.monotonic() - started, args=args)
     return 0 if result.ok else 1
 
 
@@ -465,7 +543,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bom", parents=[common],
                        help="CycloneDX 1.6 BOMs (per recipe and catalog) and docs/container-images.md from the locks")
     p.add_argument("--out", default="bom", help="BOM directory (default: bom)")
-    p.add_argument("--docs", default="docs/container-images.md", help="inventory document")
+    p.add_argument("--docs", default=None,
+                   help="inventory document (default: docs/container-images.md beside the catalog, <catalog>/../docs)")
+    p.add_argument("--recipe", action="append",
+                   help="only this recipe's BOM (repeatable; the catalog BOM and the inventory are left alone)")
     p.add_argument("--check", action="store_true", help="only check that the published files match the locks")
     p.add_argument("--allow-unpinned", action="store_true", help="publish images that have no digest")
     p.set_defaults(func=cmd_bom)
@@ -487,7 +568,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="every gate: reproduce, pinning gates, and freshness of BOMs, docs and policies")
     p.add_argument("--recipe", action="append", help="only this recipe (repeatable; skips the freshness checks)")
     p.add_argument("--bom", default="bom", help="BOM directory (default: bom)")
-    p.add_argument("--docs-images", default="docs/container-images.md")
+    p.add_argument("--docs-images", default=None,
+                   help="inventory document (default: docs/container-images.md beside the catalog)")
     p.add_argument("--docs-provenance", default="docs/provenance-matrix.md")
     p.add_argument("--policies", default="policies", help="admission policy directory (default: policies)")
     p.add_argument("--schemas", default="../shared/schemas", help="CRD schemas to validate policies against")
@@ -525,7 +607,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
     except PipelineError as exc:
-        print(f"error: {exc.diagnostics()}", file=sys.stderr)
+        print(f"error: {for_catalog(exc.diagnostics(), args)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted; nothing was written", file=sys.stderr)
