@@ -4,7 +4,8 @@ Input: the catalog root. Output: a frozen :class:`PipelineConfig` — the Kubern
 API versions handed to Helm, the recipe list (``None``: one recipe per leaf overlay) and the chart
 repository mirrors. Mirrors and registries may also come from an environment file outside the
 catalog (:func:`environment_file`, :func:`load_environment`, merged by
-:meth:`PipelineConfig.with_environment`); only :meth:`PipelineConfig.render_inputs` is a lock input. A catalog without ``pipeline.yaml`` gets the defaults, which are upstream
+:meth:`PipelineConfig.with_environment`); only :meth:`PipelineConfig.render_inputs` is a lock input.
+A catalog without ``pipeline.yaml`` gets the defaults, which are upstream
 AICR's render options. The file is validated strictly: unknown keys, wrong types, malformed
 versions or URLs and duplicate recipe names are :class:`~pipeline.errors.RecipeError` with the
 line and a hint. Example::
