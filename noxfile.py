@@ -124,6 +124,12 @@ def images(session: nox.Session) -> None:
     _pipeline(session, "images")
 
 
+@nox.session(default=False)
+def charts(session: nox.Session) -> None:
+    """Every chart the catalog needs (repository, chart, version, recipes), fetching nothing: to fill mirrors."""
+    _pipeline(session, "charts")
+
+
 @nox.session
 def recipes(session: nox.Session) -> None:
     """List the catalog's recipes with their overlay chains (pass --catalog DIR to list another)."""

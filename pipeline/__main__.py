@@ -27,6 +27,7 @@ import argparse
 import contextlib
 import json
 import logging
+import re
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
@@ -37,7 +38,7 @@ from .errors import PipelineError
 from .gates import load_exemptions
 from .images import explain, format_inventory
 from .progress import SILENT, Progress
-from .recipes import load_catalog
+from .recipes import environment_file
 from .registry import DockerConfig, RegistryClient, docker_config_path
 from .stages import (
     CHECKS,
@@ -45,10 +46,12 @@ from .stages import (
     PublishedPaths,
     ReproduceResult,
     Workspace,
+    catalog_charts,
     check_published,
     compose_recipes,
     drift_catalog,
     fresh_locks,
+    load_workspace_catalog,
     lock_catalog,
     qualify_catalog,
     render_recipe,
@@ -57,6 +60,21 @@ from .stages import (
 from .vocabulary.files import atomic_write, atomic_write_many
 
 log = logging.getLogger("pipeline")
+
+
+def for_catalog(text: str, args: argparse.Namespace) -> str:
+    """``text`` with the nox sessions of this project's own catalog (``nox -s lock``, ``nox -s bom``)
+    replaced by the command for the catalog in use, when it is another one."""
+    catalog, lockdir = getattr(args, "catalog", "recipes"), getattr(args, "lockdir", "lockfiles")
+    if (catalog, lockdir) == ("recipes", "lockfiles"):
+        return text
+    where = f"--catalog {catalog}" + (f" --lockdir {lockdir}" if lockdir != "lockfiles" else "")
+    for session in ("lock", "bom", "provenance", "policies", "qualify", "reproduce"):
+        # nox passes what follows '--' to the session; the pipeline command takes it directly
+        text = text.replace(f"nox -s {session} -- ", f"python -m pipeline {session} {where} ")
+        text = text.replace(f"'nox -s {session}'", f"'python -m pipeline {session} {where}'")
+        text = text.replace(f"nox -s {session}", f"python -m pipeline {session} {where}")
+    return text.replace("commit lockfiles/", f"commit {lockdir}/")
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -95,11 +113,28 @@ def _progress() -> Iterator[Progress]:
 
 def _workspace(args: argparse.Namespace) -> Workspace:
     return Workspace(catalog=Path(args.catalog), lockdir=Path(args.lockdir), cache=Path(args.cache),
-                     workers=args.workers, resolve=not getattr(args, "no_resolve", False))
+                     workers=args.workers, resolve=not getattr(args, "no_resolve", False),
+                     environment=environment_file(args.config, os.environ))
+
+
+def cmd_charts(args: argparse.Namespace) -> int:
+    charts = catalog_charts(_workspace(args))
+    if args.json:
+        data = [{"repository": c.repository, "chart": c.name, "version": c.version, "servedFrom": c.served_from,
+                 "components": list(c.components), "pinnedAt": list(c.pinned_at), "recipes": list(c.recipes)}
+                for c in charts]
+        print(json.dumps(data, indent=2, sort_keys=True))
+        return 0
+    rows = [[c.repository, c.name, c.version, c.served_from or "-", ",".join(c.components), ",".join(c.pinned_at),
+             ",".join(c.recipes)] for c in charts]
+    print(_table(["REPOSITORY", "CHART", "VERSION", "MIRROR", "COMPONENTS", "PINNED AT", "RECIPES"], rows))
+    print(f"\n{len(charts)} charts from {len({c.repository for c in charts})} repositories "
+          "(charts inside the catalog are not listed)")
+    return 0
 
 
 def cmd_recipes(args: argparse.Namespace) -> int:
-    _, recipes = compose_recipes(Path(args.catalog))
+    _, recipes = compose_recipes(Path(args.catalog), environment=_workspace(args).environment)
     if args.json:
         data = [{"name": r.name, "criteria": r.criteria.as_dict(), "overlays": list(r.overlays),
                  "mixins": list(r.mixins), "components": [c.name for c in r.components]} for r in recipes]
@@ -141,30 +176,61 @@ def cmd_qualify(args: argparse.Namespace) -> int:
     started = time.monotonic()
     with _progress() as progress:
         result = qualify_catalog(_workspace(args), args.recipe or None, progress=progress)
-    _print_reproduce(result.reproduce, elapsed=time.monotonic() - started)
+    _print_reproduce(result.reproduce, elapsed=time.monotonic() - started, args=args)
     print()
     if result.findings:
-        print(f"pinning gates: {len(result.findings)} finding(s)")
-        for finding in result.findings:
-            print(finding.diagnostics())
+        _print_findings(result.findings, args)
     else:
         print("pinning gates: chart versions pinned, in-tree images digest-pinned, locked images have digests")
     ok = result.ok
     if result.reproduce.ok and not args.recipe:
         # The published artifacts are checked against the (now verified) locks.
         schemas = Path(args.schemas)
-        paths = PublishedPaths(bom=Path(args.bom), inventory=Path(args.docs_images),
+        paths = PublishedPaths(bom=Path(args.bom), inventory=_inventory_path(args, args.docs_images),
                                provenance=Path(args.docs_provenance), policies=Path(args.policies),
-                               schemas=schemas if (schemas / "kyverno").is_dir() else None)
+                               schemas=schemas if (schemas / "kyverno").is_dir() else None,
+                               lockdir=_lockdir_name(args))
         for check in check_published(_workspace(args), paths):
             for note in check.notes:
                 print(f"  note: {note}")
             print(f"{check.name}: " + ("ok" if not check.problems else "FAIL"))
             for problem in check.problems:
-                print(f"  {problem}")
+                print(f"  {for_catalog(problem, args)}")
             ok = ok and not check.problems
     print("qualify: " + ("PASS" if ok else "FAIL"))
     return 0 if ok else 1
+
+
+_NO_DIGEST = re.compile(r"^component '(?P<component>[^']+)': \S+ image '(?P<ref>[^']+)' has no digest in the lock$")
+
+
+def _print_findings(findings: Sequence[Any], args: argparse.Namespace) -> None:
+    """Summary first; images without a digest (a ``lock --no-resolve`` lock holds hundreds) grouped by
+    component and registry with one hint; every other finding in full."""
+    from .gates.interface import GateName
+    from .vocabulary.reference import ImageRef
+
+    groups: dict[tuple[str, str], list[Any]] = {}
+    others = []
+    for finding in findings:
+        match = _NO_DIGEST.match(finding.message) if finding.gate is GateName.LOCKED_IMAGES else None
+        if match is None:
+            others.append(finding)
+            continue
+        registry = ImageRef.parse(match["ref"]).registry
+        groups.setdefault((match["component"], registry), []).append(finding)
+    undigested = sum(len(g) for g in groups.values())
+    print(f"pinning gates: {len(findings)} finding(s): {len(others)} to fix one by one, {undigested} locked "
+          f"image(s) without a digest in {len({f.file for g in groups.values() for f in g})} lock(s)")
+    for finding in others:
+        print(for_catalog(finding.diagnostics(), args))
+    if groups:
+        print(f"\nimages without a digest, by component and registry ({len(groups)} groups):")
+        for (component, registry), items in sorted(groups.items()):
+            refs = sorted({_NO_DIGEST.match(f.message)["ref"] for f in items})  # type: ignore[index]
+            print(f"  {component:<24} {registry:<24} {len(refs)} image(s), {len(items)} place(s): "
+                  + ", ".join(refs[:3]) + (f", … (+{len(refs) - 3})" if len(refs) > 3 else ""))
+        print("hint: " + for_catalog(next(iter(groups.values()))[0].hint, args))
 
 
 def cmd_drift(args: argparse.Namespace) -> int:
@@ -198,7 +264,7 @@ def cmd_provenance(args: argparse.Namespace) -> int:
         result = provenance(catalog, locks, document=document, source=None)
         print(f"wrote {result.document}" if result.written else f"unchanged {result.document}")
         return 0
-    config = load_catalog(catalog).config.registries
+    config = load_workspace_catalog(catalog, _workspace(args).environment).config.registries
     with RegistryClient(config=config) as client, tempfile.TemporaryDirectory() as tmp:
         result = provenance(catalog, locks, document=Path(tmp) / "matrix.md", source=RegistryArtifactSource(client))
     counts: dict[str, int] = {}
@@ -228,15 +294,29 @@ def cmd_policies(args: argparse.Namespace) -> int:
     return 0
 
 
+def _inventory_path(args: argparse.Namespace, given: str | None) -> Path:
+    """``--docs`` as given, else ``docs/container-images.md`` beside the catalog (``<catalog>/../docs``):
+    the inventory of another catalog never lands in the working directory's ``docs/``."""
+    if given is not None:
+        return Path(given)
+    return Path(args.catalog).resolve().parent / "docs" / "container-images.md"
+
+
+def _lockdir_name(args: argparse.Namespace) -> str:
+    return Path(args.lockdir).as_posix().rstrip("/") or "."
+
+
 def cmd_bom(args: argparse.Namespace) -> int:
     from .bom import publish, stale
 
-    locks = fresh_locks(_workspace(args))
+    locks = fresh_locks(_workspace(args), args.recipe or None)
     exemptions = load_exemptions(Path(args.catalog)).image_pins
-    bom_dir, inventory = Path(args.out), Path(args.docs)
+    bom_dir, inventory = Path(args.out), _inventory_path(args, args.docs)
+    if args.recipe:
+        return _bom_of_recipes(args, locks, bom_dir=bom_dir, exemptions=exemptions)
     if args.check:
         problems = stale(locks, bom_dir=bom_dir, inventory=inventory, exemptions=exemptions,
-                         allow_unpinned=args.allow_unpinned)
+                         allow_unpinned=args.allow_unpinned, lockdir=_lockdir_name(args))
         for problem in problems:
             print(problem)
         if problems:
@@ -245,8 +325,28 @@ def cmd_bom(args: argparse.Namespace) -> int:
         print(f"BOMs in {args.out} and {args.docs} match the locks")
         return 0
     published = publish(locks, bom_dir=bom_dir, inventory=inventory, exemptions=exemptions,
-                        allow_unpinned=args.allow_unpinned)
+                        allow_unpinned=args.allow_unpinned, lockdir=_lockdir_name(args))
     _print_writes(published.written, published.unchanged, published.removed)
+    return 0
+
+
+def _bom_of_recipes(args: argparse.Namespace, locks: Sequence[Any], *, bom_dir: Path, exemptions: Any) -> int:
+    """``bom --recipe``: those recipes' BOMs only (the catalog BOM and the inventory cover every recipe)."""
+    from .bom.cyclonedx import bom_files
+    from .vocabulary.files import sync_tree
+
+    wanted = {f"recipes/{name}.cdx.json" for name in args.recipe}
+    files = {bom_dir / rel: data for rel, data in bom_files(locks, exemptions=exemptions,
+                                                            allow_unpinned=args.allow_unpinned).items()
+             if rel.as_posix() in wanted}
+    if args.check:
+        problems = [f"{path} does not match the lockfiles: run 'python -m pipeline bom' and commit it"
+                    for path, data in sorted(files.items()) if not path.is_file() or path.read_bytes() != data]
+        for problem in problems:
+            print(problem)
+        return 1 if problems else 0
+    synced = sync_tree(files)
+    _print_writes(synced.written, synced.unchanged, synced.removed)
     return 0
 
 
@@ -270,6 +370,12 @@ def cmd_mirror(args: argparse.Namespace) -> int:
 def _print_lock(result: LockResult) -> None:
     _print_writes(result.written, result.unchanged, result.removed, removed_why=" (no such recipe any more)")
     print(f"{len(result.recipes)} recipes locked, {result.renders} distinct renders")
+    if result.skipped:
+        from .build import charts_table
+
+        print(f"\n{len(result.skipped)} recipes skipped (their lockfiles are left as they were): "
+              + ", ".join(result.skipped))
+        print(charts_table(result.problems))
 
 
 def _on_backend(args: argparse.Namespace, stage_name: str) -> int:
@@ -308,13 +414,14 @@ def _lock(args: argparse.Namespace) -> int:
     # they are used for requests only and never logged or written (see README, security model).
     credentials = DockerConfig.load(docker_config_path(os.environ), required=False)
     with _progress() as progress:
-        result = lock_catalog(_workspace(args), args.recipe or None, credentials=credentials, progress=progress)
+        result = lock_catalog(_workspace(args), args.recipe or None, credentials=credentials, progress=progress,
+                              keep_going=args.keep_going)
     _print_lock(result)
     log.info("lock took %.2f s", time.monotonic() - started)
-    return 0
+    return 1 if result.skipped else 0
 
 
-def _print_reproduce(result: ReproduceResult, *, elapsed: float) -> None:
+def _print_reproduce(result: ReproduceResult, *, elapsed: float, args: argparse.Namespace) -> None:
     for name, items in result.variations.items():
         facts = result.sandboxes.get(name, {})
         print(f"variation {name}: " + "; ".join(items) + f"; network {facts.get('network', '?')}")
@@ -328,7 +435,7 @@ def _print_reproduce(result: ReproduceResult, *, elapsed: float) -> None:
     for outcome in failed:
         print()
         for divergence in outcome.divergences:
-            print(divergence.format())
+            print(for_catalog(divergence.format(), args))
     print(f"\n{len(result.outcomes) - len(failed)}/{len(result.outcomes)} recipes reproduced "
           f"({result.renders} distinct renders in {elapsed:.1f} s)")
 
@@ -339,7 +446,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     started = time.monotonic()
     with _progress() as progress:
         result = reproduce_catalog(_workspace(args), args.recipe or None, progress=progress)
-    _print_reproduce(result, elapsed=time.monotonic() - started)
+    _print_reproduce(result, elapsed=time.monotonic() - started, args=args)
     return 0 if result.ok else 1
 
 
@@ -352,6 +459,10 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--lockdir", default="lockfiles", help="lockfile directory (default: lockfiles)")
     common.add_argument("--cache", default=".pipeline-cache", help="chart and render cache (default: .pipeline-cache)")
     common.add_argument("--workers", type=int, default=None, help="render worker processes (default: CPUs)")
+    common.add_argument("--config", metavar="FILE", default=None,
+                        help="environment file with mirrors, registries and credentials, merged over the catalog's "
+                        "pipeline.yaml (default: $PIPELINE_CONFIG, else ~/.config/recipe-pipeline/config.yaml "
+                        "if it exists); never a lock input")
     backend = argparse.ArgumentParser(add_help=False)
     backend.add_argument("--backend", choices=("local", "dagger"), default="local",
                          help="where the stage runs: in this process (local, default) or in containers on a "
@@ -367,11 +478,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="write files under this directory instead of printing the stream")
     p.set_defaults(func=cmd_render)
 
+    p = sub.add_parser("charts", parents=[common],
+                       help="every chart the catalog needs (repository, chart, version, recipes), fetching nothing")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_charts)
+
     p = sub.add_parser("lock", parents=[common, backend],
                        help="render every recipe, resolve every image, write lockfiles atomically")
     p.add_argument("--recipe", action="append", help="only this recipe (repeatable)")
     p.add_argument("--no-resolve", action="store_true",
                    help="do not ask registries: images keep only the digests their references carry")
+    p.add_argument("--keep-going", action="store_true",
+                   help="lock every recipe whose charts can all be fetched; list the others (exit 1 if any)")
     p.add_argument("--wait", action="store_true",
                    help="wait for another lock of this checkout (same --cache) to finish instead of exiting 2")
     p.set_defaults(func=cmd_lock)
@@ -384,7 +502,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bom", parents=[common],
                        help="CycloneDX 1.6 BOMs (per recipe and catalog) and docs/container-images.md from the locks")
     p.add_argument("--out", default="bom", help="BOM directory (default: bom)")
-    p.add_argument("--docs", default="docs/container-images.md", help="inventory document")
+    p.add_argument("--docs", default=None,
+                   help="inventory document (default: docs/container-images.md beside the catalog, <catalog>/../docs)")
+    p.add_argument("--recipe", action="append",
+                   help="only this recipe's BOM (repeatable; the catalog BOM and the inventory are left alone)")
     p.add_argument("--check", action="store_true", help="only check that the published files match the locks")
     p.add_argument("--allow-unpinned", action="store_true", help="publish images that have no digest")
     p.set_defaults(func=cmd_bom)
@@ -406,7 +527,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="every gate: reproduce, pinning gates, and freshness of BOMs, docs and policies")
     p.add_argument("--recipe", action="append", help="only this recipe (repeatable; skips the freshness checks)")
     p.add_argument("--bom", default="bom", help="BOM directory (default: bom)")
-    p.add_argument("--docs-images", default="docs/container-images.md")
+    p.add_argument("--docs-images", default=None,
+                   help="inventory document (default: docs/container-images.md beside the catalog)")
     p.add_argument("--docs-provenance", default="docs/provenance-matrix.md")
     p.add_argument("--policies", default="policies", help="admission policy directory (default: policies)")
     p.add_argument("--schemas", default="../shared/schemas", help="CRD schemas to validate policies against")
@@ -444,7 +566,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
     except PipelineError as exc:
-        print(f"error: {exc.diagnostics()}", file=sys.stderr)
+        print(f"error: {for_catalog(exc.diagnostics(), args)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted; nothing was written", file=sys.stderr)

@@ -80,6 +80,11 @@ class ChartVersionError(ChartError):
     """The chart repository offers no version that Helm's rules match to the pin."""
 
 
+class ChartsUnavailableError(ChartError):
+    """Charts that could not be fetched or matched to their pins, every one of them, as one table
+    (chart, version, repository, component, the file:line that pins it, recipes, problem)."""
+
+
 class RenderError(PipelineError):
     """Helm's engine refused a chart or template (the message carries Helm's file:line)."""
 

@@ -39,6 +39,7 @@ from .lockfile import (
     lock_path,
     seal,
 )
+from .recipes.config import CONFIG_FILE
 from .recipes.model import Component, Recipe
 from .registry import ResolvedImage
 from .render.job import ComponentRender
@@ -67,8 +68,10 @@ _LOCK_HINT = "run 'nox -s lock', review the diff of lockfiles/, then publish aga
 def input_digests(recipe: Recipe) -> dict[str, Digest]:
     """Digest of every catalog file the recipe's render depends on, by catalog-relative path.
 
-    Covers the composition inputs (registry, overlays, mixins, values, manifests, config), the
-    volatile declarations, and every file of each local chart directory or archive.
+    Covers the composition inputs (registry, overlays, mixins, values, manifests), the volatile
+    declarations, every file of each local chart directory or archive, and, as
+    ``pipeline.yaml#<key>``, the digest of each render-relevant part of ``pipeline.yaml`` (not the
+    file: its mirrors and registries change who serves the bytes, not the bytes).
     """
     paths = set(recipe.input_files)
     if (recipe.catalog / VOLATILE_FILE).is_file():
@@ -85,7 +88,9 @@ def input_digests(recipe: Recipe) -> dict[str, Digest]:
             out[rel] = Digest(MISSING_INPUT)
             continue
         out[rel] = _file_digest(str(path), stat.st_size, stat.st_mtime_ns)
-    return out
+    for key, value in recipe.config_inputs.items():
+        out[f"{CONFIG_FILE}#{key}"] = sha256(canonical_json(value))
+    return dict(sorted(out.items()))
 
 
 @functools.lru_cache(maxsize=65536)
@@ -215,13 +220,19 @@ def stale_inputs(recipe: Recipe, lock: Lockfile) -> list[str]:
     changed = sorted(p for p in set(current) & set(locked) if current[p] != locked[p])
     added = sorted(set(current) - set(locked))
     removed = sorted(set(locked) - set(current))
-    messages = [f"input {p} changed since the lock was made" for p in changed]
-    messages += [f"input {p} is new since the lock was made" for p in added]
-    messages += [f"input {p} was used by the lock but is no longer" for p in removed]
+    messages = [f"input {_input_name(p)} changed since the lock was made" for p in changed]
+    messages += [f"input {_input_name(p)} is new since the lock was made" for p in added]
+    messages += [f"input {_input_name(p)} was used by the lock but is no longer" for p in removed]
     options = {"kubeVersion": recipe.kube_version, "apiVersions": list(recipe.api_versions)}
     if lock.inputs.options != options:
         messages.append(f"engine options changed: lock {lock.inputs.options} ≠ now {options}")
     return messages
+
+
+def _input_name(key: str) -> str:
+    """An input as messages name it: a file, or ``pipeline.yaml (spec.kubeVersion)`` for a part of it."""
+    file, sep, part = key.partition("#")
+    return f"{file} ({part})" if sep else key
 
 
 def display_path(path: Path) -> str:

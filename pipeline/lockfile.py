@@ -117,13 +117,20 @@ class LockedImage:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LockedChart:
-    """A component's chart: where it is pinned, and its content digests (archive bytes, normalised tree)."""
+    """A component's chart: where it is pinned, and its content digests (archive bytes, normalised tree).
+
+    ``served_by`` names who served the archive when it was locked (the upstream repository, or the
+    mirror that stood in for it; ``None`` for charts of the catalog itself and for locks made
+    before it was recorded). It is a record, not a claim a re-render checks: a mirror changes no
+    byte, so a lock made against upstream reproduces behind a mirror.
+    """
 
     repository: str
     name: str
     version: str
     archive: Digest
     tree: Digest
+    served_by: str | None = None
 
     @property
     def ref(self) -> ChartRef:
@@ -139,8 +146,11 @@ class LockedChart:
         return self.ref.is_local
 
     def as_json(self) -> dict[str, Any]:
-        return {"repository": self.repository, "name": self.name, "version": self.version,
-                "archive": self.archive, "tree": self.tree}
+        out: dict[str, Any] = {"repository": self.repository, "name": self.name, "version": self.version,
+                               "archive": self.archive, "tree": self.tree}
+        if self.served_by is not None:
+            out["servedBy"] = self.served_by
+        return out
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -589,13 +599,14 @@ class _Parser:
             return None
         if not isinstance(entry, dict):
             self.fail(path, "must be an object or null")
-        self.keys(entry, path, _CHART)
+        self.keys(entry, path, _CHART, ("servedBy",))
         return LockedChart(
             repository=self.text(entry["repository"], (*path, "repository")),
             name=self.text(entry["name"], (*path, "name")),
             version=self.text(entry["version"], (*path, "version")),
             archive=self.digest(entry["archive"], (*path, "archive")),
             tree=self.digest(entry["tree"], (*path, "tree")),
+            served_by=self.text(entry["servedBy"], (*path, "servedBy")) if "servedBy" in entry else None,
         )
 
     def image(self, entry: Any, path: Sequence[str | int]) -> LockedImage:

@@ -12,6 +12,7 @@ previous lockfile intact.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import difflib
 import logging
 from collections.abc import Callable, Mapping, Sequence
@@ -19,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .build import RecipeBuild, build, chart_record
-from .charts import ChartStore, OciChartSource, SourceFactory
+from .build import ChartProblem, RecipeBuild, build, chart_record, pin_location
+from .charts import ChartStore, OciChartSource, SourceFactory, apply_mirrors, redact_url
 from .errors import PipelineError, UsageError
 from .gates import Finding, ghost_finding, run_gates
 from .images import FoundImage, ImageRef
@@ -38,7 +39,7 @@ from .lock import (
 )
 from .lockfile import LOCK_SUFFIX, LockedComponent, Lockfile, lock_path
 from .progress import SILENT, Progress
-from .recipes import Catalog, Component, Recipe, catalog_recipes, compose, load_catalog
+from .recipes import Catalog, Component, ComponentType, Recipe, catalog_recipes, compose, load_catalog, load_environment
 from .registry import DockerConfig, RegistryClient, ResolvedImage, resolve_all
 from .render.identity import installed_engine, library_identity
 from .render.pool import WorkerPool
@@ -55,16 +56,19 @@ if TYPE_CHECKING:
 __all__ = [
     "CHECKS",
     "LockResult",
+    "NeededChart",
     "PublishedCheck",
     "PublishedPaths",
     "QualifyResult",
     "RecipeOutcome",
     "ReproduceResult",
     "Workspace",
+    "catalog_charts",
     "check_published",
     "compose_recipes",
     "drift_catalog",
     "fresh_locks",
+    "load_workspace_catalog",
     "lock_catalog",
     "qualify_catalog",
     "render_recipe",
@@ -84,6 +88,9 @@ class Workspace:
     workers: int | None = None
     #: ``lock`` asks registries for every image's digest; ``False`` keeps only reference digests
     resolve: bool = True
+    #: the environment file (mirrors, registries, credentials) merged over the catalog's ``pipeline.yaml``
+    #: (the CLI finds it: ``--config``, ``$PIPELINE_CONFIG``, the user file); never a lock input
+    environment: Path | None = None
 
     @property
     def store(self) -> ChartStore:
@@ -101,9 +108,19 @@ class Workspace:
         return self.renders.get(digest)
 
 
-def compose_recipes(catalog_dir: Path, names: Sequence[str] | None = None) -> tuple[Catalog, list[Recipe]]:
-    """Load the catalog and compose its recipes (all, or the ``names`` asked for)."""
+def load_workspace_catalog(catalog_dir: Path, environment: Path | None = None) -> Catalog:
+    """The catalog, its configuration merged with the environment file (when there is one)."""
     catalog = load_catalog(catalog_dir)
+    if environment is None:
+        return catalog
+    return dataclasses.replace(catalog, config=catalog.config.with_environment(load_environment(environment)))
+
+
+def compose_recipes(catalog_dir: Path, names: Sequence[str] | None = None, *,
+                    environment: Path | None = None) -> tuple[Catalog, list[Recipe]]:
+    """Load the catalog (with the environment file merged over its configuration) and compose its
+    recipes (all, or the ``names`` asked for)."""
+    catalog = load_workspace_catalog(catalog_dir, environment)
     queries = catalog_recipes(catalog)
     if names:
         known = {q.name: q for q in queries}
@@ -117,6 +134,47 @@ def compose_recipes(catalog_dir: Path, names: Sequence[str] | None = None) -> tu
             )
         queries = tuple(known[n] for n in names)
     return catalog, [compose(catalog, q) for q in queries]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NeededChart:
+    """A chart the catalog needs: the pin as written, where it is chosen, and the recipes that use it."""
+
+    repository: str
+    name: str
+    version: str
+    #: the mirror the environment or the catalog configures for it (``None``: fetched from upstream)
+    served_from: str | None
+    components: tuple[str, ...]
+    pinned_at: tuple[str, ...]
+    recipes: tuple[str, ...]
+
+
+def catalog_charts(ws: Workspace, names: Sequence[str] | None = None) -> list[NeededChart]:
+    """Every remote chart the catalog's recipes need (local charts live in the catalog), sorted by
+    repository, name and version; nothing is fetched, so mirrors can be prepared before a first lock."""
+    catalog, recipes = compose_recipes(ws.catalog, names, environment=ws.environment)
+    found: dict[tuple[str, str, str], dict[str, set[str]]] = {}
+    for recipe in recipes:
+        for component in recipe.components:
+            chart = component.chart
+            if chart is None or chart.is_local or component.type is not ComponentType.HELM:
+                continue
+            entry = found.setdefault((chart.repository, chart.name, chart.version),
+                                     {"components": set(), "pinned_at": set(), "recipes": set()})
+            entry["components"].add(component.name)
+            entry["recipes"].add(recipe.name)
+            where = pin_location(recipe, component)
+            if where is not None:
+                entry["pinned_at"].add(f"{where[0]}:{where[1]}" if where[1] is not None else where[0])
+    out = []
+    for (repository, name, version), entry in sorted(found.items()):
+        mirror = apply_mirrors(repository, catalog.config.mirrors)
+        out.append(NeededChart(repository=repository, name=name, version=version,
+                               served_from=redact_url(mirror) if mirror != repository else None,
+                               components=tuple(sorted(entry["components"])),
+                               pinned_at=tuple(sorted(entry["pinned_at"])), recipes=tuple(sorted(entry["recipes"]))))
+    return out
 
 
 def _engine_of(pool: WorkerPool) -> dict[str, str]:
@@ -135,23 +193,31 @@ class LockResult:
     removed: tuple[Path, ...]
     recipes: tuple[Recipe, ...]
     renders: int
+    #: recipes not locked (``keep_going``) because a chart they need could not be fetched; their old
+    #: lockfiles are left as they were
+    skipped: tuple[str, ...] = ()
+    problems: tuple[ChartProblem, ...] = ()
 
 
 def lock_catalog(
     ws: Workspace, names: Sequence[str] | None = None, *, credentials: DockerConfig | None = None,
-    progress: Progress = SILENT,
+    progress: Progress = SILENT, keep_going: bool = False,
 ) -> LockResult:
     """Compose, fetch, render (canonical sandbox), resolve every image, write every lockfile atomically.
 
     With ``ws.resolve`` (the default) every image reference is resolved to its digest (and its
     per-platform digests) from its registry or a configured mirror; a registry that cannot answer
     is a :class:`ResolveError` and nothing is written. ``credentials`` come from a Docker config.
+    Every chart is tried first: those that cannot be fetched raise one error naming them all; with
+    ``keep_going`` the recipes that need them are skipped (``LockResult.skipped``, their lockfiles
+    untouched) and the others locked.
     """
-    catalog, recipes = compose_recipes(ws.catalog, names)
+    catalog, recipes = compose_recipes(ws.catalog, names, environment=ws.environment)
     volatile = load_volatile(ws.catalog)
+    problems: list[ChartProblem] | None = [] if keep_going else None
     with SourceFactory() as sources, WorkerPool(CANONICAL, workers=ws.workers) as pool:
         builds = build(recipes, pool=pool, store=ws.store, mirrors=catalog.config.mirrors, volatile=volatile,
-                       sources=sources, progress=progress)
+                       sources=sources, progress=progress, problems=problems)
         engine = _engine_of(pool)
         renders = pool.rendered
     resolved: dict[ImageRef, ResolvedImage] = {}
@@ -162,14 +228,18 @@ def lock_catalog(
             resolved = resolve_all(refs, client=client, progress=lambda _ref: advance())
         log.info("resolved %d distinct image references", len(resolved))
     files: dict[Path, bytes] = {}
-    for recipe in recipes:
+    skipped = tuple(r.name for r in recipes if r.name not in builds)
+    kept = {lock_path(ws.lockdir, name) for name in skipped}
+    locked = [r for r in recipes if r.name in builds]
+    for recipe in locked:
         lockfile = _lockfile(recipe, builds[recipe.name], engine=engine, volatile=volatile, resolved=resolved)
         files[lock_path(ws.lockdir, recipe.name)] = lockfile.dumps()
         for render in builds[recipe.name].renders.values():
             ws.cache_stream(render.stream)
-    synced = sync_tree(files, generated=() if names else ws.lockdir.glob(f"*{LOCK_SUFFIX}"))
+    generated = () if names else [p for p in ws.lockdir.glob(f"*{LOCK_SUFFIX}") if p not in kept]
+    synced = sync_tree(files, generated=generated)
     return LockResult(written=synced.written, unchanged=synced.unchanged, removed=synced.removed,
-                      recipes=tuple(recipes), renders=renders)
+                      recipes=tuple(locked), renders=renders, skipped=skipped, problems=tuple(problems or ()))
 
 
 def _lockfile(recipe: Recipe, built: RecipeBuild, *, engine: Mapping[str, str], volatile: Sequence[Any],
@@ -187,7 +257,7 @@ def _lockfile(recipe: Recipe, built: RecipeBuild, *, engine: Mapping[str, str], 
 
 def render_recipe(ws: Workspace, name: str, *, variation: Variation = CANONICAL) -> RecipeBuild:
     """Render one recipe (for ``python -m pipeline render``)."""
-    catalog, recipes = compose_recipes(ws.catalog, [name])
+    catalog, recipes = compose_recipes(ws.catalog, [name], environment=ws.environment)
     with SourceFactory() as sources, WorkerPool(variation, workers=ws.workers) as pool:
         return build(recipes, pool=pool, store=ws.store, mirrors=catalog.config.mirrors,
                      volatile=load_volatile(ws.catalog), sources=sources)[name]
@@ -251,7 +321,7 @@ def reproduce_catalog(ws: Workspace, names: Sequence[str] | None = None, *,
     Checks, in order, per recipe: lock integrity, engine identity, staleness (naming the changed
     input), render A = render B, render = lock, images = lock.
     """
-    catalog, recipes = compose_recipes(ws.catalog, names)
+    catalog, recipes = compose_recipes(ws.catalog, names, environment=ws.environment)
     volatile = load_volatile(ws.catalog)
     outcomes = {r.name: RecipeOutcome(recipe=r.name, checks=dict.fromkeys(CHECKS, "skipped")) for r in recipes}
     locks: dict[str, Lockfile] = {}
@@ -376,7 +446,11 @@ def _check_recipe(
             outcome.fail("images = lock", divergence)
         # Every other claim the lock makes and a render can confirm: chart identity and content
         # digests, values, files, render digests, image origins and where each image was found.
-        expected = build_component(component, chart=chart_record(a.charts[name]) if name in a.charts else None,
+        # Who served the chart is a record of the lock run, not a claim: a mirror changes no byte.
+        claim = (dataclasses.replace(chart_record(a.charts[name]),
+                                     served_by=locked.chart.served_by if locked.chart is not None else None)
+                 if name in a.charts else None)
+        expected = build_component(component, chart=claim,
                                    render=a.renders[name], images=a.images[name], resolved=_registry_claims(locked))
         for where, want, got in _claims_differ(expected.as_json(), locked.as_json()):
             check = "images = lock" if where.startswith("images") else "render = lock"
@@ -440,7 +514,7 @@ def fresh_locks(ws: Workspace, names: Sequence[str] | None = None) -> list[Lockf
     A missing or unreadable lock is a :class:`LockError`, a tampered one an :class:`IntegrityError`, a
     stale one a :class:`StaleLockError` naming the changed inputs: nothing is published from them.
     """
-    _, recipes = compose_recipes(ws.catalog, names)
+    _, recipes = compose_recipes(ws.catalog, names, environment=ws.environment)
     return verified_locks(recipes, ws.lockdir, engine=installed_engine())
 
 
@@ -454,6 +528,8 @@ class PublishedPaths:
     policies: Path
     #: the Kyverno and policy-controller CRDs to validate policies against (``None``: freshness only)
     schemas: Path | None
+    #: how the inventory names the lock directory
+    lockdir: str = "lockfiles"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -485,7 +561,7 @@ def check_published(ws: Workspace, paths: PublishedPaths) -> tuple[PublishedChec
         "against the Kyverno and policy-controller CRDs)",)
     return (
         guarded("BOMs and inventory", lambda locks: stale(locks, bom_dir=paths.bom, inventory=paths.inventory,
-                                                          exemptions=exemptions)),
+                                                          exemptions=exemptions, lockdir=paths.lockdir)),
         guarded("provenance matrix", lambda locks: check_document(ws.catalog, locks, document=paths.provenance)),
         guarded("admission policies", lambda locks: _policies_fresh(ws, locks, paths), notes),
     )
@@ -506,7 +582,7 @@ def drift_catalog(ws: Workspace, names: Sequence[str] | None = None, *,
     # costs a second at import; reproduce and lock must not pay it.
     from .drift import check_drift
     locks = fresh_locks(ws, names)
-    config = load_catalog(ws.catalog).config
+    config = load_workspace_catalog(ws.catalog, ws.environment).config
     with RegistryClient(config=config.registries, credentials=credentials) as client, \
             SourceFactory(oci=OciChartSource(client=client)) as charts:
         return check_drift(locks, client=client, charts=charts, catalog=ws.catalog, mirrors=config.mirrors)

@@ -119,3 +119,11 @@ def aicr_catalog(request: pytest.FixtureRequest) -> Path:
             pytest.fail(f"{reason}; CI must check out ../shared")
         pytest.skip(reason)
     return AICR_CATALOG
+
+
+@pytest.fixture(autouse=True)
+def _no_environment_file(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """No test reads the machine's environment file (``$PIPELINE_CONFIG`` or the user's
+    ``~/.config/recipe-pipeline/config.yaml``): tests that want one pass ``--config`` or set them."""
+    monkeypatch.delenv("PIPELINE_CONFIG", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.getbasetemp() / "no-xdg-config"))

@@ -44,7 +44,8 @@ def test_reproduce_on_the_dagger_backend_without_an_engine_exits_2_within_second
         "error: no Dagger engine is reachable: DAGGER_SESSION_PORT is not set and no dagger CLI is installed "
         "(none on PATH)",
         "hint: install Docker or Podman and the dagger CLI (https://docs.dagger.io/install), then run 'dagger run "
-        "python -m pipeline … --backend dagger' (or 'dagger run nox -s reproduce -- --backend dagger'); or set "
+        f"python -m pipeline … --backend dagger' (or 'dagger run python -m pipeline reproduce --catalog {ws.catalog} "
+        f"--lockdir {ws.lockdir} --backend dagger'); or set "
         "DAGGER_SESSION_PORT and DAGGER_SESSION_TOKEN to a running session; or drop '--backend dagger' to use the "
         "local backend",
     ]
