@@ -45,6 +45,7 @@ from .stages import (
     ReproduceResult,
     Workspace,
     compose_recipes,
+    diff_catalog,
     drift_catalog,
     fresh_locks,
     lock_catalog,
@@ -358,6 +359,23 @@ def _lock(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_diff(args: argparse.Namespace) -> int:
+    from .diff import format_json, format_markdown
+
+    result = diff_catalog(_workspace(args), args.source, args.target, rerender=not args.no_render)
+    report = format_json(result.diff) if args.format == "json" else format_markdown(result.diff)
+    if args.out:
+        atomic_write(Path(args.out), report)
+    else:
+        sys.stdout.buffer.write(report)
+    for side, count in sorted(result.rerendered.items()):
+        if count:
+            log.info("re-rendered %d %s streams the render cache lacked", count, side)
+    print(f"diff: {len(result.diff.changed_recipes)} of {len(result.diff.recipes)} recipes change, "
+          f"{len(result.diff.rows)} rows", file=sys.stderr)
+    return 0 if result.diff.equal else 1
+
+
 def _print_reproduce(result: ReproduceResult, *, elapsed: float) -> None:
     for name, items in result.variations.items():
         facts = result.sandboxes.get(name, {})
@@ -464,6 +482,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="PATH", help="also write the JSON report here")
     p.add_argument("--markdown", metavar="PATH", help="also write the Markdown report here")
     p.set_defaults(func=cmd_drift)
+
+    p = sub.add_parser("diff", parents=[common],
+                       help="what changes between two lock sets: charts, images, rendered resources (exit 1: they differ)")
+    p.add_argument("--from", dest="source", required=True, metavar="REF_OR_DIR",
+                   help="the old locks: a directory, or a git revision (read from git, no checkout)")
+    p.add_argument("--to", dest="target", metavar="DIR", help="the new locks (default: --lockdir)")
+    p.add_argument("--format", choices=("markdown", "json"), default="markdown")
+    p.add_argument("--out", metavar="FILE", help="write the report here instead of stdout")
+    p.add_argument("--no-render", action="store_true",
+                   help="compare rendered resources only from the render cache (never re-render)")
+    p.set_defaults(func=cmd_diff)
 
     p = sub.add_parser("provenance", parents=[common],
                        help="docs/provenance-matrix.md from recipes/provenance.yaml and the locks")

@@ -50,16 +50,19 @@ from .vocabulary.store import ContentStore
 from .volatile import load_volatile
 
 if TYPE_CHECKING:
+    from .diff import LockDiff
     from .drift import DriftReport
 
 __all__ = [
     "CHECKS",
+    "DiffResult",
     "LockResult",
     "QualifyResult",
     "RecipeOutcome",
     "ReproduceResult",
     "Workspace",
     "compose_recipes",
+    "diff_catalog",
     "drift_catalog",
     "fresh_locks",
     "lock_catalog",
@@ -452,3 +455,67 @@ def drift_catalog(ws: Workspace, names: Sequence[str] | None = None, *,
     with RegistryClient(config=config.registries, credentials=credentials) as client, \
             SourceFactory(oci=OciChartSource(client=client)) as charts:
         return check_drift(locks, client=client, charts=charts, catalog=ws.catalog, mirrors=config.mirrors)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DiffResult:
+    diff: LockDiff
+    #: rendered streams re-rendered because the render cache lacked them, per side
+    rerendered: Mapping[str, int]
+
+
+def diff_catalog(ws: Workspace, source: str, target: str | None = None, *, rerender: bool = True) -> DiffResult:
+    """What changes from the locks at ``source`` (a directory or a git revision) to ``target`` (a
+    directory; default the workspace's lockdir), rendered resources included.
+
+    Rendered streams come from the render cache (keyed by the locked ``render.stream`` digest). With
+    ``rerender``, a stream the cache lacks is rendered again from the catalog that made it — the
+    working tree's catalog for the workspace's own locks, the catalog committed at the revision for
+    a git ``source`` (read with ``git archive``, no checkout) — and cached; a stream that still
+    cannot be had (the lock is stale against its catalog) is reported per file, by digest.
+    """
+    from .diff import diff_locks, export_tree, missing_streams, read_lock_set
+
+    before = read_lock_set(source, lockdir=ws.lockdir)
+    after = read_lock_set(target or ws.lockdir.as_posix(), lockdir=ws.lockdir)
+    rerendered = {"before": 0, "after": 0}
+    if rerender:
+        missing = missing_streams(before, after, have=lambda digest: digest in ws.renders)
+        if missing["after"] and (target is None or Path(target).resolve() == ws.lockdir.resolve()):
+            rerendered["after"] = _render_into_cache(ws, ws.catalog, after.locks, missing["after"])
+        if missing["before"] and not Path(source).is_dir():
+            import tempfile
+
+            with tempfile.TemporaryDirectory(prefix="pipeline-diff-") as tmp:
+                catalog = export_tree(source, ws.catalog, Path(tmp))
+                if catalog is not None and catalog.is_dir():
+                    rerendered["before"] = _render_into_cache(ws, catalog, before.locks, missing["before"])
+    return DiffResult(diff=diff_locks(before, after, streams=ws.cached_stream), rerendered=rerendered)
+
+
+def _render_into_cache(ws: Workspace, catalog_dir: Path, locks: Mapping[str, Lockfile], wanted: set[Digest]) -> int:
+    """Render the recipes of ``catalog_dir`` whose locks name a ``wanted`` stream; cache what matches."""
+    names = sorted(name for name, lock in locks.items()
+                   if any(c.render.stream in wanted for c in lock.components.values()))
+    try:
+        catalog, recipes = compose_recipes(catalog_dir, None)
+    except PipelineError as exc:
+        log.warning("cannot re-render %s for the diff: %s", catalog_dir, exc.message)
+        return 0
+    recipes = [r for r in recipes if r.name in names]
+    if not recipes:
+        return 0
+    found: set[Digest] = set()
+    try:
+        with SourceFactory() as sources, WorkerPool(CANONICAL, workers=ws.workers) as pool:
+            builds = build(recipes, pool=pool, store=ws.store, mirrors=catalog.config.mirrors,
+                           volatile=load_volatile(catalog_dir), sources=sources)
+    except PipelineError as exc:
+        log.warning("cannot re-render %s for the diff: %s", catalog_dir, exc.message)
+        return 0
+    for built in builds.values():
+        for render in built.renders.values():
+            if (digest := sha256(render.stream)) in wanted:
+                ws.cache_stream(render.stream)
+                found.add(digest)
+    return len(found)
