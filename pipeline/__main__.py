@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import PipelineError
+from .errors import PipelineError, UsageError
 from .gates import load_exemptions
 from .images import explain, format_inventory
 from .progress import SILENT, Progress
@@ -313,8 +313,18 @@ def cmd_mirror(args: argparse.Namespace) -> int:
 
 
 def _print_lock(result: LockResult) -> None:
+    if result.checked_only:
+        for path in result.written:
+            print(f"would write   {path}")
+        for path in result.removed:
+            print(f"would remove  {path} (no such recipe any more)")
+        print(f"lock --check: {len(result.written) + len(result.removed)} lockfiles would change, "
+              f"{len(result.unchanged)} up to date (nothing written)")
+        return
     _print_writes(result.written, result.unchanged, result.removed, removed_why=" (no such recipe any more)")
-    print(f"{len(result.recipes)} recipes locked, {result.renders} distinct renders")
+    print(f"{len(result.recipes)} recipes locked, {result.renders} distinct renders "
+          f"({result.cache_hits} from the render cache), {result.reused_digests} digest-pinned images "
+          "reused from the previous locks")
 
 
 def _on_backend(args: argparse.Namespace, stage_name: str) -> int:
@@ -345,6 +355,9 @@ def cmd_lock(args: argparse.Namespace) -> int:
 
 
 def _lock(args: argparse.Namespace) -> int:
+    if args.check and args.backend != "local":
+        raise UsageError("lock --check runs on the local backend only",
+                         hint="drop --backend, or drop --check and compare with 'git diff lockfiles/'")
     if args.backend != "local":
         return _on_backend(args, "lock")
 
@@ -353,10 +366,11 @@ def _lock(args: argparse.Namespace) -> int:
     # they are used for requests only and never logged or written (see README, security model).
     credentials = DockerConfig.load(docker_config_path(os.environ), required=False)
     with _progress() as progress:
-        result = lock_catalog(_workspace(args), args.recipe or None, credentials=credentials, progress=progress)
+        result = lock_catalog(_workspace(args), args.recipe or None, credentials=credentials, progress=progress,
+                              check=args.check)
     _print_lock(result)
     log.info("lock took %.2f s", time.monotonic() - started)
-    return 0
+    return 1 if result.checked_only and (result.written or result.removed) else 0
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
@@ -436,6 +450,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="do not ask registries: images keep only the digests their references carry")
     p.add_argument("--wait", action="store_true",
                    help="wait for another lock of this checkout (same --cache) to finish instead of exiting 2")
+    p.add_argument("--check", action="store_true",
+                   help="write nothing; exit 1 when any lockfile would change (CI: the lock matches its inputs)")
     p.set_defaults(func=cmd_lock)
 
     p = sub.add_parser("reproduce", parents=[common, backend],

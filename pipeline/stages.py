@@ -36,16 +36,17 @@ from .lock import (
     input_digests,
     verified_locks,
 )
-from .lockfile import LOCK_SUFFIX, LockedComponent, Lockfile, lock_path
+from .lockfile import LOCK_SUFFIX, LockedComponent, Lockfile, load, lock_path
 from .progress import SILENT, Progress
 from .recipes import Catalog, Component, Recipe, catalog_recipes, compose, load_catalog
 from .registry import DockerConfig, RegistryClient, ResolvedImage, resolve_all
+from .render.cache import CachedRenderer, RenderCache
 from .render.identity import installed_engine, library_identity
 from .render.pool import WorkerPool
 from .render.sandbox import CANONICAL, VARIANT_A, VARIANT_B, Variation
 from .reproduce import Divergence, compare_images, compare_renders, compare_with_lock
 from .vocabulary.digest import Digest, sha256
-from .vocabulary.files import sync_tree
+from .vocabulary.files import plan_sync, sync_tree
 from .vocabulary.store import ContentStore
 from .volatile import load_volatile
 
@@ -135,41 +136,86 @@ class LockResult:
     removed: tuple[Path, ...]
     recipes: tuple[Recipe, ...]
     renders: int
+    #: distinct render jobs served by the render cache
+    cache_hits: int = 0
+    #: digest-pinned references whose resolution came from the previous locks
+    reused_digests: int = 0
+    #: ``lock --check``: ``written``/``removed`` are what would change; nothing was written
+    checked_only: bool = False
 
 
 def lock_catalog(
     ws: Workspace, names: Sequence[str] | None = None, *, credentials: DockerConfig | None = None,
-    progress: Progress = SILENT,
+    progress: Progress = SILENT, check: bool = False,
 ) -> LockResult:
     """Compose, fetch, render (canonical sandbox), resolve every image, write every lockfile atomically.
 
     With ``ws.resolve`` (the default) every image reference is resolved to its digest (and its
     per-platform digests) from its registry or a configured mirror; a registry that cannot answer
     is a :class:`ResolveError` and nothing is written. ``credentials`` come from a Docker config.
+
+    Incremental: a render job whose content key (and engine) is in the render cache is not rendered
+    again; references pinned by digest take their resolution from the previous locks (tags are always
+    asked); only lockfiles whose bytes change are rewritten. With ``check`` nothing is written: the
+    result says which lockfiles would change.
     """
     catalog, recipes = compose_recipes(ws.catalog, names)
     volatile = load_volatile(ws.catalog)
+    cache = RenderCache(ws.cache / "render-jobs", engine=installed_engine())
     with SourceFactory() as sources, WorkerPool(CANONICAL, workers=ws.workers) as pool:
-        builds = build(recipes, pool=pool, store=ws.store, mirrors=catalog.config.mirrors, volatile=volatile,
+        # Jobs whose content key is cached are not rendered; workers start only for the others.
+        renderer = CachedRenderer(pool, cache, engine_of=lambda: _engine_of(pool))
+        builds = build(recipes, pool=renderer, store=ws.store, mirrors=catalog.config.mirrors, volatile=volatile,
                        sources=sources, progress=progress)
-        engine = _engine_of(pool)
+        if len(renderer.engines) > 1:
+            raise PipelineError(f"render cache entries and workers report different engines: {renderer.engines}",
+                                hint=f"remove the render cache ({ws.cache / 'render-jobs'}) and lock again")
+        engine = renderer.engines[0] if renderer.engines else _engine_of(pool)
         renders = pool.rendered
     resolved: dict[ImageRef, ResolvedImage] = {}
+    reused = 0
     if ws.resolve:
         refs = sorted({i.ref for b in builds.values() for found in b.images.values() for i in found}, key=str)
-        advance = progress.task("resolve images", len(refs))
+        known = _previous_resolutions(ws.lockdir)
+        resolved = {ref: known[ref] for ref in refs if ref in known}
+        reused = len(resolved)
+        ask = [ref for ref in refs if ref not in resolved]
+        advance = progress.task("resolve images", len(ask))
         with RegistryClient(config=catalog.config.registries, credentials=credentials) as client:
-            resolved = resolve_all(refs, client=client, progress=lambda _ref: advance())
-        log.info("resolved %d distinct image references", len(resolved))
+            resolved.update(resolve_all(ask, client=client, progress=lambda _ref: advance()))
+        log.info("resolved %d distinct image references (%d digest-pinned ones taken from the previous locks)",
+                 len(resolved), reused)
     files: dict[Path, bytes] = {}
     for recipe in recipes:
         lockfile = _lockfile(recipe, builds[recipe.name], engine=engine, volatile=volatile, resolved=resolved)
         files[lock_path(ws.lockdir, recipe.name)] = lockfile.dumps()
         for render in builds[recipe.name].renders.values():
             ws.cache_stream(render.stream)
-    synced = sync_tree(files, generated=() if names else ws.lockdir.glob(f"*{LOCK_SUFFIX}"))
+    generated = () if names else ws.lockdir.glob(f"*{LOCK_SUFFIX}")
+    synced = plan_sync(files, generated=generated) if check else sync_tree(files, generated=generated)
     return LockResult(written=synced.written, unchanged=synced.unchanged, removed=synced.removed,
-                      recipes=tuple(recipes), renders=renders)
+                      recipes=tuple(recipes), renders=renders, cache_hits=renderer.hits, reused_digests=reused,
+                      checked_only=check)
+
+
+def _previous_resolutions(lockdir: Path) -> dict[ImageRef, ResolvedImage]:
+    """What the previous locks recorded for references **pinned by digest**: the digest is the
+    content, so its media type and per-platform digests cannot have changed, and the registry need not
+    be asked again. Tags are always asked: a tag can move at any time, and a lock that reused an old
+    answer would hide it. Locks that fail to load (tampered, another format) are ignored."""
+    out: dict[ImageRef, ResolvedImage] = {}
+    for path in sorted(lockdir.glob(f"*{LOCK_SUFFIX}")) if lockdir.is_dir() else []:
+        try:
+            lock = load(path)
+        except PipelineError:
+            continue
+        for _, image in lock.images():
+            if image.image.pinned and image.resolved and image.digest == image.image.digest \
+                    and image.served_by is not None and image.media_type is not None:
+                out[image.image] = ResolvedImage(ref=image.image, digest=image.digest, media_type=image.media_type,
+                                                 size=0, platforms=dict(image.platforms or ()),
+                                                 served_by=image.served_by)
+    return out
 
 
 def _lockfile(recipe: Recipe, built: RecipeBuild, *, engine: Mapping[str, str], volatile: Sequence[Any],
