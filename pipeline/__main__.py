@@ -390,6 +390,46 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return 0 if result.diff.equal else 1
 
 
+def cmd_upgrade(args: argparse.Namespace) -> int:
+    from .diff import LockSet, diff_locks, format_markdown, read_directory
+    from .upgrade import upgrade_catalog
+
+    if bool(args.to) == bool(args.latest):
+        raise UsageError("upgrade needs exactly one of --to VERSION and --latest",
+                         hint="python -m pipeline upgrade COMPONENT --to 1.2.3, or --latest [--pre]")
+    if bool(args.all) == bool(args.component):
+        raise UsageError("upgrade needs a COMPONENT or --all", hint="python -m pipeline upgrade --all --latest")
+    if args.all and args.to:
+        raise UsageError("--all moves every chart to its own newest version: use --latest, not --to")
+    ws = _workspace(args)
+    credentials = DockerConfig.load(docker_config_path(os.environ), required=False)
+    result = upgrade_catalog(ws, None if args.all else [args.component], to=args.to, pre=args.pre,
+                             credentials=credentials)
+    if not result.edits:
+        print("nothing to upgrade: every pin is already at the requested version")
+        return 0
+    for edit in result.edits:
+        print(f"{edit.file}:{edit.line}: {edit.component} {edit.before} → {edit.after}")
+    if result.lock is not None:
+        _print_lock(result.lock)
+    if not args.no_publish:
+        # The same code paths as 'bom', 'provenance' and 'policies' (they refuse stale locks).
+        publishers = [cmd_bom, cmd_provenance, cmd_policies]
+        if args.no_resolve:  # policies admit images at their locked digests: tags without one cannot be
+            publishers.remove(cmd_policies)
+            print("note: --no-resolve: admission policies not regenerated (they need every image's digest)",
+                  file=sys.stderr)
+        for publish in publishers:
+            publish(argparse.Namespace(**{**vars(args), "out": args.bom, "docs": args.docs_images,
+                                          "doc": args.docs_provenance, "check": False, "allow_unpinned": args.no_resolve,
+                                          "verify": False} | ({"out": args.policies} if publish is cmd_policies
+                                                              else {})))
+    after = read_directory(ws.lockdir)
+    diff = diff_locks(LockSet(label="before the upgrade", locks=result.before), after, streams=ws.cached_stream)
+    sys.stdout.buffer.write(b"\n" + format_markdown(diff))
+    return 0
+
+
 def _print_reproduce(result: ReproduceResult, *, elapsed: float) -> None:
     for name, items in result.variations.items():
         facts = result.sandboxes.get(name, {})
@@ -509,6 +549,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-render", action="store_true",
                    help="compare rendered resources only from the render cache (never re-render)")
     p.set_defaults(func=cmd_diff)
+
+    p = sub.add_parser("upgrade", parents=[common],
+                       help="move a chart pin where it is defined, relock what it affects, print the diff")
+    p.add_argument("component", nargs="?", help="the component whose chart pin moves")
+    p.add_argument("--all", action="store_true", help="every chart component (with --latest)")
+    p.add_argument("--to", metavar="VERSION", help="a version the chart's repository offers")
+    p.add_argument("--latest", action="store_true", help="the newest version the repository (or its mirror) offers")
+    p.add_argument("--pre", action="store_true", help="with --latest: consider pre-releases too")
+    p.add_argument("--no-resolve", action="store_true",
+                   help="relock without asking registries (images keep only the digests their references carry)")
+    p.add_argument("--no-publish", action="store_true",
+                   help="do not regenerate the BOMs, inventory, provenance matrix and policies")
+    p.add_argument("--bom", default="bom", help="BOM directory (default: bom)")
+    p.add_argument("--docs-images", default="docs/container-images.md")
+    p.add_argument("--docs-provenance", default="docs/provenance-matrix.md")
+    p.add_argument("--policies", default="policies", help="admission policy directory (default: policies)")
+    p.set_defaults(func=cmd_upgrade)
 
     p = sub.add_parser("provenance", parents=[common],
                        help="docs/provenance-matrix.md from recipes/provenance.yaml and the locks")
