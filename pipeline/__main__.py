@@ -420,10 +420,10 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
             print("note: --no-resolve: admission policies not regenerated (they need every image's digest)",
                   file=sys.stderr)
         for publish in publishers:
-            publish(argparse.Namespace(**{**vars(args), "out": args.bom, "docs": args.docs_images,
-                                          "doc": args.docs_provenance, "check": False, "allow_unpinned": args.no_resolve,
-                                          "verify": False} | ({"out": args.policies} if publish is cmd_policies
-                                                              else {})))
+            options = {"out": args.policies if publish is cmd_policies else args.bom, "docs": args.docs_images,
+                       "doc": args.docs_provenance, "check": False, "allow_unpinned": args.no_resolve,
+                       "verify": False}
+            publish(argparse.Namespace(**{**vars(args), **options}))
     after = read_directory(ws.lockdir)
     diff = diff_locks(LockSet(label="before the upgrade", locks=result.before), after, streams=ws.cached_stream)
     sys.stdout.buffer.write(b"\n" + format_markdown(diff))
@@ -540,7 +540,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_drift)
 
     p = sub.add_parser("diff", parents=[common],
-                       help="what changes between two lock sets: charts, images, rendered resources (exit 1: they differ)")
+                       help="what changes between two lock sets: charts, images, rendered resources (1: they differ)")
     p.add_argument("--from", dest="source", required=True, metavar="REF_OR_DIR",
                    help="the old locks: a directory, or a git revision (read from git, no checkout)")
     p.add_argument("--to", dest="target", metavar="DIR", help="the new locks (default: --lockdir)")

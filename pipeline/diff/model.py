@@ -209,6 +209,7 @@ def _with_every_file(render: ComponentRender, paths: Sequence[str]) -> Component
 def _resource_row(recipe: str, component: str, divergence: Divergence) -> DiffRow:
     fields = divergence.fields
     file = divergence.file or ""
+    detail: tuple[str, ...]
     if divergence.resource is None or divergence.resource == "(stream)":
         return DiffRow(recipe=recipe, component=component, subject=Subject.RESOURCE, change=Change.REORDERED,
                        item="(document order)", file=file, detail=fields or (divergence.summary,))

@@ -47,7 +47,7 @@ def _code(text: str) -> str:
 
 def _counts(rows: tuple[DiffRow, ...], subject: Subject) -> str:
     counted = Counter(r.change.value for r in rows if r.subject is subject)
-    return ", ".join(f"{n} {change}" for change, n in sorted(counted.items())) or "–"
+    return ", ".join(f"{n} {change}" for change, n in sorted(counted.items())) or "-"
 
 
 def _summary_row(recipe: str, rows: tuple[DiffRow, ...]) -> str:

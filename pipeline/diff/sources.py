@@ -16,6 +16,7 @@ Contract:
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -74,12 +75,11 @@ def _git(argv: list[str], *, cwd: Path) -> subprocess.CompletedProcess[bytes]:
            "GIT_OPTIONAL_LOCKS": "0", "GIT_CONFIG_NOSYSTEM": "1"}
     if "HOME" in os.environ:  # safe.directory and the user's identity live there; nothing else is read
         env["HOME"] = os.environ["HOME"]
-    try:
-        return subprocess.run(["git", *argv], cwd=cwd, env=env, capture_output=True, check=False,
-                              timeout=_GIT_TIMEOUT)
-    except FileNotFoundError as exc:
+    git = shutil.which("git")
+    if git is None:
         raise DiffError("git is not installed: cannot read lockfiles from a revision",
-                        hint="install git, or pass --from a directory of lockfiles") from exc
+                        hint="install git, or pass --from a directory of lockfiles")
+    return subprocess.run([git, *argv], cwd=cwd, env=env, capture_output=True, check=False, timeout=_GIT_TIMEOUT)
 
 
 def _existing(path: Path) -> Path:

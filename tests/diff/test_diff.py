@@ -82,7 +82,7 @@ def test_markdown_summary_and_detail_rows(sets: dict[str, Path], capsys: pytest.
     assert "3 of 3 recipes change (34 rows)." in lines
     assert (f"| `{KUBEFLOW}` | changed | 1 removed | 1 archive, 1 tree, 1 version | 1 re-tagged | 7 changed |"
             in lines)
-    assert "| `h100-any` | changed | – | 1 archive, 1 tree, 1 version | 1 re-tagged | 7 changed |" in lines
+    assert "| `h100-any` | changed | - | 1 archive, 1 tree, 1 version | 1 re-tagged | 7 changed |" in lines
     assert f"<details><summary><code>{KUBEFLOW}</code>: 12 changes</summary>" in lines
     assert ("| `telemetry-exporter` | chart | version | `telemetry-exporter` | `4.2.3` | `4.2.4` |  |" in lines)
     assert (f"| `telemetry-exporter` | image | re-tagged | `{TELEMETRY}` | `{TELEMETRY}:4.2.3-4.1.1-ubuntu22.04` | "
@@ -180,7 +180,7 @@ def test_markdown_is_bounded_and_says_what_was_cut() -> None:
     diff = LockDiff(before="main", after="lockfiles", recipes=tuple(sorted({r.recipe for r in rows})), rows=rows)
     text = format_markdown(diff, limit=20_000).decode()
     assert len(text) <= 20_000
-    assert "| `r039` | changed | – | – | 30 added | – |" in text  # the summary keeps every recipe
+    assert "| `r039` | changed | - | - | 30 added | - |" in text  # the summary keeps every recipe
     cut = [line for line in text.splitlines() if "were cut" in line]
     assert cut and cut[0].startswith("> **")
     shown = text.count("<details>")
