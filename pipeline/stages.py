@@ -211,7 +211,8 @@ def _previous_resolutions(lockdir: Path) -> dict[ImageRef, ResolvedImage]:
             continue
         for _, image in lock.images():
             if image.image.pinned and image.resolved and image.digest is not None \
-                    and image.digest == image.image.digest and image.served_by is not None and image.media_type is not None:
+                    and image.digest == image.image.digest and image.served_by is not None \
+                    and image.media_type is not None:
                 out[image.image] = ResolvedImage(ref=image.image, digest=image.digest, media_type=image.media_type,
                                                  size=0, platforms=dict(image.platforms or ()),
                                                  served_by=image.served_by)
