@@ -66,10 +66,27 @@ def lock(session: nox.Session) -> None:
     if _backend(session.posargs) == "dagger":
         _install(session, DAGGER_REQUIREMENTS)
     _with_registry(session, "python", "-m", "pipeline", "lock", *session.posargs)
+    if "--check" in session.posargs:
+        return  # lock --check writes nothing, so nothing derived can have changed
     # Everything published from the locks follows them in the same step, so qualify stays green.
     session.run("python", "-m", "pipeline", "bom")
     session.run("python", "-m", "pipeline", "provenance")
     session.run("python", "-m", "pipeline", "policies")
+
+
+@nox.session(default=False)
+def diff(session: nox.Session) -> None:
+    """What changes between two lock sets (default: --from origin/main): charts, images, rendered resources."""
+    _install(session, RUN_REQUIREMENTS)
+    args = session.posargs or ["--from", "origin/main"]
+    session.run("python", "-m", "pipeline", "diff", *args, success_codes=[0, 1])
+
+
+@nox.session(default=False)
+def upgrade(session: nox.Session) -> None:
+    """Move a chart pin (-- COMPONENT --to VERSION | --latest), relock what it affects, print the diff."""
+    _install(session, RUN_REQUIREMENTS)
+    _with_registry(session, "python", "-m", "pipeline", "upgrade", *session.posargs)
 
 
 @nox.session(default=False)

@@ -136,11 +136,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=int, default=98, help="leaf overlays in the scaled catalog (real AICR: 98)")
     args = parser.parse_args(argv)
     catalog = ROOT / "recipes"
+    from benchmarks import bom, discovery, relock, resolve
+
     lines = bench_catalog("our catalog", catalog, repeat=args.repeat)
     with tempfile.TemporaryDirectory(prefix="bench-catalog-") as tmp:
         scaled = _scaled_catalog(catalog, Path(tmp) / "recipes", args.scale)
         lines += bench_catalog(f"scaled catalog (+{args.scale} leaves)", scaled, repeat=args.repeat)
-    from benchmarks import bom, discovery, resolve
+        lines += relock.run(f"scaled catalog (+{args.scale} leaves)", scaled, repeat=args.repeat)
 
     lines += resolve.run(repeat=args.repeat)
     lines += discovery.run()

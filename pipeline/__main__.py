@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import PipelineError
+from .errors import PipelineError, UsageError
 from .gates import load_exemptions
 from .images import explain, format_inventory
 from .progress import SILENT, Progress
@@ -49,6 +49,7 @@ from .stages import (
     catalog_charts,
     check_published,
     compose_recipes,
+    diff_catalog,
     drift_catalog,
     fresh_locks,
     load_workspace_catalog,
@@ -368,8 +369,18 @@ def cmd_mirror(args: argparse.Namespace) -> int:
 
 
 def _print_lock(result: LockResult) -> None:
+    if result.checked_only:
+        for path in result.written:
+            print(f"would write   {path}")
+        for path in result.removed:
+            print(f"would remove  {path} (no such recipe any more)")
+        print(f"lock --check: {len(result.written) + len(result.removed)} lockfiles would change, "
+              f"{len(result.unchanged)} up to date (nothing written)")
+        return
     _print_writes(result.written, result.unchanged, result.removed, removed_why=" (no such recipe any more)")
-    print(f"{len(result.recipes)} recipes locked, {result.renders} distinct renders")
+    print(f"{len(result.recipes)} recipes locked, {result.renders} distinct renders "
+          f"({result.cache_hits} from the render cache), {result.reused_digests} digest-pinned images "
+          "reused from the previous locks")
     if result.skipped:
         from .build import charts_table
 
@@ -406,6 +417,9 @@ def cmd_lock(args: argparse.Namespace) -> int:
 
 
 def _lock(args: argparse.Namespace) -> int:
+    if args.check and args.backend != "local":
+        raise UsageError("lock --check runs on the local backend only",
+                         hint="drop --backend, or drop --check and compare with 'git diff lockfiles/'")
     if args.backend != "local":
         return _on_backend(args, "lock")
 
@@ -415,10 +429,67 @@ def _lock(args: argparse.Namespace) -> int:
     credentials = DockerConfig.load(docker_config_path(os.environ), required=False)
     with _progress() as progress:
         result = lock_catalog(_workspace(args), args.recipe or None, credentials=credentials, progress=progress,
-                              keep_going=args.keep_going)
+                              keep_going=args.keep_going, check=args.check)
     _print_lock(result)
     log.info("lock took %.2f s", time.monotonic() - started)
-    return 1 if result.skipped else 0
+    return 1 if result.skipped or (result.checked_only and (result.written or result.removed)) else 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from .diff import format_json, format_markdown
+
+    result = diff_catalog(_workspace(args), args.source, args.target, rerender=not args.no_render)
+    report = format_json(result.diff) if args.format == "json" else format_markdown(result.diff)
+    if args.out:
+        atomic_write(Path(args.out), report)
+    else:
+        sys.stdout.buffer.write(report)
+    for side, count in sorted(result.rerendered.items()):
+        if count:
+            log.info("re-rendered %d %s streams the render cache lacked", count, side)
+    print(f"diff: {len(result.diff.changed_recipes)} of {len(result.diff.recipes)} recipes change, "
+          f"{len(result.diff.rows)} rows", file=sys.stderr)
+    return 0 if result.diff.equal else 1
+
+
+def cmd_upgrade(args: argparse.Namespace) -> int:
+    from .diff import LockSet, diff_locks, format_markdown, read_directory
+    from .upgrade import upgrade_catalog
+
+    if bool(args.to) == bool(args.latest):
+        raise UsageError("upgrade needs exactly one of --to VERSION and --latest",
+                         hint="python -m pipeline upgrade COMPONENT --to 1.2.3, or --latest [--pre]")
+    if bool(args.all) == bool(args.component):
+        raise UsageError("upgrade needs a COMPONENT or --all", hint="python -m pipeline upgrade --all --latest")
+    if args.all and args.to:
+        raise UsageError("--all moves every chart to its own newest version: use --latest, not --to")
+    ws = _workspace(args)
+    credentials = DockerConfig.load(docker_config_path(os.environ), required=False)
+    result = upgrade_catalog(ws, None if args.all else [args.component], to=args.to, pre=args.pre,
+                             credentials=credentials)
+    if not result.edits:
+        print("nothing to upgrade: every pin is already at the requested version")
+        return 0
+    for edit in result.edits:
+        print(f"{edit.file}:{edit.line}: {edit.component} {edit.before} → {edit.after}")
+    if result.lock is not None:
+        _print_lock(result.lock)
+    if not args.no_publish:
+        # The same code paths as 'bom', 'provenance' and 'policies' (they refuse stale locks).
+        publishers = [cmd_bom, cmd_provenance, cmd_policies]
+        if args.no_resolve:  # policies admit images at their locked digests: tags without one cannot be
+            publishers.remove(cmd_policies)
+            print("note: --no-resolve: admission policies not regenerated (they need every image's digest)",
+                  file=sys.stderr)
+        for publish in publishers:
+            options = {"out": args.policies if publish is cmd_policies else args.bom, "docs": args.docs_images,
+                       "doc": args.docs_provenance, "check": False, "allow_unpinned": args.no_resolve,
+                       "verify": False, "recipe": None}
+            publish(argparse.Namespace(**{**vars(args), **options}))
+    after = read_directory(ws.lockdir)
+    diff = diff_locks(LockSet(label="before the upgrade", locks=result.before), after, streams=ws.cached_stream)
+    sys.stdout.buffer.write(b"\n" + format_markdown(diff))
+    return 0
 
 
 def _print_reproduce(result: ReproduceResult, *, elapsed: float, args: argparse.Namespace) -> None:
@@ -492,6 +563,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="lock every recipe whose charts can all be fetched; list the others (exit 1 if any)")
     p.add_argument("--wait", action="store_true",
                    help="wait for another lock of this checkout (same --cache) to finish instead of exiting 2")
+    p.add_argument("--check", action="store_true",
+                   help="write nothing; exit 1 when any lockfile would change (CI: the lock matches its inputs)")
     p.set_defaults(func=cmd_lock)
 
     p = sub.add_parser("reproduce", parents=[common, backend],
@@ -542,6 +615,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="PATH", help="also write the JSON report here")
     p.add_argument("--markdown", metavar="PATH", help="also write the Markdown report here")
     p.set_defaults(func=cmd_drift)
+
+    p = sub.add_parser("diff", parents=[common],
+                       help="what changes between two lock sets: charts, images, rendered resources (1: they differ)")
+    p.add_argument("--from", dest="source", required=True, metavar="REF_OR_DIR",
+                   help="the old locks: a directory, or a git revision (read from git, no checkout)")
+    p.add_argument("--to", dest="target", metavar="DIR", help="the new locks (default: --lockdir)")
+    p.add_argument("--format", choices=("markdown", "json"), default="markdown")
+    p.add_argument("--out", metavar="FILE", help="write the report here instead of stdout")
+    p.add_argument("--no-render", action="store_true",
+                   help="compare rendered resources only from the render cache (never re-render)")
+    p.set_defaults(func=cmd_diff)
+
+    p = sub.add_parser("upgrade", parents=[common],
+                       help="move a chart pin where it is defined, relock what it affects, print the diff")
+    p.add_argument("component", nargs="?", help="the component whose chart pin moves")
+    p.add_argument("--all", action="store_true", help="every chart component (with --latest)")
+    p.add_argument("--to", metavar="VERSION", help="a version the chart's repository offers")
+    p.add_argument("--latest", action="store_true", help="the newest version the repository (or its mirror) offers")
+    p.add_argument("--pre", action="store_true", help="with --latest: consider pre-releases too")
+    p.add_argument("--no-resolve", action="store_true",
+                   help="relock without asking registries (images keep only the digests their references carry)")
+    p.add_argument("--no-publish", action="store_true",
+                   help="do not regenerate the BOMs, inventory, provenance matrix and policies")
+    p.add_argument("--bom", default="bom", help="BOM directory (default: bom)")
+    p.add_argument("--docs-images", default="docs/container-images.md")
+    p.add_argument("--docs-provenance", default="docs/provenance-matrix.md")
+    p.add_argument("--policies", default="policies", help="admission policy directory (default: policies)")
+    p.set_defaults(func=cmd_upgrade)
 
     p = sub.add_parser("provenance", parents=[common],
                        help="docs/provenance-matrix.md from recipes/provenance.yaml and the locks")

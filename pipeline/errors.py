@@ -13,6 +13,7 @@ __all__ = [
     "BackendError",
     "ChartError",
     "ChartVersionError",
+    "DiffError",
     "DiscoveryError",
     "DivergenceError",
     "GateError",
@@ -24,6 +25,7 @@ __all__ = [
     "ResolveError",
     "SignatureError",
     "StaleLockError",
+    "UpgradeError",
     "UsageError",
 ]
 
@@ -105,6 +107,16 @@ class BackendError(PipelineError):
 
 class LockError(PipelineError):
     """A lockfile that cannot be read or written (missing, not JSON, wrong schema)."""
+
+
+class DiffError(PipelineError):
+    """Lock sets that cannot be compared: a revision or directory that does not exist, a lockfile on
+    either side that does not parse or fails its integrity check (bad input for a review: exit 2)."""
+
+
+class UpgradeError(PipelineError):
+    """A pin that cannot be moved: unknown component, a version the repository does not offer, or a
+    pin whose definition cannot be found or edited. Nothing is written."""
 
 
 class GateError(PipelineError):

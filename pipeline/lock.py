@@ -104,12 +104,14 @@ def _local_chart_files(catalog: Path, component: Component) -> list[str]:
     assert component.chart is not None
     base = Path(os.path.normpath(component.chart.repository))
     directory = catalog / base / component.chart.name
+    archive = base / f"{component.chart.name}-{component.chart.version}.tgz"
     if directory.is_dir():
+        # The archive of the pinned version, when there is one, is used instead of a directory that
+        # carries another version: both are inputs.
         return sorted(
             (base / component.chart.name / p.relative_to(directory)).as_posix()
             for p in directory.rglob("*") if p.is_file() or p.is_symlink()
-        )
-    archive = base / f"{component.chart.name}-{component.chart.version}.tgz"
+        ) + ([archive.as_posix()] if (catalog / archive).is_file() else [])
     return [archive.as_posix()]
 
 

@@ -37,24 +37,27 @@ from .lock import (
     input_digests,
     verified_locks,
 )
-from .lockfile import LOCK_SUFFIX, LockedComponent, Lockfile, lock_path
+from .lockfile import LOCK_SUFFIX, LockedComponent, Lockfile, load, lock_path
 from .progress import SILENT, Progress
 from .recipes import Catalog, Component, ComponentType, Recipe, catalog_recipes, compose, load_catalog, load_environment
 from .registry import DockerConfig, RegistryClient, ResolvedImage, resolve_all
+from .render.cache import CachedRenderer, RenderCache
 from .render.identity import installed_engine, library_identity
 from .render.pool import WorkerPool
 from .render.sandbox import CANONICAL, VARIANT_A, VARIANT_B, Variation
 from .reproduce import Divergence, compare_images, compare_renders, compare_with_lock
 from .vocabulary.digest import Digest, sha256
-from .vocabulary.files import sync_tree
+from .vocabulary.files import plan_sync, sync_tree
 from .vocabulary.store import ContentStore
 from .volatile import load_volatile
 
 if TYPE_CHECKING:
+    from .diff import LockDiff
     from .drift import DriftReport
 
 __all__ = [
     "CHECKS",
+    "DiffResult",
     "LockResult",
     "NeededChart",
     "PublishedCheck",
@@ -66,6 +69,7 @@ __all__ = [
     "catalog_charts",
     "check_published",
     "compose_recipes",
+    "diff_catalog",
     "drift_catalog",
     "fresh_locks",
     "load_workspace_catalog",
@@ -197,11 +201,17 @@ class LockResult:
     #: lockfiles are left as they were
     skipped: tuple[str, ...] = ()
     problems: tuple[ChartProblem, ...] = ()
+    #: distinct render jobs served by the render cache
+    cache_hits: int = 0
+    #: digest-pinned references whose resolution came from the previous locks
+    reused_digests: int = 0
+    #: ``lock --check``: ``written``/``removed`` are what would change; nothing was written
+    checked_only: bool = False
 
 
 def lock_catalog(
     ws: Workspace, names: Sequence[str] | None = None, *, credentials: DockerConfig | None = None,
-    progress: Progress = SILENT, keep_going: bool = False,
+    progress: Progress = SILENT, keep_going: bool = False, check: bool = False,
 ) -> LockResult:
     """Compose, fetch, render (canonical sandbox), resolve every image, write every lockfile atomically.
 
@@ -211,22 +221,39 @@ def lock_catalog(
     Every chart is tried first: those that cannot be fetched raise one error naming them all; with
     ``keep_going`` the recipes that need them are skipped (``LockResult.skipped``, their lockfiles
     untouched) and the others locked.
+
+    Incremental: a render job whose content key (and engine) is in the render cache is not rendered
+    again; references pinned by digest take their resolution from the previous locks (tags are always
+    asked); only lockfiles whose bytes change are rewritten. With ``check`` nothing is written: the
+    result says which lockfiles would change.
     """
     catalog, recipes = compose_recipes(ws.catalog, names, environment=ws.environment)
     volatile = load_volatile(ws.catalog)
     problems: list[ChartProblem] | None = [] if keep_going else None
+    cache = RenderCache(ws.cache / "render-jobs", engine=installed_engine())
     with SourceFactory() as sources, WorkerPool(CANONICAL, workers=ws.workers) as pool:
-        builds = build(recipes, pool=pool, store=ws.store, mirrors=catalog.config.mirrors, volatile=volatile,
+        # Jobs whose content key is cached are not rendered; workers start only for the others.
+        renderer = CachedRenderer(pool, cache, engine_of=lambda: _engine_of(pool))
+        builds = build(recipes, pool=renderer, store=ws.store, mirrors=catalog.config.mirrors, volatile=volatile,
                        sources=sources, progress=progress, problems=problems)
-        engine = _engine_of(pool)
+        if len(renderer.engines) > 1:
+            raise PipelineError(f"render cache entries and workers report different engines: {renderer.engines}",
+                                hint=f"remove the render cache ({ws.cache / 'render-jobs'}) and lock again")
+        engine = renderer.engines[0] if renderer.engines else _engine_of(pool)
         renders = pool.rendered
     resolved: dict[ImageRef, ResolvedImage] = {}
+    reused = 0
     if ws.resolve:
         refs = sorted({i.ref for b in builds.values() for found in b.images.values() for i in found}, key=str)
-        advance = progress.task("resolve images", len(refs))
+        known = _previous_resolutions(ws.lockdir)
+        resolved = {ref: known[ref] for ref in refs if ref in known}
+        reused = len(resolved)
+        ask = [ref for ref in refs if ref not in resolved]
+        advance = progress.task("resolve images", len(ask))
         with RegistryClient(config=catalog.config.registries, credentials=credentials) as client:
-            resolved = resolve_all(refs, client=client, progress=lambda _ref: advance())
-        log.info("resolved %d distinct image references", len(resolved))
+            resolved.update(resolve_all(ask, client=client, progress=lambda _ref: advance()))
+        log.info("resolved %d distinct image references (%d digest-pinned ones taken from the previous locks)",
+                 len(resolved), reused)
     files: dict[Path, bytes] = {}
     skipped = tuple(r.name for r in recipes if r.name not in builds)
     kept = {lock_path(ws.lockdir, name) for name in skipped}
@@ -237,9 +264,31 @@ def lock_catalog(
         for render in builds[recipe.name].renders.values():
             ws.cache_stream(render.stream)
     generated = () if names else [p for p in ws.lockdir.glob(f"*{LOCK_SUFFIX}") if p not in kept]
-    synced = sync_tree(files, generated=generated)
+    synced = plan_sync(files, generated=generated) if check else sync_tree(files, generated=generated)
     return LockResult(written=synced.written, unchanged=synced.unchanged, removed=synced.removed,
-                      recipes=tuple(locked), renders=renders, skipped=skipped, problems=tuple(problems or ()))
+                      recipes=tuple(locked), renders=renders, skipped=skipped, problems=tuple(problems or ()),
+                      cache_hits=renderer.hits, reused_digests=reused, checked_only=check)
+
+
+def _previous_resolutions(lockdir: Path) -> dict[ImageRef, ResolvedImage]:
+    """What the previous locks recorded for references **pinned by digest**: the digest is the
+    content, so its media type and per-platform digests cannot have changed, and the registry need not
+    be asked again. Tags are always asked: a tag can move at any time, and a lock that reused an old
+    answer would hide it. Locks that fail to load (tampered, another format) are ignored."""
+    out: dict[ImageRef, ResolvedImage] = {}
+    for path in sorted(lockdir.glob(f"*{LOCK_SUFFIX}")) if lockdir.is_dir() else []:
+        try:
+            lock = load(path)
+        except PipelineError:
+            continue
+        for _, image in lock.images():
+            if image.image.pinned and image.resolved and image.digest is not None \
+                    and image.digest == image.image.digest and image.served_by is not None \
+                    and image.media_type is not None:
+                out[image.image] = ResolvedImage(ref=image.image, digest=image.digest, media_type=image.media_type,
+                                                 size=0, platforms=dict(image.platforms or ()),
+                                                 served_by=image.served_by)
+    return out
 
 
 def _lockfile(recipe: Recipe, built: RecipeBuild, *, engine: Mapping[str, str], volatile: Sequence[Any],
@@ -586,3 +635,67 @@ def drift_catalog(ws: Workspace, names: Sequence[str] | None = None, *,
     with RegistryClient(config=config.registries, credentials=credentials) as client, \
             SourceFactory(oci=OciChartSource(client=client)) as charts:
         return check_drift(locks, client=client, charts=charts, catalog=ws.catalog, mirrors=config.mirrors)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DiffResult:
+    diff: LockDiff
+    #: rendered streams re-rendered because the render cache lacked them, per side
+    rerendered: Mapping[str, int]
+
+
+def diff_catalog(ws: Workspace, source: str, target: str | None = None, *, rerender: bool = True) -> DiffResult:
+    """What changes from the locks at ``source`` (a directory or a git revision) to ``target`` (a
+    directory; default the workspace's lockdir), rendered resources included.
+
+    Rendered streams come from the render cache (keyed by the locked ``render.stream`` digest). With
+    ``rerender``, a stream the cache lacks is rendered again from the catalog that made it — the
+    working tree's catalog for the workspace's own locks, the catalog committed at the revision for
+    a git ``source`` (read with ``git archive``, no checkout) — and cached; a stream that still
+    cannot be had (the lock is stale against its catalog) is reported per file, by digest.
+    """
+    from .diff import diff_locks, export_tree, missing_streams, read_lock_set
+
+    before = read_lock_set(source, lockdir=ws.lockdir)
+    after = read_lock_set(target or ws.lockdir.as_posix(), lockdir=ws.lockdir)
+    rerendered = {"before": 0, "after": 0}
+    if rerender:
+        missing = missing_streams(before, after, have=lambda digest: digest in ws.renders)
+        if missing["after"] and (target is None or Path(target).resolve() == ws.lockdir.resolve()):
+            rerendered["after"] = _render_into_cache(ws, ws.catalog, after.locks, missing["after"])
+        if missing["before"] and not Path(source).is_dir():
+            import tempfile
+
+            with tempfile.TemporaryDirectory(prefix="pipeline-diff-") as tmp:
+                catalog = export_tree(source, ws.catalog, Path(tmp))
+                if catalog is not None and catalog.is_dir():
+                    rerendered["before"] = _render_into_cache(ws, catalog, before.locks, missing["before"])
+    return DiffResult(diff=diff_locks(before, after, streams=ws.cached_stream), rerendered=rerendered)
+
+
+def _render_into_cache(ws: Workspace, catalog_dir: Path, locks: Mapping[str, Lockfile], wanted: set[Digest]) -> int:
+    """Render the recipes of ``catalog_dir`` whose locks name a ``wanted`` stream; cache what matches."""
+    names = sorted(name for name, lock in locks.items()
+                   if any(c.render.stream in wanted for c in lock.components.values()))
+    try:
+        catalog, recipes = compose_recipes(catalog_dir, None)
+    except PipelineError as exc:
+        log.warning("cannot re-render %s for the diff: %s", catalog_dir, exc.message)
+        return 0
+    recipes = [r for r in recipes if r.name in names]
+    if not recipes:
+        return 0
+    found: set[Digest] = set()
+    try:
+        with SourceFactory() as sources, WorkerPool(CANONICAL, workers=ws.workers) as pool:
+            builds = build(recipes, pool=pool, store=ws.store, mirrors=catalog.config.mirrors,
+                           volatile=load_volatile(catalog_dir), sources=sources)
+    except PipelineError as exc:
+        log.warning("cannot re-render %s for the diff: %s", catalog_dir, exc.message)
+        return 0
+    for built in builds.values():
+        for render in built.renders.values():
+            if (digest := sha256(render.stream)) in wanted:
+                ws.cache_stream(render.stream)
+                found.add(digest)
+    return len(found)
