@@ -371,6 +371,7 @@ def cmd_attest(args: argparse.Namespace) -> int:
     from .errors import GateError
     from .provenance import check_policies
 
+    signer = _signer(args)  # a key or token problem is reported before seconds of checks
     ws = _workspace(args)
     layout = _layout(args)
     locks = fresh_locks(ws)
@@ -384,7 +385,6 @@ def cmd_attest(args: argparse.Namespace) -> int:
     if problems:
         raise GateError("nothing was signed: what is published from the locks is stale:\n  " + "\n  ".join(problems),
                         hint="run 'nox -s lock' (or 'nox -s bom' and 'nox -s policies'), commit, then attest")
-    signer = _signer(args)
     params = Parameters(catalog=layout.name(ws.catalog), lockdir=layout.name(ws.lockdir), builder_id=args.builder_id,
                         backend="local", commit=git_commit(layout.root))
     result = attest(locks, layout=layout, params=params, signer=signer, out=Path(args.out))

@@ -11,7 +11,17 @@ verifiers: :mod:`~pipeline.attest.dsse` (key), :mod:`~pipeline.attest.keyless` (
 
 from __future__ import annotations
 
-from .dsse import BUNDLE_FILE, ENVELOPE_FILE, Envelope, KeySigner, KeyVerifier, key_id, load_private_key, load_public_key, pae
+from .dsse import (
+    BUNDLE_FILE,
+    ENVELOPE_FILE,
+    Envelope,
+    KeySigner,
+    KeyVerifier,
+    key_id,
+    load_private_key,
+    load_public_key,
+    pae,
+)
 from .interface import IN_TOTO_PAYLOAD_TYPE, AttestationMismatch, AttestError, Signed, Signer, Verifier
 from .keyless import Instance, KeylessSigner, KeylessVerifier, ambient_token
 from .source import git_commit

@@ -48,6 +48,8 @@ __all__ = [
     "KeySigner",
     "KeyVerifier",
     "key_id",
+    "load_private_key",
+    "load_public_key",
     "pae",
 ]
 

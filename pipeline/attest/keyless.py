@@ -35,8 +35,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Instance", "KeylessSigner", "KeylessVerifier", "ambient_token"]
 
-_TOKEN_HINT = ("keyless signing needs an ambient OIDC token: run it in CI with 'permissions: id-token: write' "
-               "(GitHub Actions), or sign with --key")
+_NO_OIDC_HINT = ("keyless signing needs an ambient OIDC token: run it in CI with 'permissions: id-token: write' "
+                 "(GitHub Actions), or sign with --key")
 
 
 class Instance(enum.StrEnum):
@@ -66,7 +66,7 @@ def ambient_token() -> str | None:
     try:
         return detect_credential()
     except IdentityError as exc:
-        raise AttestError(f"the ambient OIDC token cannot be obtained ({_reason(exc)})", hint=_TOKEN_HINT) from exc
+        raise AttestError(f"the ambient OIDC token cannot be obtained ({_reason(exc)})", hint=_NO_OIDC_HINT) from exc
 
 
 class KeylessSigner(Signer):
@@ -75,7 +75,7 @@ class KeylessSigner(Signer):
     def __init__(self, token: str | None, *, instance: Instance = Instance.PRODUCTION) -> None:
         if not token:
             raise AttestError("no ambient OIDC token: keyless signing is possible only where one exists (CI)",
-                              hint=_TOKEN_HINT)
+                              hint=_NO_OIDC_HINT)
         self._token = token
         self._instance = instance
 

@@ -128,8 +128,10 @@ def _compare_dependencies(attested: Sequence[Mapping[str, Any]], expected: Seque
             problems.append(f"dependency {key}: in the attestation but not in the locks")
         elif canonical_json(mine[key]) != canonical_json(theirs[key]):
             fields = sorted(k for k in set(mine[key]) | set(theirs[key]) if mine[key].get(k) != theirs[key].get(k))
-            problems.append(f"dependency {key}: {', '.join(fields)} differ: the attestation says "
-                            f"{ {k: theirs[key].get(k) for k in fields} }, the locks say { {k: mine[key].get(k) for k in fields} }")
+            said = {k: theirs[key].get(k) for k in fields}
+            locked = {k: mine[key].get(k) for k in fields}
+            problems.append(f"dependency {key}: {', '.join(fields)} differ: the attestation says {said}, "
+                            f"the locks say {locked}")
     if not problems and [_key(e) for e in attested] != [_key(e) for e in expected]:
         problems.append("resolvedDependencies: the same entries in another order than the locks give")
     return problems

@@ -143,7 +143,8 @@ def build_statement(locks: Sequence[Lockfile], subjects: Mapping[str, bytes], pa
     builder = {"id": params.builder_id, "version": version, "builderDependencies": [_engine(e) for e in engines]}
     statement = {
         "_type": STATEMENT_TYPE,
-        "subject": [{"name": name, "digest": {"sha256": _hex(sha256(data))}} for name, data in sorted(subjects.items())],
+        "subject": [{"name": name, "digest": {"sha256": _hex(sha256(data))}}
+                    for name, data in sorted(subjects.items())],
         "predicateType": PREDICATE_TYPE,
         "predicate": {
             "buildDefinition": {"buildType": BUILD_TYPE, "externalParameters": external,
