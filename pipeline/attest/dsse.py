@@ -56,6 +56,7 @@ __all__ = [
 ENVELOPE_FILE = "attestation.dsse.json"
 BUNDLE_FILE = "attestation.sigstore.json"
 BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
+_BUNDLE_MEDIA_PREFIX = "application/vnd.dev.sigstore.bundle"
 _KEY_HINT = ("give an unencrypted ECDSA P-256 private key in PEM (PKCS#8 or SEC 1), e.g. "
              "'openssl ecparam -name prime256v1 -genkey -noout | openssl pkcs8 -topk8 -nocrypt'")
 
@@ -189,12 +190,15 @@ class KeyVerifier(Verifier):
             document = json.loads(data)
         except (ValueError, UnicodeDecodeError) as exc:
             raise AttestationMismatch(f"{name}: not JSON ({exc})") from exc
-        if isinstance(document, dict) and "dsseEnvelope" in document:
+        if isinstance(document, dict) and str(document.get("mediaType", "")).startswith(_BUNDLE_MEDIA_PREFIX):
             material = document.get("verificationMaterial")
             if not isinstance(material, dict) or "publicKey" not in material:
                 raise AttestationMismatch(f"{name}: this Sigstore bundle is not signed with a key (it carries a "
                                           "certificate)",
                                           hint="verify it with --certificate-identity and --certificate-oidc-issuer")
+            if "dsseEnvelope" not in document:
+                raise AttestationMismatch(f"{name}: this Sigstore bundle holds a message signature, not a DSSE "
+                                          "attestation")
             document = document["dsseEnvelope"]
         envelope = Envelope.from_json(document, name=name)
         # 2. one signature verifies over PAE(payloadType, payload) with the key (the key id is only a hint)
