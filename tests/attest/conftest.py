@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,11 +71,11 @@ def signed_template(tmp_path_factory: pytest.TempPathFactory) -> Signed:
 
 
 @pytest.fixture
-def signed(signed_template: Signed, tmp_path: Path) -> Iterator[Signed]:
+def signed(signed_template: Signed, tmp_path: Path) -> Signed:
     """A private copy of the signed checkout, free to tamper with."""
     root = tmp_path / "checkout"
     shutil.copytree(signed_template.root, root)
-    yield Signed(root=root, key=signed_template.key, pub=signed_template.pub)
+    return Signed(root=root, key=signed_template.key, pub=signed_template.pub)
 
 
 @pytest.fixture

@@ -28,7 +28,8 @@ from tests.tools import run_tool
 
 def test_pae_is_the_dsse_protocol_s_test_vector() -> None:
     # secure-systems-lab/dsse protocol.md, "Test Vectors"
-    assert pae("http://example.com/HelloWorld", b"hello world") == b"DSSEv1 29 http://example.com/HelloWorld 11 hello world"
+    expected = b"DSSEv1 29 http://example.com/HelloWorld 11 hello world"
+    assert pae("http://example.com/HelloWorld", b"hello world") == expected
     # ... and the vector's signature (ECDSA P-256, raw r||s) verifies over exactly these bytes.
     x = 46950820868899156662930047687818585632848591499744589407958293238635476079160
     y = 5640078356564379163099075877009565129882514886557779369047442380624545832820
@@ -97,7 +98,7 @@ def test_a_signature_over_another_payload_type_is_refused() -> None:
     sig = key.sign(pae("application/json", body), ec.ECDSA(hashes.SHA256()))
     envelope = {"payload": base64.b64encode(body).decode(), "payloadType": "application/json",
                 "signatures": [{"sig": base64.b64encode(sig).decode()}]}
-    with pytest.raises(AttestationMismatch, match="payload type 'application/json' is not 'application/vnd.in-toto"):
+    with pytest.raises(AttestationMismatch, match=r"payload type 'application/json' is not 'application/vnd\.in-toto"):
         KeyVerifier(key.public_key()).verify(json.dumps(envelope).encode(), name="x")
 
 
