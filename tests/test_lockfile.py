@@ -233,6 +233,8 @@ JSON_READERS = {
     "pipeline/provenance/registry.py": "referrers index replies",
     "pipeline/provenance/verify.py": "signature payloads, DSSE envelopes and in-toto statements",
     "pipeline/provenance/keyless.py": "Sigstore bundles",
+    "pipeline/attest/dsse.py": "DSSE envelopes and key-signed Sigstore bundles of our attestations",
+    "pipeline/attest/statement.py": "the in-toto statement a verified attestation signs",
 }
 
 
