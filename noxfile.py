@@ -136,6 +136,18 @@ def policies(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
+def attest(session: nox.Session) -> None:
+    """Sign the locks, BOMs, policies and inventory: nox -s attest -- --key PEM | --key-env VAR | --keyless."""
+    _pipeline(session, "attest")
+
+
+@nox.session(name="verify-attestation", default=False)
+def verify_attestation(session: nox.Session) -> None:
+    """Verify attestations/ against the files and locks: -- --key PUB | --certificate-identity ID (and issuer)."""
+    _pipeline(session, "verify-attestation")
+
+
+@nox.session(default=False)
 def images(session: nox.Session) -> None:
     """The image inventory of one recipe: nox -s images -- RECIPE [--why IMAGE]."""
     _pipeline(session, "images")

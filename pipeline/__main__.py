@@ -198,6 +198,12 @@ def cmd_qualify(args: argparse.Namespace) -> int:
             for problem in check.problems:
                 print(f"  {for_catalog(problem, args)}")
             ok = ok and not check.problems
+        if args.attestation:
+            problems = _check_attestation(args)
+            print("signed attestation: " + ("ok" if not problems else "FAIL"))
+            for problem in problems:
+                print(f"  {problem}")
+            ok = ok and not problems
     print("qualify: " + ("PASS" if ok else "FAIL"))
     return 0 if ok else 1
 
@@ -368,6 +374,109 @@ def cmd_mirror(args: argparse.Namespace) -> int:
     return 0
 
 
+def _layout(args: argparse.Namespace) -> Any:
+    from .attest import Layout
+
+    return Layout(root=Path(args.root), lockdir=Path(args.lockdir), bom=Path(args.bom),
+                  inventory=_inventory_path(args, args.docs_images), policies=Path(args.policies))
+
+
+def _signer(args: argparse.Namespace) -> Any:
+    from .attest import AttestError, Instance, KeylessSigner, KeySigner, ambient_token, load_private_key
+
+    if args.keyless:
+        instance = Instance.STAGING if args.sigstore_staging else Instance.PRODUCTION
+        return KeylessSigner(ambient_token(), instance=instance)
+    if args.key_env:
+        pem = os.environ.get(args.key_env)
+        if not pem:
+            raise AttestError(f"environment variable {args.key_env} is not set or empty",
+                              hint="put the PEM private key in it (a CI secret), or pass --key FILE")
+        return KeySigner(load_private_key(pem.encode(), where=f"${args.key_env}"))
+    try:
+        pem_bytes = Path(args.key).read_bytes()
+    except OSError as exc:
+        raise AttestError(f"key file {args.key} cannot be read ({exc.strerror})",
+                          hint="pass the path of an ECDSA P-256 private key in PEM") from exc
+    return KeySigner(load_private_key(pem_bytes, where=args.key))
+
+
+def _verifier(args: argparse.Namespace) -> Any:
+    from .attest import AttestError, Instance, KeylessVerifier, KeyVerifier, load_public_key
+
+    keyless = args.certificate_identity is not None or args.certificate_oidc_issuer is not None
+    if args.key and keyless:
+        raise UsageError("give either --key or --certificate-identity with --certificate-oidc-issuer, not both")
+    if args.key:
+        try:
+            pem = Path(args.key).read_bytes()
+        except OSError as exc:
+            raise AttestError(f"public key file {args.key} cannot be read ({exc.strerror})",
+                              hint="pass the PEM public key of the signing key") from exc
+        return KeyVerifier(load_public_key(pem, where=args.key))
+    if args.certificate_identity and args.certificate_oidc_issuer:
+        return KeylessVerifier(identity=args.certificate_identity, issuer=args.certificate_oidc_issuer,
+                               instance=Instance.STAGING if args.sigstore_staging else Instance.PRODUCTION,
+                               trusted_root=Path(args.trusted_root) if args.trusted_root else None)
+    raise UsageError("verifying an attestation needs --key PUB, or both --certificate-identity and "
+                     "--certificate-oidc-issuer",
+                     hint="a key-signed attestation: --key cosign.pub; a keyless one from CI: --certificate-identity "
+                          "https://github.com/OWNER/REPO/.github/workflows/lock.yml@refs/heads/main "
+                          "--certificate-oidc-issuer https://token.actions.githubusercontent.com")
+
+
+def cmd_attest(args: argparse.Namespace) -> int:
+    from .attest import Parameters, attest, git_commit
+    from .bom import stale
+    from .errors import GateError
+    from .provenance import check_policies
+
+    signer = _signer(args)  # a key or token problem is reported before seconds of checks
+    ws = _workspace(args)
+    layout = _layout(args)
+    locks = fresh_locks(ws)
+    # Only what the locks give today is signed: stale BOMs, inventory or policies are refused.
+    problems = stale(locks, bom_dir=layout.bom, inventory=layout.inventory,
+                     exemptions=load_exemptions(ws.catalog).image_pins)
+    try:
+        check_policies(ws.catalog, locks, out=layout.policies, schemas=None)
+    except GateError as exc:
+        problems.append(exc.message)
+    if problems:
+        raise GateError("nothing was signed: what is published from the locks is stale:\n  " + "\n  ".join(problems),
+                        hint="run 'nox -s lock' (or 'nox -s bom' and 'nox -s policies'), commit, then attest")
+    params = Parameters(catalog=layout.name(ws.catalog), lockdir=layout.name(ws.lockdir), builder_id=args.builder_id,
+                        backend="local", commit=git_commit(layout.root))
+    result = attest(locks, layout=layout, params=params, signer=signer, out=Path(args.out))
+    _print_writes(result.written, result.unchanged, result.removed, removed_why=" (another signer's file)")
+    print(f"attested {result.subjects} files and {result.dependencies} dependencies; signed by {result.signer}")
+    return 0
+
+
+def _verify(args: argparse.Namespace, signed: Path) -> Any:
+    from .attest import verify_attestation
+
+    return verify_attestation(signed, layout=_layout(args), verifier=_verifier(args),
+                              load_locks=lambda: fresh_locks(_workspace(args)))
+
+
+def cmd_verify_attestation(args: argparse.Namespace) -> int:
+    verified = _verify(args, Path(args.attestation))
+    print(f"{args.attestation}: signed by {verified.signer}")
+    print(f"  {verified.subjects} subjects match the files on disk; the locks of {len(verified.recipes)} recipes are "
+          f"fresh; {verified.dependencies} dependencies equal the locks'"
+          + (f"; source commit {verified.commit}" if verified.commit else ""))
+    return 0
+
+
+def _check_attestation(args: argparse.Namespace) -> list[str]:
+    try:
+        _verify(args, Path(args.attestation))
+    except PipelineError as exc:
+        return [exc.diagnostics()]
+    return []
+
+
 def _print_lock(result: LockResult) -> None:
     if result.checked_only:
         for path in result.written:
@@ -521,6 +630,17 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+def _verification_options(parser: argparse.ArgumentParser) -> None:
+    """How an attestation's signature is checked: a public key, or a keyless signer's identity and issuer."""
+    parser.add_argument("--key", help="PEM public key (ECDSA P-256) of a key-signed attestation")
+    parser.add_argument("--certificate-identity", help="keyless: the signer's identity (certificate SAN)")
+    parser.add_argument("--certificate-oidc-issuer", help="keyless: the OIDC issuer of the signer's identity")
+    parser.add_argument("--sigstore-staging", action="store_true",
+                        help="keyless: Sigstore's staging instance instead of production (for testing)")
+    parser.add_argument("--trusted-root", help="keyless: a reviewed Sigstore trusted_root.json (default: the one "
+                        "the pinned sigstore wheel ships)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipeline",
                                      description="Reproducible renders, locks and checks for recipe catalogs.")
@@ -596,16 +716,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--why", metavar="IMAGE", help="every place IMAGE came from, and who chose it")
     p.set_defaults(func=cmd_images)
 
-    p = sub.add_parser("qualify", parents=[common],
+    published = argparse.ArgumentParser(add_help=False)
+    published.add_argument("--bom", default="bom", help="BOM directory (default: bom)")
+    published.add_argument("--docs-images", default=None,
+                           help="image inventory document (default: docs/container-images.md beside the catalog)")
+    published.add_argument("--policies", default="policies", help="admission policy directory (default: policies)")
+    published.add_argument("--root", default=".",
+                           help="the checkout's root: attestation subjects are named relative to it (default: .)")
+
+    p = sub.add_parser("qualify", parents=[common, published],
                        help="every gate: reproduce, pinning gates, and freshness of BOMs, docs and policies")
     p.add_argument("--recipe", action="append", help="only this recipe (repeatable; skips the freshness checks)")
-    p.add_argument("--bom", default="bom", help="BOM directory (default: bom)")
-    p.add_argument("--docs-images", default=None,
-                   help="inventory document (default: docs/container-images.md beside the catalog)")
     p.add_argument("--docs-provenance", default="docs/provenance-matrix.md")
-    p.add_argument("--policies", default="policies", help="admission policy directory (default: policies)")
     p.add_argument("--schemas", default="../shared/schemas", help="CRD schemas to validate policies against")
+    p.add_argument("--attestation", metavar="FILE",
+                   help="also verify this signed attestation (with --key, or --certificate-identity and "
+                        "--certificate-oidc-issuer) against the files and the locks")
+    _verification_options(p)
     p.set_defaults(func=cmd_qualify)
+
+    p = sub.add_parser("attest", parents=[common, published],
+                       help="sign the locks, BOMs, policies and inventory: an in-toto statement (SLSA provenance)")
+    signing = p.add_mutually_exclusive_group(required=True)
+    signing.add_argument("--key", metavar="PEM", help="ECDSA P-256 private key file (unencrypted PEM)")
+    signing.add_argument("--key-env", metavar="VAR", help="environment variable holding the PEM private key")
+    signing.add_argument("--keyless", action="store_true",
+                         help="Sigstore keyless signing with the ambient OIDC token (CI with id-token: write)")
+    p.add_argument("--out", default="attestations", help="attestation directory (default: attestations)")
+    p.add_argument("--builder-id", default="urn:recipe-pipeline:builder:local",
+                   help="runDetails.builder.id (CI passes its workflow's URI)")
+    p.add_argument("--sigstore-staging", action="store_true",
+                   help="keyless: Sigstore's staging instance instead of production (for testing)")
+    p.set_defaults(func=cmd_attest)
+
+    p = sub.add_parser("verify-attestation", parents=[common, published],
+                       help="check a signed attestation: signature, every subject on disk, fresh locks, dependencies")
+    p.add_argument("--attestation", default="attestations/attestation.sigstore.json", metavar="FILE",
+                   help="the Sigstore bundle or DSSE envelope (default: attestations/attestation.sigstore.json)")
+    _verification_options(p)
+    p.set_defaults(func=cmd_verify_attestation)
 
     p = sub.add_parser("drift", parents=[common],
                        help="re-check every locked image tag and chart version against its source")

@@ -234,6 +234,8 @@ JSON_READERS = {
     "pipeline/provenance/verify.py": "signature payloads, DSSE envelopes and in-toto statements",
     "pipeline/provenance/keyless.py": "Sigstore bundles",
     "pipeline/render/cache.py": "render-cache index entries (stream digest and engine identity; never a lock)",
+    "pipeline/attest/dsse.py": "DSSE envelopes and key-signed Sigstore bundles of our attestations",
+    "pipeline/attest/statement.py": "the in-toto statement a verified attestation signs",
 }
 
 
