@@ -33,12 +33,13 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import PipelineError
+from .errors import PipelineError, UsageError
 from .gates import load_exemptions
 from .images import explain, format_inventory
 from .progress import SILENT, Progress
 from .recipes import load_catalog
 from .registry import DockerConfig, RegistryClient, docker_config_path
+from .render.identity import ENGINE_NAME, ENGINES
 from .stages import (
     CHECKS,
     LockResult,
@@ -92,8 +93,12 @@ def _progress() -> Iterator[Progress]:
 
 
 def _workspace(args: argparse.Namespace) -> Workspace:
+    engine = getattr(args, "engine", ENGINE_NAME)
+    if engine != ENGINE_NAME and getattr(args, "backend", "local") != "local":
+        raise UsageError(f"--engine {engine} runs only on the local backend",
+                         hint="leave out --backend, or render with the default engine")
     return Workspace(catalog=Path(args.catalog), lockdir=Path(args.lockdir), cache=Path(args.cache),
-                     workers=args.workers, resolve=not getattr(args, "no_resolve", False))
+                     workers=args.workers, resolve=not getattr(args, "no_resolve", False), engine=engine)
 
 
 def cmd_recipes(args: argparse.Namespace) -> int:
@@ -345,6 +350,7 @@ def cmd_lock(args: argparse.Namespace) -> int:
 
 def _lock(args: argparse.Namespace) -> int:
     if args.backend != "local":
+        _workspace(args)  # refuses --engine helm-cli with another backend
         return _on_backend(args, "lock")
 
     started = time.monotonic()
@@ -379,6 +385,7 @@ def _print_reproduce(result: ReproduceResult, *, elapsed: float) -> None:
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
     if args.backend != "local":
+        _workspace(args)
         return _on_backend(args, "reproduce")
     started = time.monotonic()
     with _progress() as progress:
@@ -400,18 +407,22 @@ def build_parser() -> argparse.ArgumentParser:
     backend.add_argument("--backend", choices=("local", "dagger"), default="local",
                          help="where the stage runs: in this process (local, default) or in containers on a "
                          "Dagger engine (dagger; run it under 'dagger run')")
+    engine = argparse.ArgumentParser(add_help=False)
+    engine.add_argument("--engine", choices=ENGINES, default=ENGINE_NAME,
+                        help="what renders: Helm's SDK in the worker processes (helm-python-sdk, default) or "
+                        "the pinned helm binary's 'helm template' in the same sandboxes (helm-cli)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("recipes", parents=[common], help="list the catalog's recipes and their overlay chains")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_recipes)
 
-    p = sub.add_parser("render", parents=[common], help="render one recipe (helm template equivalent)")
+    p = sub.add_parser("render", parents=[common, engine], help="render one recipe (helm template equivalent)")
     p.add_argument("recipe")
     p.add_argument("--out", help="write files under this directory instead of printing the stream")
     p.set_defaults(func=cmd_render)
 
-    p = sub.add_parser("lock", parents=[common, backend],
+    p = sub.add_parser("lock", parents=[common, backend, engine],
                        help="render every recipe, resolve every image, write lockfiles atomically")
     p.add_argument("--recipe", action="append", help="only this recipe (repeatable)")
     p.add_argument("--no-resolve", action="store_true",
@@ -420,7 +431,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="wait for another lock of this checkout (same --cache) to finish instead of exiting 2")
     p.set_defaults(func=cmd_lock)
 
-    p = sub.add_parser("reproduce", parents=[common, backend],
+    p = sub.add_parser("reproduce", parents=[common, backend, engine],
                        help="render twice under varied sandboxes; compare with each other and the lock")
     p.add_argument("--recipe", action="append", help="only this recipe (repeatable)")
     p.set_defaults(func=cmd_reproduce)

@@ -40,7 +40,7 @@ from .lockfile import LOCK_SUFFIX, LockedComponent, Lockfile, lock_path
 from .progress import SILENT, Progress
 from .recipes import Catalog, Component, Recipe, catalog_recipes, compose, load_catalog
 from .registry import DockerConfig, RegistryClient, ResolvedImage, resolve_all
-from .render.identity import installed_engine, library_identity
+from .render.identity import ENGINE_NAME, installed_engine, library_identity, pinned_engines
 from .render.pool import WorkerPool
 from .render.sandbox import CANONICAL, VARIANT_A, VARIANT_B, Variation
 from .reproduce import Divergence, compare_images, compare_renders, compare_with_lock
@@ -79,6 +79,8 @@ class Workspace:
     lockdir: Path
     cache: Path
     workers: int | None = None
+    #: what renders: ``helm-python-sdk`` (in-process, default) or ``helm-cli`` (the pinned helm binary)
+    engine: str = ENGINE_NAME
     #: ``lock`` asks registries for every image's digest; ``False`` keeps only reference digests
     resolve: bool = True
 
@@ -146,7 +148,7 @@ def lock_catalog(
     """
     catalog, recipes = compose_recipes(ws.catalog, names)
     volatile = load_volatile(ws.catalog)
-    with SourceFactory() as sources, WorkerPool(CANONICAL, workers=ws.workers) as pool:
+    with SourceFactory() as sources, WorkerPool(CANONICAL, workers=ws.workers, engine=ws.engine) as pool:
         builds = build(recipes, pool=pool, store=ws.store, mirrors=catalog.config.mirrors, volatile=volatile,
                        sources=sources, progress=progress)
         engine = _engine_of(pool)
@@ -185,7 +187,7 @@ def _lockfile(recipe: Recipe, built: RecipeBuild, *, engine: Mapping[str, str], 
 def render_recipe(ws: Workspace, name: str, *, variation: Variation = CANONICAL) -> RecipeBuild:
     """Render one recipe (for ``python -m pipeline render``)."""
     catalog, recipes = compose_recipes(ws.catalog, [name])
-    with SourceFactory() as sources, WorkerPool(variation, workers=ws.workers) as pool:
+    with SourceFactory() as sources, WorkerPool(variation, workers=ws.workers, engine=ws.engine) as pool:
         return build(recipes, pool=pool, store=ws.store, mirrors=catalog.config.mirrors,
                      volatile=load_volatile(ws.catalog), sources=sources)[name]
 
@@ -266,7 +268,8 @@ def reproduce_catalog(ws: Workspace, names: Sequence[str] | None = None, *,
     rendered = 0
     discovered: dict[Any, Any] = {}
     with SourceFactory() as sources, contextlib.ExitStack() as stack:
-        pools = [stack.enter_context(WorkerPool(v, workers=ws.workers)) for v in (VARIANT_A, VARIANT_B)]
+        pools = [stack.enter_context(WorkerPool(v, workers=ws.workers, engine=ws.engine))
+                 for v in (VARIANT_A, VARIANT_B)]
         pools[1].spawn()  # B's interpreters start while A renders
         for pool in pools:
             builds[pool.variation.name] = build(recipes, pool=pool, store=ws.store, mirrors=catalog.config.mirrors,
@@ -281,7 +284,7 @@ def reproduce_catalog(ws: Workspace, names: Sequence[str] | None = None, *,
         failures = dict(checked[recipe.name].failures)
         if lock is not None:
             failures.pop("engine", None)
-            if (mismatch := engine_mismatch(lock, engine)) is not None:
+            if (mismatch := engine_mismatch(lock, engine, equivalent=pinned_engines())) is not None:
                 failures["engine"] = [mismatch]
         for check in LOCK_CHECKS:
             if check in failures:
@@ -438,7 +441,7 @@ def fresh_locks(ws: Workspace, names: Sequence[str] | None = None) -> list[Lockf
     stale one a :class:`StaleLockError` naming the changed inputs: nothing is published from them.
     """
     _, recipes = compose_recipes(ws.catalog, names)
-    return verified_locks(recipes, ws.lockdir, engine=installed_engine())
+    return verified_locks(recipes, ws.lockdir, engine=installed_engine(), equivalent=pinned_engines())
 
 
 def drift_catalog(ws: Workspace, names: Sequence[str] | None = None, *,
