@@ -32,8 +32,8 @@ class Applied:
 
 
 def _key(resource: dict[str, Any]) -> str:
-    namespace = resource.get("namespace")
-    return f"{resource['kind']}/{namespace}/{resource['name']}" if namespace else f"{resource['kind']}/{resource['name']}"
+    namespace, kind, name = resource.get("namespace"), resource["kind"], resource["name"]
+    return f"{kind}/{namespace}/{name}" if namespace else f"{kind}/{name}"
 
 
 def kyverno_apply(policies: Sequence[Path], resources: Sequence[Path], *, home: Path) -> Applied:
