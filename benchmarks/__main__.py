@@ -140,8 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-catalog-") as tmp:
         scaled = _scaled_catalog(catalog, Path(tmp) / "recipes", args.scale)
         lines += bench_catalog(f"scaled catalog (+{args.scale} leaves)", scaled, repeat=args.repeat)
-    from benchmarks import bom, discovery, resolve
+    from benchmarks import bom, discovery, engines, resolve
 
+    lines += engines.run(repeat=args.repeat)
     lines += resolve.run(repeat=args.repeat)
     lines += discovery.run()
     lines += bom.run(repeat=args.repeat)
