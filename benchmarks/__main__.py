@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=int, default=98, help="leaf overlays in the scaled catalog (real AICR: 98)")
     args = parser.parse_args(argv)
     catalog = ROOT / "recipes"
-    from benchmarks import bom, discovery, relock, resolve
+    from benchmarks import bom, discovery, engines, relock, resolve
 
     lines = bench_catalog("our catalog", catalog, repeat=args.repeat)
     with tempfile.TemporaryDirectory(prefix="bench-catalog-") as tmp:
@@ -144,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         lines += bench_catalog(f"scaled catalog (+{args.scale} leaves)", scaled, repeat=args.repeat)
         lines += relock.run(f"scaled catalog (+{args.scale} leaves)", scaled, repeat=args.repeat)
 
+    lines += engines.run(repeat=args.repeat)
     lines += resolve.run(repeat=args.repeat)
     lines += discovery.run()
     lines += bom.run(repeat=args.repeat)

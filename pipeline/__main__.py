@@ -40,6 +40,7 @@ from .images import explain, format_inventory
 from .progress import SILENT, Progress
 from .recipes import environment_file
 from .registry import DockerConfig, RegistryClient, docker_config_path
+from .render.identity import ENGINE_NAME, ENGINES
 from .stages import (
     CHECKS,
     LockResult,
@@ -113,8 +114,12 @@ def _progress() -> Iterator[Progress]:
 
 
 def _workspace(args: argparse.Namespace) -> Workspace:
+    engine = getattr(args, "engine", ENGINE_NAME)
+    if engine != ENGINE_NAME and getattr(args, "backend", "local") != "local":
+        raise UsageError(f"--engine {engine} runs only on the local backend",
+                         hint="leave out --backend, or render with the default engine")
     return Workspace(catalog=Path(args.catalog), lockdir=Path(args.lockdir), cache=Path(args.cache),
-                     workers=args.workers, resolve=not getattr(args, "no_resolve", False),
+                     workers=args.workers, engine=engine, resolve=not getattr(args, "no_resolve", False),
                      environment=environment_file(args.config, os.environ))
 
 
@@ -530,6 +535,7 @@ def _lock(args: argparse.Namespace) -> int:
         raise UsageError("lock --check runs on the local backend only",
                          hint="drop --backend, or drop --check and compare with 'git diff lockfiles/'")
     if args.backend != "local":
+        _workspace(args)  # refuses --engine helm-cli with another backend
         return _on_backend(args, "lock")
 
     started = time.monotonic()
@@ -622,6 +628,7 @@ def _print_reproduce(result: ReproduceResult, *, elapsed: float, args: argparse.
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
     if args.backend != "local":
+        _workspace(args)
         return _on_backend(args, "reproduce")
     started = time.monotonic()
     with _progress() as progress:
@@ -658,13 +665,17 @@ def build_parser() -> argparse.ArgumentParser:
     backend.add_argument("--backend", choices=("local", "dagger"), default="local",
                          help="where the stage runs: in this process (local, default) or in containers on a "
                          "Dagger engine (dagger; run it under 'dagger run')")
+    engine = argparse.ArgumentParser(add_help=False)
+    engine.add_argument("--engine", choices=ENGINES, default=ENGINE_NAME,
+                        help="what renders: Helm's SDK in the worker processes (helm-python-sdk, default) or "
+                        "the pinned helm binary's 'helm template' in the same sandboxes (helm-cli)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("recipes", parents=[common], help="list the catalog's recipes and their overlay chains")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_recipes)
 
-    p = sub.add_parser("render", parents=[common], help="render one recipe (helm template equivalent)")
+    p = sub.add_parser("render", parents=[common, engine], help="render one recipe (helm template equivalent)")
     p.add_argument("recipe")
     p.add_argument("--out", help="write files under this directory instead of printing the stream")
     p.set_defaults(func=cmd_render)
@@ -674,7 +685,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_charts)
 
-    p = sub.add_parser("lock", parents=[common, backend],
+    p = sub.add_parser("lock", parents=[common, backend, engine],
                        help="render every recipe, resolve every image, write lockfiles atomically")
     p.add_argument("--recipe", action="append", help="only this recipe (repeatable)")
     p.add_argument("--no-resolve", action="store_true",
@@ -687,7 +698,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write nothing; exit 1 when any lockfile would change (CI: the lock matches its inputs)")
     p.set_defaults(func=cmd_lock)
 
-    p = sub.add_parser("reproduce", parents=[common, backend],
+    p = sub.add_parser("reproduce", parents=[common, backend, engine],
                        help="render twice under varied sandboxes; compare with each other and the lock")
     p.add_argument("--recipe", action="append", help="only this recipe (repeatable)")
     p.set_defaults(func=cmd_reproduce)

@@ -208,9 +208,16 @@ class LockCheck:
         return self.lock is not None and not self.failures
 
 
-def engine_mismatch(lock: Lockfile, engine: Mapping[str, str]) -> str | None:
-    """Why ``lock`` was made by another engine than ``engine`` (the keys it gives are compared)."""
+def engine_mismatch(lock: Lockfile, engine: Mapping[str, str], *,
+                    equivalent: Sequence[Mapping[str, str]] = ()) -> str | None:
+    """Why ``lock`` was made by another engine than ``engine`` (the keys it gives are compared).
+
+    A lock made by one of the ``equivalent`` engines (the checkout's pinned engines, which print the
+    same ``helm template`` bytes) passes: the bytes themselves are then checked by ``render = lock``.
+    """
     locked = lock.engine.identity
+    if any(all(locked.get(k) == v for k, v in other.items()) for other in equivalent if other):
+        return None
     changed = [f"{k}: lock {locked.get(k)!r} ≠ now {v!r}" for k, v in sorted(engine.items()) if locked.get(k) != v]
     return f"the lock was made by another engine ({', '.join(changed)})" if changed else None
 
@@ -245,7 +252,8 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
-def check_lock(recipe: Recipe, lockdir: Path, *, engine: Mapping[str, str]) -> LockCheck:
+def check_lock(recipe: Recipe, lockdir: Path, *, engine: Mapping[str, str],
+               equivalent: Sequence[Mapping[str, str]] = ()) -> LockCheck:
     """Read the lock of ``recipe`` and check, in order: integrity, engine, staleness."""
     path = lock_path(lockdir, recipe.name)
     result = LockCheck(recipe=recipe.name, path=path, display=display_path(path))
@@ -265,7 +273,7 @@ def check_lock(recipe: Recipe, lockdir: Path, *, engine: Mapping[str, str]) -> L
         result.failures["lock integrity"] = [f"{result.display} is the lock of recipe '{lock.name}', "
                                              f"not of '{recipe.name}'"]
         return result
-    mismatch = engine_mismatch(lock, engine)
+    mismatch = engine_mismatch(lock, engine, equivalent=equivalent)
     if mismatch is not None:
         result.failures["engine"] = [mismatch]
     stale = stale_inputs(recipe, lock)
@@ -274,7 +282,8 @@ def check_lock(recipe: Recipe, lockdir: Path, *, engine: Mapping[str, str]) -> L
     return result
 
 
-def verified_locks(recipes: Sequence[Recipe], lockdir: Path, *, engine: Mapping[str, str]) -> list[Lockfile]:
+def verified_locks(recipes: Sequence[Recipe], lockdir: Path, *, engine: Mapping[str, str],
+                   equivalent: Sequence[Mapping[str, str]] = ()) -> list[Lockfile]:
     """The lock of every recipe, verified, made by ``engine`` and fresh; otherwise an error.
 
     A missing or unreadable lock is a :class:`~pipeline.errors.LockError` (exit 2), a tampered one an
@@ -285,7 +294,7 @@ def verified_locks(recipes: Sequence[Recipe], lockdir: Path, *, engine: Mapping[
     locks: list[Lockfile] = []
     problems: list[str] = []
     for recipe in recipes:
-        checked = check_lock(recipe, lockdir, engine=engine)
+        checked = check_lock(recipe, lockdir, engine=engine, equivalent=equivalent)
         if checked.error is not None:
             raise checked.error
         problems += [f"recipe '{recipe.name}': {m}" for messages in checked.failures.values() for m in messages]

@@ -42,7 +42,7 @@ from .progress import SILENT, Progress
 from .recipes import Catalog, Component, ComponentType, Recipe, catalog_recipes, compose, load_catalog, load_environment
 from .registry import DockerConfig, RegistryClient, ResolvedImage, resolve_all
 from .render.cache import CachedRenderer, RenderCache
-from .render.identity import installed_engine, library_identity
+from .render.identity import ENGINE_NAME, installed_engine, library_identity, pinned_engines, pinned_helm_cli
 from .render.pool import WorkerPool
 from .render.sandbox import CANONICAL, VARIANT_A, VARIANT_B, Variation
 from .reproduce import Divergence, compare_images, compare_renders, compare_with_lock
@@ -90,6 +90,8 @@ class Workspace:
     lockdir: Path
     cache: Path
     workers: int | None = None
+    #: what renders: ``helm-python-sdk`` (in-process, default) or ``helm-cli`` (the pinned helm binary)
+    engine: str = ENGINE_NAME
     #: ``lock`` asks registries for every image's digest; ``False`` keeps only reference digests
     resolve: bool = True
     #: the environment file (mirrors, registries, credentials) merged over the catalog's ``pipeline.yaml``
@@ -181,6 +183,17 @@ def catalog_charts(ws: Workspace, names: Sequence[str] | None = None) -> list[Ne
     return out
 
 
+def _selected_engine(name: str) -> dict[str, str]:
+    """The identity of the engine ``--engine`` selects, as the render cache keys its entries."""
+    if name == ENGINE_NAME:
+        return installed_engine()
+    pinned = pinned_helm_cli()
+    if pinned is None:
+        raise PipelineError(f"--engine {name}: no helm binary is pinned in tools/go/tools.json",
+                            hint="use the default engine, or record the tool: 'python3 tools/go/build.py --record'")
+    return pinned
+
+
 def _engine_of(pool: WorkerPool) -> dict[str, str]:
     """The engine identity every worker of ``pool`` loaded (the native library hashed once per run)."""
     engines = {tuple(sorted(h["engine"].items())) for h in pool.hellos}
@@ -230,8 +243,8 @@ def lock_catalog(
     catalog, recipes = compose_recipes(ws.catalog, names, environment=ws.environment)
     volatile = load_volatile(ws.catalog)
     problems: list[ChartProblem] | None = [] if keep_going else None
-    cache = RenderCache(ws.cache / "render-jobs", engine=installed_engine())
-    with SourceFactory() as sources, WorkerPool(CANONICAL, workers=ws.workers) as pool:
+    cache = RenderCache(ws.cache / "render-jobs", engine=_selected_engine(ws.engine))
+    with SourceFactory() as sources, WorkerPool(CANONICAL, workers=ws.workers, engine=ws.engine) as pool:
         # Jobs whose content key is cached are not rendered; workers start only for the others.
         renderer = CachedRenderer(pool, cache, engine_of=lambda: _engine_of(pool))
         builds = build(recipes, pool=renderer, store=ws.store, mirrors=catalog.config.mirrors, volatile=volatile,
@@ -307,7 +320,7 @@ def _lockfile(recipe: Recipe, built: RecipeBuild, *, engine: Mapping[str, str], 
 def render_recipe(ws: Workspace, name: str, *, variation: Variation = CANONICAL) -> RecipeBuild:
     """Render one recipe (for ``python -m pipeline render``)."""
     catalog, recipes = compose_recipes(ws.catalog, [name], environment=ws.environment)
-    with SourceFactory() as sources, WorkerPool(variation, workers=ws.workers) as pool:
+    with SourceFactory() as sources, WorkerPool(variation, workers=ws.workers, engine=ws.engine) as pool:
         return build(recipes, pool=pool, store=ws.store, mirrors=catalog.config.mirrors,
                      volatile=load_volatile(ws.catalog), sources=sources)[name]
 
@@ -388,7 +401,8 @@ def reproduce_catalog(ws: Workspace, names: Sequence[str] | None = None, *,
     rendered = 0
     discovered: dict[Any, Any] = {}
     with SourceFactory() as sources, contextlib.ExitStack() as stack:
-        pools = [stack.enter_context(WorkerPool(v, workers=ws.workers)) for v in (VARIANT_A, VARIANT_B)]
+        pools = [stack.enter_context(WorkerPool(v, workers=ws.workers, engine=ws.engine))
+                 for v in (VARIANT_A, VARIANT_B)]
         pools[1].spawn()  # B's interpreters start while A renders
         for pool in pools:
             builds[pool.variation.name] = build(recipes, pool=pool, store=ws.store, mirrors=catalog.config.mirrors,
@@ -403,7 +417,7 @@ def reproduce_catalog(ws: Workspace, names: Sequence[str] | None = None, *,
         failures = dict(checked[recipe.name].failures)
         if lock is not None:
             failures.pop("engine", None)
-            if (mismatch := engine_mismatch(lock, engine)) is not None:
+            if (mismatch := engine_mismatch(lock, engine, equivalent=pinned_engines())) is not None:
                 failures["engine"] = [mismatch]
         for check in LOCK_CHECKS:
             if check in failures:
@@ -564,7 +578,7 @@ def fresh_locks(ws: Workspace, names: Sequence[str] | None = None) -> list[Lockf
     stale one a :class:`StaleLockError` naming the changed inputs: nothing is published from them.
     """
     _, recipes = compose_recipes(ws.catalog, names, environment=ws.environment)
-    return verified_locks(recipes, ws.lockdir, engine=installed_engine())
+    return verified_locks(recipes, ws.lockdir, engine=installed_engine(), equivalent=pinned_engines())
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -225,6 +225,7 @@ PIPELINE = ROOT / "pipeline"
 JSON_READERS = {
     "pipeline/lockfile.py": "the lockfile model itself: the one reader of lockfiles/*.lock.json",
     "pipeline/render/engine.py": "the Helm SDK's JSON answers (release and rendered files)",
+    "pipeline/render/identity.py": "tools/go/tools.json, for the pinned helm binary of --engine helm-cli",
     "pipeline/registry/client.py": "registry manifests, indexes and distribution error bodies",
     "pipeline/registry/auth.py": "Docker config.json and token-server replies",
     "pipeline/charts/oci.py": "OCI chart manifests",

@@ -59,8 +59,13 @@ def main() -> int:
     network = _isolate_network()
     time.tzset()
     from ..errors import PipelineError
-    from .engine import engine_facts
     from .job import run_job
+
+    engine_name = os.environ.get("PIPELINE_ENGINE", "helm-python-sdk")
+    if engine_name == "helm-cli":
+        from .helm_cli import engine_facts
+    else:
+        from .engine import engine_facts
 
     umask = os.umask(0)
     os.umask(umask)
@@ -70,7 +75,7 @@ def main() -> int:
     while (frame := _read(inbox)) is not None:
         job = pickle.loads(frame)  # noqa: S301 - frames come from our own parent process over a pipe
         try:
-            _write(channel, ("ok", run_job(job)))
+            _write(channel, ("ok", run_job(job, engine_name)))
         except PipelineError as exc:
             _write(channel, ("error", exc.exit_code, exc.message, exc.hint))
         except Exception as exc:  # report anything else to the parent, keep serving

@@ -17,13 +17,14 @@ Contract:
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..vocabulary.digest import Digest, canonical_json, sha256
+from ..vocabulary.digest import Digest, canonical_json, sha256, sha256_of_entries
 from ..vocabulary.files import atomic_write
 from ..vocabulary.store import ContentStore
 from .interface import Renderer
@@ -44,7 +45,8 @@ class RenderCache:
         self.engine = dict(sorted(engine.items()))
 
     def key(self, job_key: Digest, variation: Variation) -> Digest:
-        return sha256(canonical_json({"job": job_key, "engine": self.engine, "variation": variation.name}))
+        return sha256(canonical_json({"job": job_key, "engine": self.engine, "variation": variation.name,
+                                      "code": _render_code()}))
 
     def get(self, key: Digest) -> tuple[ComponentRender, dict[str, str]] | None:
         """The cached render and the engine identity it was made with, or ``None``."""
@@ -115,3 +117,12 @@ class CachedRenderer:
             out.update(fresh)
         log.info("render cache: %d hits, %d rendered", len(unique) - len(todo), len(todo))
         return out
+
+
+@functools.cache
+def _render_code() -> Digest:
+    """Digest of the render package's own source: how a job's output is assembled from what the engine
+    prints (document splitting, hook order, the in-tree wrapper chart) is code, not engine; a change to
+    it must never be served an entry rendered by the old code."""
+    here = Path(__file__).parent
+    return sha256_of_entries((p.name, p.read_bytes()) for p in sorted(here.glob("*.py")))

@@ -1,5 +1,8 @@
 """A pool of sandboxed render worker processes for one :class:`~pipeline.render.sandbox.Variation`.
 
+The pool's engine is the in-process Helm SDK (default) or ``helm-cli`` (the pinned helm binary,
+checked against ``tools/go/tools.json`` when the pool opens, run by the workers inside their sandbox).
+
 Each worker is a fresh interpreter started with an allow-listed environment, its own temporary
 HOME and working directory, the variation's umask, and (where the kernel allows) no network. Jobs
 are deduplicated by content key, so a run never renders the same content twice; distinct jobs are
@@ -21,8 +24,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from ..errors import PipelineError, RenderError
+from ..errors import PipelineError, RenderError, UsageError
 from ..vocabulary.digest import Digest
+from .identity import ENGINE_NAME, ENGINES, HELM_CLI, helm_binary
 from .job import ComponentRender, RenderJob
 from .sandbox import Variation, python_executable, sandbox_environment
 
@@ -38,9 +42,9 @@ def default_workers() -> int:
 
 
 class _Worker:
-    def __init__(self, variation: Variation, root: Path) -> None:
+    def __init__(self, variation: Variation, root: Path, engine_env: Mapping[str, str]) -> None:
         self.root = root
-        env = sandbox_environment(variation, root)
+        env = {**sandbox_environment(variation, root), **engine_env}
         self.stderr_path = root / "stderr.log"
         self._stderr = self.stderr_path.open("wb")
         self.proc = subprocess.Popen(
@@ -136,14 +140,21 @@ def _alive(pid: int) -> bool:
 class WorkerPool:
     """Sandboxed worker processes for one variation; use as a context manager."""
 
-    def __init__(self, variation: Variation, *, workers: int | None = None) -> None:
+    def __init__(self, variation: Variation, *, workers: int | None = None, engine: str = ENGINE_NAME) -> None:
+        if engine not in ENGINES:
+            raise UsageError(f"unknown render engine {engine!r}", hint=f"use one of: {', '.join(ENGINES)}")
         self.variation = variation
+        self.engine = engine
+        self._engine_env: dict[str, str] = {}
         self.max_workers = workers or default_workers()
         self._workers: list[_Worker] = []
         self._root: Path | None = None
         self.rendered = 0
 
     def __enter__(self) -> WorkerPool:
+        if self.engine == HELM_CLI:
+            # The binary's sha256 is checked against tools/go/tools.json before any worker uses it.
+            self._engine_env = {"PIPELINE_ENGINE": HELM_CLI, "PIPELINE_HELM": str(helm_binary())}
         remove_orphans()
         self._root = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{self.variation.name}-{os.getpid()}-"))
         return self
@@ -176,7 +187,7 @@ class WorkerPool:
         assert self._root is not None, "use WorkerPool as a context manager"
         wanted = min(count if count is not None else self.max_workers, self.max_workers)
         while len(self._workers) < wanted:
-            self._workers.append(_Worker(self.variation, self._root / f"w{len(self._workers)}"))
+            self._workers.append(_Worker(self.variation, self._root / f"w{len(self._workers)}", self._engine_env))
 
     def _ensure(self, count: int) -> None:
         self.spawn(count)
