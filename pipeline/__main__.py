@@ -93,7 +93,8 @@ def _progress() -> Iterator[Progress]:
 
 def _workspace(args: argparse.Namespace) -> Workspace:
     return Workspace(catalog=Path(args.catalog), lockdir=Path(args.lockdir), cache=Path(args.cache),
-                     workers=args.workers, resolve=not getattr(args, "no_resolve", False))
+                     workers=args.workers, resolve=not getattr(args, "no_resolve", False),
+                     registry_timeout=getattr(args, "registry_timeout", None))
 
 
 def cmd_recipes(args: argparse.Namespace) -> int:
@@ -387,6 +388,22 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 3600:  # the same bound as registries.imageDeadline
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds in (0, 3600]")
+    return value
+
+
+def _registry_timeout(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--registry-timeout", type=_seconds, metavar="SECONDS",
+                        help="seconds for all registry requests about one image (default: registries.imageDeadline "
+                        "of pipeline.yaml, 30)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipeline",
                                      description="Reproducible renders, locks and checks for recipe catalogs.")
@@ -418,6 +435,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="do not ask registries: images keep only the digests their references carry")
     p.add_argument("--wait", action="store_true",
                    help="wait for another lock of this checkout (same --cache) to finish instead of exiting 2")
+    _registry_timeout(p)
     p.set_defaults(func=cmd_lock)
 
     p = sub.add_parser("reproduce", parents=[common, backend],
@@ -463,6 +481,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="exit 1 when any item is not unchanged (items that could not be checked included)")
     p.add_argument("--json", metavar="PATH", help="also write the JSON report here")
     p.add_argument("--markdown", metavar="PATH", help="also write the Markdown report here")
+    _registry_timeout(p)
     p.set_defaults(func=cmd_drift)
 
     p = sub.add_parser("provenance", parents=[common],

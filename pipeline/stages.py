@@ -39,7 +39,7 @@ from .lock import (
 from .lockfile import LOCK_SUFFIX, LockedComponent, Lockfile, lock_path
 from .progress import SILENT, Progress
 from .recipes import Catalog, Component, Recipe, catalog_recipes, compose, load_catalog
-from .registry import DockerConfig, RegistryClient, ResolvedImage, resolve_all
+from .registry import DockerConfig, RegistryClient, RegistryConfig, ResolvedImage, resolve_all
 from .render.identity import installed_engine, library_identity
 from .render.pool import WorkerPool
 from .render.sandbox import CANONICAL, VARIANT_A, VARIANT_B, Variation
@@ -81,6 +81,12 @@ class Workspace:
     workers: int | None = None
     #: ``lock`` asks registries for every image's digest; ``False`` keeps only reference digests
     resolve: bool = True
+    #: ``--registry-timeout``: seconds for all registry requests about one image (``None``: pipeline.yaml's)
+    registry_timeout: float | None = None
+
+    def registries(self, config: RegistryConfig) -> RegistryConfig:
+        """``config`` with the command line's registry timeout applied."""
+        return config if self.registry_timeout is None else config.with_timeout(self.registry_timeout)
 
     @property
     def store(self) -> ChartStore:
@@ -155,7 +161,7 @@ def lock_catalog(
     if ws.resolve:
         refs = sorted({i.ref for b in builds.values() for found in b.images.values() for i in found}, key=str)
         advance = progress.task("resolve images", len(refs))
-        with RegistryClient(config=catalog.config.registries, credentials=credentials) as client:
+        with RegistryClient(config=ws.registries(catalog.config.registries), credentials=credentials) as client:
             resolved = resolve_all(refs, client=client, progress=lambda _ref: advance())
         log.info("resolved %d distinct image references", len(resolved))
     files: dict[Path, bytes] = {}
@@ -449,6 +455,6 @@ def drift_catalog(ws: Workspace, names: Sequence[str] | None = None, *,
     from .drift import check_drift
     locks = fresh_locks(ws, names)
     config = load_catalog(ws.catalog).config
-    with RegistryClient(config=config.registries, credentials=credentials) as client, \
+    with RegistryClient(config=ws.registries(config.registries), credentials=credentials) as client, \
             SourceFactory(oci=OciChartSource(client=client)) as charts:
         return check_drift(locks, client=client, charts=charts, catalog=ws.catalog, mirrors=config.mirrors)
