@@ -122,6 +122,12 @@ def compose_recipes(catalog_dir: Path, names: Sequence[str] | None = None) -> tu
     return catalog, [compose(catalog, q) for q in queries]
 
 
+def _render_limits(catalog: Catalog) -> dict[str, Any]:
+    """``limits.render`` of the catalog's pipeline.yaml, as :class:`WorkerPool` arguments."""
+    limits = catalog.config.limits.render
+    return {"max_seconds": limits.max_seconds, "max_memory_mib": limits.max_memory_mib}
+
+
 def _engine_of(pool: WorkerPool) -> dict[str, str]:
     """The engine identity every worker of ``pool`` loaded (the native library hashed once per run)."""
     engines = {tuple(sorted(h["engine"].items())) for h in pool.hellos}
@@ -152,7 +158,7 @@ def lock_catalog(
     """
     catalog, recipes = compose_recipes(ws.catalog, names)
     volatile = load_volatile(ws.catalog)
-    with SourceFactory() as sources, WorkerPool(CANONICAL, workers=ws.workers) as pool:
+    with SourceFactory() as sources, WorkerPool(CANONICAL, workers=ws.workers, **_render_limits(catalog)) as pool:
         builds = build(recipes, pool=pool, store=ws.store, mirrors=catalog.config.mirrors, volatile=volatile,
                        sources=sources, progress=progress)
         engine = _engine_of(pool)
@@ -191,7 +197,7 @@ def _lockfile(recipe: Recipe, built: RecipeBuild, *, engine: Mapping[str, str], 
 def render_recipe(ws: Workspace, name: str, *, variation: Variation = CANONICAL) -> RecipeBuild:
     """Render one recipe (for ``python -m pipeline render``)."""
     catalog, recipes = compose_recipes(ws.catalog, [name])
-    with SourceFactory() as sources, WorkerPool(variation, workers=ws.workers) as pool:
+    with SourceFactory() as sources, WorkerPool(variation, workers=ws.workers, **_render_limits(catalog)) as pool:
         return build(recipes, pool=pool, store=ws.store, mirrors=catalog.config.mirrors,
                      volatile=load_volatile(ws.catalog), sources=sources)[name]
 
@@ -272,7 +278,8 @@ def reproduce_catalog(ws: Workspace, names: Sequence[str] | None = None, *,
     rendered = 0
     discovered: dict[Any, Any] = {}
     with SourceFactory() as sources, contextlib.ExitStack() as stack:
-        pools = [stack.enter_context(WorkerPool(v, workers=ws.workers)) for v in (VARIANT_A, VARIANT_B)]
+        pools = [stack.enter_context(WorkerPool(v, workers=ws.workers, **_render_limits(catalog)))
+                 for v in (VARIANT_A, VARIANT_B)]
         pools[1].spawn()  # B's interpreters start while A renders
         for pool in pools:
             builds[pool.variation.name] = build(recipes, pool=pool, store=ws.store, mirrors=catalog.config.mirrors,
