@@ -17,6 +17,7 @@ RUN_REQUIREMENTS = "requirements/run.txt"
 DEV_REQUIREMENTS = "requirements/dev.txt"
 #: The Dagger SDK (optional group ``dagger``), constrained to run.txt's pins; installed for ``--backend dagger``.
 DAGGER_REQUIREMENTS = "requirements/dagger.txt"
+FUZZ_REQUIREMENTS = "requirements/fuzz.txt"
 
 
 def _install(session: nox.Session, requirements: str) -> None:
@@ -207,6 +208,14 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
+def fuzz(session: nox.Session) -> None:
+    """Fuzz the parsers of hostile input with atheris for SECONDS in all (default 60); fail on a crash."""
+    _install(session, RUN_REQUIREMENTS)
+    _install(session, FUZZ_REQUIREMENTS)
+    session.run("python", "-m", "tests.fuzz", *session.posargs)
+
+
+@nox.session(default=False)
 def pin(session: nox.Session) -> None:
     """Regenerate requirements/*.txt (exact versions with hashes) from pyproject.toml."""
     session.install("pip-tools==7.6.2")
@@ -217,3 +226,5 @@ def pin(session: nox.Session) -> None:
                 "--output-file", DEV_REQUIREMENTS, "pyproject.toml")
     session.run("pip-compile", *common, "--extra", "dagger", "--constraint", RUN_REQUIREMENTS,
                 "--output-file", DAGGER_REQUIREMENTS, "pyproject.toml")
+    session.run("pip-compile", *common, "--extra", "fuzz", "--constraint", RUN_REQUIREMENTS,
+                "--output-file", FUZZ_REQUIREMENTS, "pyproject.toml")

@@ -120,7 +120,8 @@ def _workspace(args: argparse.Namespace) -> Workspace:
                          hint="leave out --backend, or render with the default engine")
     return Workspace(catalog=Path(args.catalog), lockdir=Path(args.lockdir), cache=Path(args.cache),
                      workers=args.workers, engine=engine, resolve=not getattr(args, "no_resolve", False),
-                     environment=environment_file(args.config, os.environ))
+                     environment=environment_file(args.config, os.environ),
+                     registry_timeout=getattr(args, "registry_timeout", None))
 
 
 def cmd_charts(args: argparse.Namespace) -> int:
@@ -648,6 +649,22 @@ def _verification_options(parser: argparse.ArgumentParser) -> None:
                         "the pinned sigstore wheel ships)")
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 3600:  # the same bound as registries.imageDeadline
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds in (0, 3600]")
+    return value
+
+
+def _registry_timeout(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--registry-timeout", type=_seconds, metavar="SECONDS",
+                        help="seconds for all registry requests about one image (default: registries.imageDeadline "
+                        "of pipeline.yaml, 30)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipeline",
                                      description="Reproducible renders, locks and checks for recipe catalogs.")
@@ -696,6 +713,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="wait for another lock of this checkout (same --cache) to finish instead of exiting 2")
     p.add_argument("--check", action="store_true",
                    help="write nothing; exit 1 when any lockfile would change (CI: the lock matches its inputs)")
+    _registry_timeout(p)
     p.set_defaults(func=cmd_lock)
 
     p = sub.add_parser("reproduce", parents=[common, backend, engine],
@@ -774,6 +792,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="exit 1 when any item is not unchanged (items that could not be checked included)")
     p.add_argument("--json", metavar="PATH", help="also write the JSON report here")
     p.add_argument("--markdown", metavar="PATH", help="also write the Markdown report here")
+    _registry_timeout(p)
     p.set_defaults(func=cmd_drift)
 
     p = sub.add_parser("diff", parents=[common],

@@ -40,7 +40,7 @@ from .lock import (
 from .lockfile import LOCK_SUFFIX, LockedComponent, Lockfile, load, lock_path
 from .progress import SILENT, Progress
 from .recipes import Catalog, Component, ComponentType, Recipe, catalog_recipes, compose, load_catalog, load_environment
-from .registry import DockerConfig, RegistryClient, ResolvedImage, resolve_all
+from .registry import DockerConfig, RegistryClient, RegistryConfig, ResolvedImage, resolve_all
 from .render.cache import CachedRenderer, RenderCache
 from .render.identity import ENGINE_NAME, installed_engine, library_identity, pinned_engines, pinned_helm_cli
 from .render.pool import WorkerPool
@@ -97,6 +97,12 @@ class Workspace:
     #: the environment file (mirrors, registries, credentials) merged over the catalog's ``pipeline.yaml``
     #: (the CLI finds it: ``--config``, ``$PIPELINE_CONFIG``, the user file); never a lock input
     environment: Path | None = None
+    #: ``--registry-timeout``: seconds for all registry requests about one image (``None``: pipeline.yaml's)
+    registry_timeout: float | None = None
+
+    def registries(self, config: RegistryConfig) -> RegistryConfig:
+        """``config`` with the command line's registry timeout applied."""
+        return config if self.registry_timeout is None else config.with_timeout(self.registry_timeout)
 
     @property
     def store(self) -> ChartStore:
@@ -194,6 +200,12 @@ def _selected_engine(name: str) -> dict[str, str]:
     return pinned
 
 
+def _render_limits(catalog: Catalog) -> dict[str, Any]:
+    """``limits.render`` of the catalog's pipeline.yaml, as :class:`WorkerPool` arguments."""
+    limits = catalog.config.limits.render
+    return {"max_seconds": limits.max_seconds, "max_memory_mib": limits.max_memory_mib}
+
+
 def _engine_of(pool: WorkerPool) -> dict[str, str]:
     """The engine identity every worker of ``pool`` loaded (the native library hashed once per run)."""
     engines = {tuple(sorted(h["engine"].items())) for h in pool.hellos}
@@ -244,7 +256,8 @@ def lock_catalog(
     volatile = load_volatile(ws.catalog)
     problems: list[ChartProblem] | None = [] if keep_going else None
     cache = RenderCache(ws.cache / "render-jobs", engine=_selected_engine(ws.engine))
-    with SourceFactory() as sources, WorkerPool(CANONICAL, workers=ws.workers, engine=ws.engine) as pool:
+    limits = _render_limits(catalog)
+    with SourceFactory() as sources, WorkerPool(CANONICAL, workers=ws.workers, engine=ws.engine, **limits) as pool:
         # Jobs whose content key is cached are not rendered; workers start only for the others.
         renderer = CachedRenderer(pool, cache, engine_of=lambda: _engine_of(pool))
         builds = build(recipes, pool=renderer, store=ws.store, mirrors=catalog.config.mirrors, volatile=volatile,
@@ -263,7 +276,7 @@ def lock_catalog(
         reused = len(resolved)
         ask = [ref for ref in refs if ref not in resolved]
         advance = progress.task("resolve images", len(ask))
-        with RegistryClient(config=catalog.config.registries, credentials=credentials) as client:
+        with RegistryClient(config=ws.registries(catalog.config.registries), credentials=credentials) as client:
             resolved.update(resolve_all(ask, client=client, progress=lambda _ref: advance()))
         log.info("resolved %d distinct image references (%d digest-pinned ones taken from the previous locks)",
                  len(resolved), reused)
@@ -320,7 +333,8 @@ def _lockfile(recipe: Recipe, built: RecipeBuild, *, engine: Mapping[str, str], 
 def render_recipe(ws: Workspace, name: str, *, variation: Variation = CANONICAL) -> RecipeBuild:
     """Render one recipe (for ``python -m pipeline render``)."""
     catalog, recipes = compose_recipes(ws.catalog, [name], environment=ws.environment)
-    with SourceFactory() as sources, WorkerPool(variation, workers=ws.workers, engine=ws.engine) as pool:
+    limits = _render_limits(catalog)
+    with SourceFactory() as sources, WorkerPool(variation, workers=ws.workers, engine=ws.engine, **limits) as pool:
         return build(recipes, pool=pool, store=ws.store, mirrors=catalog.config.mirrors,
                      volatile=load_volatile(ws.catalog), sources=sources)[name]
 
@@ -401,7 +415,7 @@ def reproduce_catalog(ws: Workspace, names: Sequence[str] | None = None, *,
     rendered = 0
     discovered: dict[Any, Any] = {}
     with SourceFactory() as sources, contextlib.ExitStack() as stack:
-        pools = [stack.enter_context(WorkerPool(v, workers=ws.workers, engine=ws.engine))
+        pools = [stack.enter_context(WorkerPool(v, workers=ws.workers, engine=ws.engine, **_render_limits(catalog)))
                  for v in (VARIANT_A, VARIANT_B)]
         pools[1].spawn()  # B's interpreters start while A renders
         for pool in pools:
@@ -646,7 +660,7 @@ def drift_catalog(ws: Workspace, names: Sequence[str] | None = None, *,
     from .drift import check_drift
     locks = fresh_locks(ws, names)
     config = load_workspace_catalog(ws.catalog, ws.environment).config
-    with RegistryClient(config=config.registries, credentials=credentials) as client, \
+    with RegistryClient(config=ws.registries(config.registries), credentials=credentials) as client, \
             SourceFactory(oci=OciChartSource(client=client)) as charts:
         return check_drift(locks, client=client, charts=charts, catalog=ws.catalog, mirrors=config.mirrors)
 

@@ -90,6 +90,13 @@ class PathChartSource(ChartSource):
             hint="check the chart name and the repository path (relative to the catalog root)",
         )
 
+    def describe(self, ref: ChartRef) -> str:
+        """The chart directory (packed here) or the ``.tgz`` file, relative to the catalog root."""
+        repo = self._repo_dir(ref)
+        if (repo / ref.name / "Chart.yaml").is_file():
+            return _shown(ref.repository, f"{ref.name}/")
+        return _shown(ref.repository, f"{ref.name}-{ref.version}.tgz")
+
     def versions(self, ref: ChartRef) -> tuple[str, ...]:
         repo = self._repo_dir(ref)
         found: set[str] = set()

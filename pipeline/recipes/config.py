@@ -25,6 +25,8 @@ line and a hint. Example::
           {maxBytes: 8388608, maxDepth: 100, maxAliases: 1000, maxNodes: 1000000, maxDocuments: 1000}
         rendered:                   # rendered manifests, CRD schemas, index.yaml
           {maxBytes: 67108864, maxDepth: 200, maxAliases: 10000, maxNodes: 20000000, maxDocuments: 100000}
+        render:                     # one component's render, enforced on the worker process
+          {maxSeconds: 60, maxMemoryMiB: 4096}
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ __all__ = [
     "Environment",
     "Limits",
     "PipelineConfig",
+    "RenderLimits",
     "environment_file",
     "load_config",
     "load_environment",
@@ -67,15 +70,34 @@ _ENVIRONMENT_KEYS = ("mirrors", "registries")
 CONFIG_ENV = "PIPELINE_CONFIG"
 #: The user-level environment file, under ``$XDG_CONFIG_HOME`` (default ``~/.config``).
 USER_CONFIG = "recipe-pipeline/config.yaml"
-_LIMIT_SECTIONS = ("yaml", "rendered")
+_LIMIT_SECTIONS = ("yaml", "rendered", "render")
+_RENDER_KEYS = ("maxSeconds", "maxMemoryMiB")
+#: Defaults of ``limits.render`` (the values :mod:`pipeline.render.pool` documents).
+DEFAULT_RENDER_SECONDS = 60.0
+DEFAULT_RENDER_MEMORY_MIB = 4096
+#: Below this the embedded engine cannot even start (it reserves about 1.8 GiB of address space).
+_MIN_RENDER_MEMORY_MIB = 2048
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RenderLimits:
+    """``spec.limits.render``: wall-clock seconds and address space (MiB) of one component's render."""
+
+    max_seconds: float = DEFAULT_RENDER_SECONDS
+    max_memory_mib: int = DEFAULT_RENDER_MEMORY_MIB
+
+    def __post_init__(self) -> None:
+        if self.max_seconds <= 0 or self.max_memory_mib < _MIN_RENDER_MEMORY_MIB:
+            raise ValueError("render limits out of range")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Limits:
-    """``spec.limits``: YAML bounds for catalog files and for rendered output."""
+    """``spec.limits``: YAML bounds for catalog files and for rendered output; render resources."""
 
     yaml: YamlLimits = FILE_LIMITS
     rendered: YamlLimits = RENDERED_LIMITS
+    render: RenderLimits = field(default_factory=RenderLimits)
 _RECIPE_KEYS = ("name", "criteria")
 _RECIPE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _KUBE_VERSION = re.compile(r"^v?[0-9]+\.[0-9]+(\.[0-9]+)?$")
@@ -335,12 +357,33 @@ def _limits(spec: YamlMap, *, path: str) -> Limits:
     value = spec.get("limits")
     if value is None:
         return Limits()
-    hint = "limits maps yaml and rendered to their settings (see pipeline/recipes/config.py)"
+    hint = "limits maps yaml, rendered and render to their settings (see pipeline/recipes/config.py)"
     node = expect_mapping(value, what="limits", path=path, line=line_of(spec, "limits"), hint=hint)
     check_keys(node, _LIMIT_SECTIONS, what="limits", path=path)
     yaml_limits = {s: _yaml_limits(node, s, base, path=path) for s, base in (("yaml", FILE_LIMITS),
                                                                              ("rendered", RENDERED_LIMITS))}
-    return Limits(yaml=yaml_limits["yaml"], rendered=yaml_limits["rendered"])
+    return Limits(yaml=yaml_limits["yaml"], rendered=yaml_limits["rendered"], render=_render_limits(node, path=path))
+
+
+def _render_limits(node: YamlMap, *, path: str) -> RenderLimits:
+    if node.get("render") is None:
+        return RenderLimits()
+    section = expect_mapping(node["render"], what="limits.render", path=path, line=line_of(node, "render"),
+                             hint="limits.render maps maxSeconds and maxMemoryMiB to positive numbers")
+    check_keys(section, _RENDER_KEYS, what="limits.render", path=path)
+    seconds: Any = section.get("maxSeconds", DEFAULT_RENDER_SECONDS)
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 < seconds <= 86_400:
+        raise RecipeError(f"limits.render.maxSeconds must be a number of seconds in (0, 86400], not {seconds!r}",
+                          path=path, line=line_of(section, "maxSeconds"),
+                          hint=f"write maxSeconds: {DEFAULT_RENDER_SECONDS:g}")
+    memory: Any = section.get("maxMemoryMiB", DEFAULT_RENDER_MEMORY_MIB)
+    if isinstance(memory, bool) or not isinstance(memory, int) or memory < _MIN_RENDER_MEMORY_MIB:
+        raise RecipeError(
+            f"limits.render.maxMemoryMiB must be an integer of at least {_MIN_RENDER_MEMORY_MIB}, not {memory!r}",
+            path=path, line=line_of(section, "maxMemoryMiB"),
+            hint=f"the engine reserves about 1.8 GiB of address space before rendering; write maxMemoryMiB: "
+            f"{DEFAULT_RENDER_MEMORY_MIB}")
+    return RenderLimits(max_seconds=float(seconds), max_memory_mib=memory)
 
 
 def _yaml_limits(node: YamlMap, name: str, base: YamlLimits, *, path: str) -> YamlLimits:

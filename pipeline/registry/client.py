@@ -28,6 +28,10 @@ Contract of :class:`RegistryClient` (a :class:`~pipeline.registry.interface.Reso
   (HEAD), ``fetch_manifest`` and ``fetch_blob`` (verified against their digests);
 - authentication: bearer tokens and basic auth (:mod:`pipeline.registry.auth`), tokens cached per
   (registry, scope) for the client's lifetime;
+- deadlines: every request ends within the transport's deadline (``registries.requestDeadline``)
+  and all requests for one image (``resolve``, ``fetch_manifest``, ``manifest_exists``, ``tags``:
+  HEAD, GETs, tokens, retries, every endpoint tried) within ``image_deadline`` seconds
+  (``registries.imageDeadline``, ``--registry-timeout``); the error names the registry and the deadline;
 - faults: the shared :class:`~pipeline.registry.transport.Transport` retries timeouts, resets, 5xx
   and 429; when it gives up, a :class:`~pipeline.errors.ResolveError` names the registry, the
   reference, the last status or exception and the number of attempts;
@@ -44,6 +48,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, MutableMapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -67,7 +72,7 @@ from .interface import (
     Resolver,
     TamperingError,
 )
-from .transport import HttpReply, RetryPolicy, Transport, redact_text
+from .transport import HttpReply, RetryPolicy, Transport, deadline_for, redact_text
 
 __all__ = ["MAX_MANIFEST_BYTES", "Endpoint", "Manifest", "RegistryClient"]
 
@@ -145,10 +150,13 @@ class RegistryClient(Resolver):
         clock: Callable[[], float] = time.monotonic,
         manifest_cache: MutableMapping[str, bytes] | None = None,
         cache_manifests: bool = True,
+        image_deadline: float | None = None,
     ) -> None:
         self.config = config or RegistryConfig()
         self._owns_transport = transport is None
-        self.transport = transport or Transport(error=ResolveError, retry=retry)
+        self.transport = transport or Transport(error=ResolveError, retry=retry,
+                                                deadline=self.config.request_deadline)
+        self.image_deadline = image_deadline if image_deadline is not None else self.config.image_deadline
         if credentials is None and self.config.docker_config is not None:
             credentials = DockerConfig.load(Path(self.config.docker_config).expanduser())
         self.auth = Authenticator(transport=self.transport, credentials=credentials,
@@ -208,21 +216,30 @@ class RegistryClient(Resolver):
 
     # ---- public API ----------------------------------------------------------------------------
 
+    def _image_deadline(self, ref: ImageRef) -> AbstractContextManager[None]:
+        return deadline_for(
+            self.image_deadline, what=f"image {str(ref)!r}",
+            hint="raise it with --registry-timeout SECONDS or registries.imageDeadline in pipeline.yaml "
+            "if the registry is merely slow")
+
     def resolve(self, ref: ImageRef) -> ResolvedImage:
         """Resolve ``ref`` to digests (see the module docstring for the steps)."""
         capability = Capability.PULL if ref.digest is not None else Capability.RESOLVE
-        return self._first_answer(ref, capability, lambda ep: self._resolve_at(ep, ref))
+        with self._image_deadline(ref):
+            return self._first_answer(ref, capability, lambda ep: self._resolve_at(ep, ref))
 
     def fetch_manifest(self, ref: ImageRef) -> Manifest:
         """The manifest or index of ``ref`` (by digest when it has one), verified."""
         capability = Capability.PULL if ref.digest is not None else Capability.RESOLVE
-        return self._first_answer(ref, capability, lambda ep: self._manifest_at(ep, ref))
+        with self._image_deadline(ref):
+            return self._first_answer(ref, capability, lambda ep: self._manifest_at(ep, ref))
 
     def manifest_exists(self, ref: ImageRef) -> bool:
         """Whether some endpoint has ``ref``'s manifest (HEAD); ``False`` when all answer 404."""
         capability = Capability.PULL if ref.digest is not None else Capability.RESOLVE
         try:
-            return self._first_answer(ref, capability, lambda ep: self._exists_at(ep, ref))
+            with self._image_deadline(ref):
+                return self._first_answer(ref, capability, lambda ep: self._exists_at(ep, ref))
         except NotFoundError:
             return False
 
@@ -235,7 +252,8 @@ class RegistryClient(Resolver):
 
     def tags(self, ref: ImageRef) -> tuple[str, ...]:
         """Every tag of ``ref``'s repository (tag and digest of ``ref`` ignored), sorted."""
-        return self._first_answer(ref, Capability.RESOLVE, lambda ep: self._tags_at(ep, ref))
+        with self._image_deadline(ref):
+            return self._first_answer(ref, Capability.RESOLVE, lambda ep: self._tags_at(ep, ref))
 
     # ---- one endpoint --------------------------------------------------------------------------
 
