@@ -311,6 +311,65 @@ def cmd_mirror(args: argparse.Namespace) -> int:
     return 0
 
 
+_DEFAULT_INCLUDES = ("bom", "policies", "docs/container-images.md", "docs/provenance-matrix.md")
+
+
+def cmd_bundle(args: argparse.Namespace) -> int:
+    from .bundle import (
+        BundleInvalid,
+        collect_files,
+        export_bundle,
+        hosts_files,
+        import_bundle,
+        mirrors_yaml,
+        sigstore_trust_files,
+        verify_bundle,
+    )
+    from .registry import Pusher, RegistryConfig
+
+    credentials = DockerConfig.load(docker_config_path(os.environ), required=False)
+    if args.action == "export":
+        ws = _workspace(args)
+        locks = fresh_locks(ws)
+        config = load_catalog(ws.catalog).config
+        includes = [Path(p) for p in (args.include or _DEFAULT_INCLUDES)]
+        files = collect_files(includes, required=bool(args.include)) | sigstore_trust_files()
+        started = time.monotonic()
+        with RegistryClient(config=config.registries, credentials=credentials) as client:
+            result = export_bundle(locks, client=client, out=Path(args.out), catalog=ws.catalog, store=ws.store,
+                                   chart_mirrors=config.mirrors, platforms=args.platform or (), files=files)
+        print(f"wrote {result.path}: {result.images} images, {result.charts} charts, {result.artifacts} signature "
+              f"artifacts, {result.blobs} blobs ({result.size} bytes; {result.fetched} fetched, {result.reused} "
+              f"reused from an interrupted export); index.json {result.index}")
+        log.info("bundle export took %.2f s", time.monotonic() - started)
+        return 0
+    if args.action == "verify":
+        report = verify_bundle(Path(args.path))
+        print(f"{report.path}: {report.blobs} blobs, {report.images} images, {report.charts} charts, "
+              f"{report.artifacts} signature artifacts, locks: {', '.join(report.locks) or 'none'}")
+        if report.problems:
+            raise BundleInvalid(f"bundle {report.path} differs from its locks in {len(report.problems)} place(s):\n  "
+                                + "\n  ".join(str(p) for p in report.problems),
+                                hint="do not import it: export it again and carry a good copy across")
+        print("bundle verify: PASS")
+        return 0
+    target = args.to.removeprefix("https://").removeprefix("http://").rstrip("/")
+    config = RegistryConfig(insecure=frozenset({target.lower()}) if args.insecure else frozenset())
+    with RegistryClient(config=config, credentials=credentials) as client:
+        result = import_bundle(Path(args.path), pusher=Pusher(client, host=target), prefix=args.prefix)
+    print(f"# pushed {result.manifests} manifests and {result.blobs_pushed} blobs ({result.bytes_pushed} bytes) to "
+          f"{result.target}; {result.blobs_skipped} blobs were already there")
+    print("# recipes/pipeline.yaml: lock against the mirror (merge into spec)")
+    sys.stdout.buffer.write(mirrors_yaml(result))
+    files = hosts_files(result)
+    if args.hosts_dir:
+        atomic_write_many({Path(args.hosts_dir) / rel: data for rel, data in files.items()})
+    for rel, data in sorted(files.items()):
+        print(f"# --- containerd: {rel} (under /etc/containerd/certs.d)")
+        sys.stdout.buffer.write(data)
+    return 0
+
+
 def _print_lock(result: LockResult) -> None:
     _print_writes(result.written, result.unchanged, result.removed, removed_why=" (no such recipe any more)")
     print(f"{len(result.recipes)} recipes locked, {result.renders} distinct renders")
@@ -440,6 +499,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="hosts.d", help="directory for --hosts-toml (default: hosts.d)")
     p.add_argument("--allow-unpinned", action="store_true", help="list images that have no digest")
     p.set_defaults(func=cmd_mirror)
+
+    p = sub.add_parser("bundle", parents=[common],
+                       help="air-gap bundle: export every locked chart and image by digest, verify it, import it")
+    bundle = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    b = bundle.add_parser("export", parents=[common], help="write an OCI image layout (directory or .tar)")
+    b.add_argument("--out", required=True, help="bundle directory, or a .tar file")
+    b.add_argument("--platform", action="append", help="only this platform's manifests, e.g. linux/amd64 (repeatable)")
+    b.add_argument("--include", action="append", metavar="PATH",
+                   help="a file or directory to carry (repeatable; default: " + ", ".join(_DEFAULT_INCLUDES) + ")")
+    b = bundle.add_parser("verify", help="check every blob, lock entry and signature of a bundle (exit 1 on a difference)")
+    b.add_argument("path")
+    b = bundle.add_parser("import", help="push a bundle into a registry; print the mirror configuration for it")
+    b.add_argument("path")
+    b.add_argument("--to", required=True, metavar="REGISTRY", help="target registry host[:port]")
+    b.add_argument("--prefix", default="", help="repository prefix in the target registry")
+    b.add_argument("--insecure", action="store_true", help="plain HTTP to a non-loopback target")
+    b.add_argument("--hosts-dir", metavar="DIR", help="also write the containerd hosts.toml files under DIR")
+    p.set_defaults(func=cmd_bundle)
 
     p = sub.add_parser("images", parents=[common], help="the image inventory of one recipe")
     p.add_argument("recipe")
