@@ -279,13 +279,13 @@ class _Exporter:
     # ---- metadata ------------------------------------------------------------------------------
 
     def metadata(self, files: Mapping[str, bytes], contents: dict[str, Any]) -> _Entry:
-        layers = []
+        layers: list[dict[str, Any]] = []
         for name, data in sorted(files.items()):
             digest = self.writer.put(data)
             media_type = _MEDIA_BY_SUFFIX.get(Path(name).suffix, "application/octet-stream")
             layers.append({"mediaType": media_type, "digest": digest, "size": len(data),
                            "annotations": {ANNOTATION_TITLE: name}})
-        contents["files"] = {layer["annotations"][ANNOTATION_TITLE]: layer["digest"] for layer in layers}
+        contents["files"] = {name: sha256(data) for name, data in sorted(files.items())}
         config = canonical_json(contents)
         config_digest = self.writer.put(config)
         manifest = _compact({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": BUNDLE_ARTIFACT,
@@ -457,7 +457,7 @@ def collect_files(paths: Sequence[Path], *, required: bool) -> dict[str, bytes]:
         elif required:
             raise BundleError(f"{path}: no such file or directory to carry in the bundle",
                               hint="give existing files or directories with --include")
-    bad = sorted(name for name in out if name.startswith(("/", "../")) or name.startswith("lockfiles/"))
+    bad = sorted(name for name in out if name.startswith(("/", "../", "lockfiles/")))
     if bad:
         raise BundleError(f"cannot carry {bad[0]!r}: give paths relative to the working directory, outside lockfiles/",
                           hint="the bundle carries the verified locks itself")

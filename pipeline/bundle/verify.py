@@ -219,7 +219,10 @@ def _locks(check: _Checker, files: Mapping[str, bytes]) -> list[Lockfile]:
     return locks
 
 
-def _coverage(check: _Checker, locks: list[Lockfile], entries: Mapping[tuple[str, str], list[Mapping[str, Any]]]) -> None:
+_Entries = Mapping[tuple[str, str], list[Mapping[str, Any]]]
+
+
+def _coverage(check: _Checker, locks: list[Lockfile], entries: _Entries) -> None:
     charts = {str((e.get("annotations") or {}).get(ANNOTATION_UPSTREAM)): e
               for (kind, _), group in entries.items() if kind == EntryKind.CHART.value for e in group}
     for lock in locks:
@@ -254,13 +257,14 @@ def _coverage(check: _Checker, locks: list[Lockfile], entries: Mapping[tuple[str
             manifest = _loads(check.reader.blob(Digest(str(entry_.get("digest"))))) if entry_ else None
             layers = [str(layer.get("digest")) for layer in (manifest or {}).get("layers") or ()]
             if entry_ is None:
-                check.fail(where, f"component {component.name!r}: chart {chart.name} {chart.version} is not in the bundle")
+                check.fail(where, f"component {component.name!r}: chart {chart.name} {chart.version} "
+                           "is not in the bundle")
             elif chart.archive not in layers:
                 check.fail(where, f"component {component.name!r}: chart {chart.name} {chart.version} is locked as "
                            f"{chart.archive}, the bundle has {', '.join(layers) or 'no archive'}")
 
 
-def _signatures(check: _Checker, contents: Mapping[str, Any], entries: Mapping[tuple[str, str], list[Mapping[str, Any]]],
+def _signatures(check: _Checker, contents: Mapping[str, Any], entries: _Entries,
                 manifests: Mapping[str, Any], reader: LayoutReader) -> int:
     listed = contents.get("artifacts") or []
     by_digest = {str(e.get("digest")): e for group in entries.values() for e in group}

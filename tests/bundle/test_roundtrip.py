@@ -38,6 +38,7 @@ from tests.tools import run_tool
 
 pytestmark = [pytest.mark.registry, pytest.mark.tools]
 PREFIX = "airgap"
+KIND = "dev.recipe-pipeline.bundle.kind"
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +107,7 @@ def test_the_layout_holds_every_lock_entry_and_signature(world: World, exported:
                 assert images[image["ref"]] == image["digest"]
     for repository, digest in world.signed.items():
         hexpart = digest.split(":")[1]
-        about = {(e["annotations"]["dev.recipe-pipeline.bundle.kind"], e["annotations"].get("dev.recipe-pipeline.bundle.tag"))
+        about = {(e["annotations"][KIND], e["annotations"].get("dev.recipe-pipeline.bundle.tag"))
                  for e in _index(exported)["manifests"]
                  if e["annotations"].get("dev.recipe-pipeline.bundle.subject") == digest}
         assert about & {("referrers", f"sha256-{hexpart}"), ("signature", f"sha256-{hexpart}.sig")}, repository
@@ -245,7 +246,7 @@ def test_a_flipped_byte_fails_verify_and_import(world: World, exported: Path, tm
         assert not fresh.blob_path(digest).exists()
         pushed = {p.name for p in (fresh.root / "data/docker/registry/v2/blobs/sha256").glob("*/*")}
         # the entries after the bad one were not pushed: the metadata-less last entry's digest is absent
-        last = [e for e in _index(bad)["manifests"] if e["annotations"]["dev.recipe-pipeline.bundle.kind"] != "metadata"][-1]
+        last = [e for e in _index(bad)["manifests"] if e["annotations"][KIND] != "metadata"][-1]
         assert last["digest"].split(":")[1] not in pushed
     finally:
         fresh.stop()
