@@ -369,13 +369,13 @@ def _bundle_import(args: argparse.Namespace, credentials: DockerConfig | None) -
     print(f"# pushed {result.manifests} manifests and {result.blobs_pushed} blobs ({result.bytes_pushed} bytes) to "
           f"{result.target}; {result.blobs_skipped} blobs were already there")
     print("# recipes/pipeline.yaml: lock against the mirror (merge into spec)")
-    sys.stdout.buffer.write(mirrors_yaml(result))
+    sys.stdout.write(mirrors_yaml(result).decode())
     hosts = hosts_files(result)
     if args.hosts_dir:
         atomic_write_many({Path(args.hosts_dir) / rel: data for rel, data in hosts.items()})
     for rel, data in sorted(hosts.items()):
         print(f"# --- containerd: {rel} (under /etc/containerd/certs.d)")
-        sys.stdout.buffer.write(data)
+        sys.stdout.write(data.decode())
     return 0
 
 

@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,17 +38,6 @@ from tests.tools import run_tool
 pytestmark = [pytest.mark.registry, pytest.mark.tools]
 PREFIX = "airgap"
 KIND = "dev.recipe-pipeline.bundle.kind"
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    if shutil.which("docker-registry") is None:
-        pytest.skip("docker-registry is not installed (apt-get install -y docker-registry)")
-    made = make_world(tmp_path_factory.mktemp("airgap"))
-    try:
-        yield made
-    finally:
-        made.stop()
 
 
 @pytest.fixture(scope="module")
