@@ -41,8 +41,8 @@ def documented(guide: str) -> list[str]:
     text = (ROOT / guide).read_text()
     out: list[str] = []
     for block in _BLOCK.findall(text):
-        for line in block.replace("\\\n", " ").splitlines():
-            line = line.split(" #", 1)[0].strip()
+        for raw in block.replace("\\\n", " ").splitlines():
+            line = raw.split(" #", 1)[0].strip()
             if line and not line.startswith("#"):
                 out.append(line)
     return out

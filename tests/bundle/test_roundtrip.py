@@ -29,7 +29,6 @@ from tests.bundle.world import (
     catalog_with_mirrors,
     cosign,
     lock_images,
-    make_world,
     served_by,
 )
 from tests.servers import start_registry
