@@ -40,7 +40,7 @@ from typing import Any
 
 from .._yaml import load_yaml_strings
 from ..charts import ChartStore, chart_yaml, fetch_chart
-from ..lockfile import LockedChart, LockedImage, Lockfile
+from ..lockfile import LOCK_SUFFIX, LockedChart, LockedImage, Lockfile
 from ..recipes.model import ChartRef
 from ..registry import NotFoundError, RegistryClient
 from ..vocabulary.digest import Digest, canonical_json, parse_digest, sha256
@@ -404,7 +404,7 @@ def export_bundle(
         "charts": [e.record for e in entries if e.kind is EntryKind.CHART],
         "artifacts": [e.record for e in entries if e.kind not in (EntryKind.IMAGE, EntryKind.CHART)],
     }
-    documents = {f"lockfiles/{lock.name}.lock.json": lock.dumps() for lock in locks} | dict(files or {})
+    documents = {f"lockfiles/{lock.name}{LOCK_SUFFIX}": lock.dumps() for lock in locks} | dict(files or {})
     entries.append(exporter.metadata(documents, contents))
     index = canonical_json({
         "schemaVersion": 2, "mediaType": OCI_INDEX,

@@ -23,7 +23,6 @@ import tarfile
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from ..vocabulary.digest import Digest, is_sha256, sha256
 from .interface import BundleError
@@ -187,17 +186,6 @@ class LayoutReader(contextlib.AbstractContextManager["LayoutReader"]):
 
     def blob(self, digest: Digest) -> bytes | None:
         return self.read(blob_path(digest)) if is_sha256(digest) else None
-
-    def json(self, name: str) -> Any:
-        import json
-
-        data = self.read(name)
-        if data is None:
-            return None
-        try:
-            return json.loads(data)
-        except ValueError:
-            return None
 
     def close(self) -> None:
         if self._tar is not None:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import PipelineError
-from ..lockfile import Lockfile
+from ..lockfile import LOCK_SUFFIX, Lockfile
 from ..vocabulary.digest import Digest, is_sha256, sha256
 from ..vocabulary.media_types import INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES
 from .export import platform_of
@@ -208,7 +208,7 @@ def verify_bundle(path: Path) -> VerifyReport:
 def _locks(check: _Checker, files: Mapping[str, bytes]) -> list[Lockfile]:
     locks = []
     for title, data in sorted(files.items()):
-        if not (title.startswith("lockfiles/") and title.endswith(".lock.json")):
+        if not (title.startswith("lockfiles/") and title.endswith(LOCK_SUFFIX)):
             continue
         try:
             locks.append(Lockfile.from_bytes(data, display=title))
@@ -226,7 +226,7 @@ def _coverage(check: _Checker, locks: list[Lockfile], entries: _Entries) -> None
     charts = {str((e.get("annotations") or {}).get(ANNOTATION_UPSTREAM)): e
               for (kind, _), group in entries.items() if kind == EntryKind.CHART.value for e in group}
     for lock in locks:
-        where = f"lockfiles/{lock.name}.lock.json"
+        where = f"lockfiles/{lock.name}{LOCK_SUFFIX}"
         for component, image in lock.images():
             found = entries.get((EntryKind.IMAGE.value, image.ref), [])
             if not found:
