@@ -292,3 +292,47 @@ def test_export_refuses_to_replace_a_directory_that_is_not_a_bundle(world: World
 def test_target_registry_answers(world: World, imported: str) -> None:
     tags = httpx.get(f"{world.target.url}/v2/{PREFIX}/localhost_5001/recipe-lab/accel-driver/tags/list").json()
     assert any(t.startswith("sha256-") for t in tags["tags"])
+
+
+def _edited(exported: Path, tmp_path: Path, edit: Any) -> Path:
+    copy = tmp_path / "edited"
+    shutil.copytree(exported, copy)
+    index = _index(copy)
+    edit(index)
+    (copy / "index.json").write_text(json.dumps(index))
+    return copy
+
+
+def test_verify_names_a_missing_lock_entry_and_a_detached_signature(world: World, exported: Path, tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    def edit(index: dict[str, Any]) -> None:
+        driver = next(e for e in index["manifests"] if e["annotations"][KIND] == "image"
+                      and "accel-validator" in e["annotations"]["org.opencontainers.image.ref.name"])
+        index["manifests"].remove(driver)
+        sig = next(e for e in index["manifests"] if e["annotations"][KIND] == "signature")
+        sig["annotations"]["dev.recipe-pipeline.bundle.tag"] = "sha256-" + "0" * 64 + ".sig"
+
+    bad = _edited(exported, tmp_path, edit)
+    capsys.readouterr()
+    assert main(["bundle", "verify", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert "image localhost:5001/recipe-lab/accel-validator" in err and "is not in the bundle" in err
+    assert "signature localhost:5001/recipe-lab/accel-validator:sha256-" in err
+    assert "which is no image of localhost:5001/recipe-lab/accel-validator in the bundle" in err
+    assert "is not referenced by index.json" in err
+
+
+def test_verify_names_a_signature_moved_off_its_digest(world: World, exported: Path, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    wrong = "sha256-" + "0" * 64 + ".sig"
+
+    def edit(index: dict[str, Any]) -> None:
+        sig = next(e for e in index["manifests"] if e["annotations"][KIND] == "signature")
+        sig["annotations"]["dev.recipe-pipeline.bundle.tag"] = wrong
+
+    bad = _edited(exported, tmp_path, edit)
+    capsys.readouterr()
+    assert main(["bundle", "verify", str(bad)]) == 1
+    digest = world.signed["recipe-lab/accel-validator"]
+    assert (f"is tagged {wrong!r}, not 'sha256-{digest.split(':')[1]}.sig': detached from {digest}"
+            in capsys.readouterr().err)
