@@ -123,6 +123,17 @@ def mirror(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
+def bundle(session: nox.Session) -> None:
+    """Air-gap bundle: nox -s bundle -- export --out B.tar | verify B.tar | import B.tar --to REGISTRY [--prefix P]."""
+    _install(session, RUN_REQUIREMENTS)
+    args = session.posargs or ["export", "--out", "bundle.tar"]
+    if args[0] == "export":  # the locked images are served by the local registry while they are exported
+        _with_registry(session, "python", "-m", "pipeline", "bundle", *args)
+    else:
+        session.run("python", "-m", "pipeline", "bundle", *args)
+
+
+@nox.session(default=False)
 def provenance(session: nox.Session) -> None:
     """docs/provenance-matrix.md, then every locked digest's signatures checked in the local registry."""
     _install(session, RUN_REQUIREMENTS)

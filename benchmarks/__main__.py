@@ -134,9 +134,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--scale", type=int, default=98, help="leaf overlays in the scaled catalog (real AICR: 98)")
+    parser.add_argument("--only", choices=("bundle",), help="run only this benchmark")
     args = parser.parse_args(argv)
+    if args.only == "bundle":
+        from benchmarks import bundle
+
+        print("\n".join(bundle.run(repeat=args.repeat)))
+        return 0
     catalog = ROOT / "recipes"
-    from benchmarks import bom, discovery, engines, relock, resolve
+    from benchmarks import bom, bundle, discovery, engines, relock, resolve
 
     lines = bench_catalog("our catalog", catalog, repeat=args.repeat)
     with tempfile.TemporaryDirectory(prefix="bench-catalog-") as tmp:
@@ -148,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     lines += resolve.run(repeat=args.repeat)
     lines += discovery.run()
     lines += bom.run(repeat=args.repeat)
+    lines += bundle.run(repeat=args.repeat)
     print("\n".join(lines))
     return 0
 

@@ -483,6 +483,74 @@ def _check_attestation(args: argparse.Namespace) -> list[str]:
     return []
 
 
+_DEFAULT_INCLUDES = ("bom", "policies", "docs/container-images.md", "docs/provenance-matrix.md")
+
+
+def cmd_bundle(args: argparse.Namespace) -> int:
+    credentials = DockerConfig.load(docker_config_path(os.environ), required=False)
+    if args.action == "export":
+        return _bundle_export(args, credentials)
+    if args.action == "verify":
+        return _bundle_verify(args)
+    return _bundle_import(args, credentials)
+
+
+def _bundle_export(args: argparse.Namespace, credentials: DockerConfig | None) -> int:
+    from .bundle import collect_files, export_bundle, sigstore_trust_files
+
+    ws = _workspace(args)
+    locks = fresh_locks(ws)
+    config = load_workspace_catalog(ws.catalog, ws.environment).config
+    includes = [Path(p) for p in (args.include or _DEFAULT_INCLUDES)]
+    files = collect_files(includes, required=bool(args.include)) | sigstore_trust_files()
+    started = time.monotonic()
+    with RegistryClient(config=ws.registries(config.registries), credentials=credentials) as client:
+        result = export_bundle(locks, client=client, out=Path(args.out), catalog=ws.catalog, store=ws.store,
+                               chart_mirrors=config.mirrors, platforms=args.platform or (), files=files)
+    print(f"wrote {result.path}: {result.images} images, {result.charts} charts, {result.artifacts} signature "
+          f"artifacts, {result.blobs} blobs ({result.size} bytes; {result.fetched} fetched, {result.reused} "
+          f"reused from an interrupted export); index.json {result.index}")
+    log.info("bundle export took %.2f s", time.monotonic() - started)
+    return 0
+
+
+def _bundle_verify(args: argparse.Namespace) -> int:
+    from .bundle import BundleInvalid, verify_bundle
+
+    report = verify_bundle(Path(args.path))
+    print(f"{report.path}: {report.blobs} blobs, {report.images} images, {report.charts} charts, "
+          f"{report.artifacts} signature artifacts, locks: {', '.join(report.locks) or 'none'}")
+    if report.problems:
+        raise BundleInvalid(f"bundle {report.path} differs from its locks in {len(report.problems)} place(s):\n  "
+                            + "\n  ".join(str(p) for p in report.problems),
+                            hint="do not import it: export it again and carry a good copy across")
+    print("bundle verify: PASS")
+    return 0
+
+
+def _bundle_import(args: argparse.Namespace, credentials: DockerConfig | None) -> int:
+    from .bundle import hosts_files, import_bundle, mirrors_yaml
+    from .registry import Pusher, RegistryConfig
+
+    target = args.to.removeprefix("https://").removeprefix("http://").rstrip("/")
+    registries = RegistryConfig(insecure=frozenset({target.lower()}) if args.insecure else frozenset())
+    started = time.monotonic()
+    with RegistryClient(config=registries, credentials=credentials) as client:
+        result = import_bundle(Path(args.path), pusher=Pusher(client, host=target), prefix=args.prefix)
+    log.info("bundle import took %.2f s", time.monotonic() - started)
+    print(f"# pushed {result.manifests} manifests and {result.blobs_pushed} blobs ({result.bytes_pushed} bytes) to "
+          f"{result.target}; {result.blobs_skipped} blobs were already there")
+    print("# recipes/pipeline.yaml: lock against the mirror (merge into spec)")
+    sys.stdout.write(mirrors_yaml(result).decode())
+    hosts = hosts_files(result)
+    if args.hosts_dir:
+        atomic_write_many({Path(args.hosts_dir) / rel: data for rel, data in hosts.items()})
+    for rel, data in sorted(hosts.items()):
+        print(f"# --- containerd: {rel} (under /etc/containerd/certs.d)")
+        sys.stdout.write(data.decode())
+    return 0
+
+
 def _print_lock(result: LockResult) -> None:
     if result.checked_only:
         for path in result.written:
@@ -739,6 +807,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="hosts.d", help="directory for --hosts-toml (default: hosts.d)")
     p.add_argument("--allow-unpinned", action="store_true", help="list images that have no digest")
     p.set_defaults(func=cmd_mirror)
+
+    p = sub.add_parser("bundle", parents=[common],
+                       help="air-gap bundle: export every locked chart and image by digest, verify it, import it")
+    bundle = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    b = bundle.add_parser("export", parents=[common], help="write an OCI image layout (directory or .tar)")
+    b.add_argument("--out", required=True, help="bundle directory, or a .tar file")
+    b.add_argument("--platform", action="append", help="only this platform's manifests, e.g. linux/amd64 (repeatable)")
+    b.add_argument("--include", action="append", metavar="PATH",
+                   help="a file or directory to carry (repeatable; default: " + ", ".join(_DEFAULT_INCLUDES) + ")")
+    b = bundle.add_parser("verify",
+                          help="check every blob, lock entry and signature of a bundle (exit 1 on a difference)")
+    b.add_argument("path")
+    b = bundle.add_parser("import", help="push a bundle into a registry; print the mirror configuration for it")
+    b.add_argument("path")
+    b.add_argument("--to", required=True, metavar="REGISTRY", help="target registry host[:port]")
+    b.add_argument("--prefix", default="", help="repository prefix in the target registry")
+    b.add_argument("--insecure", action="store_true", help="plain HTTP to a non-loopback target")
+    b.add_argument("--hosts-dir", metavar="DIR", help="also write the containerd hosts.toml files under DIR")
+    p.set_defaults(func=cmd_bundle)
 
     p = sub.add_parser("images", parents=[common], help="the image inventory of one recipe")
     p.add_argument("recipe")

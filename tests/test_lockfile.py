@@ -223,6 +223,10 @@ PIPELINE = ROOT / "pipeline"
 
 #: The modules that parse JSON with the json module, each with what it parses (none of it a lock).
 JSON_READERS = {
+    "pipeline/bundle/export.py": "manifests and indexes fetched for the bundle (lockfiles go through the model)",
+    "pipeline/bundle/verify.py": "the bundle's index.json, manifests, bundle.json and signature payloads "
+                                 "(the carried lockfiles go through Lockfile.from_bytes)",
+    "pipeline/bundle/relocate.py": "the bundle's index.json and manifests, to push them",
     "pipeline/lockfile.py": "the lockfile model itself: the one reader of lockfiles/*.lock.json",
     "pipeline/render/engine.py": "the Helm SDK's JSON answers (release and rendered files)",
     "pipeline/render/identity.py": "tools/go/tools.json, for the pinned helm binary of --engine helm-cli",

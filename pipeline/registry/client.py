@@ -250,6 +250,17 @@ class RegistryClient(Resolver):
         return self._first_answer(ref, Capability.PULL,
                                   lambda ep: self._blob_at(ep, ref, wanted, max_bytes=max_bytes, size=size))
 
+    def referrers(self, ref: ImageRef, digest: str) -> tuple[dict[str, Any], ...] | None:
+        """The descriptors of ``GET /v2/<name>/referrers/<digest>`` (OCI distribution 1.1) at the
+        first endpoint that has the API, all pages; ``None`` when every endpoint answers 404 (no
+        referrers API, as in distribution 2.8: then look for the ``sha256-<hex>`` tag instead)."""
+        wanted = _parse_digest(digest, ref)
+        for ep in self.endpoints(ref, Capability.PULL):
+            found = self._referrers_at(ep, ref, wanted)
+            if found is not None:
+                return found
+        return None
+
     def tags(self, ref: ImageRef) -> tuple[str, ...]:
         """Every tag of ``ref``'s repository (tag and digest of ``ref`` ignored), sorted."""
         with self._image_deadline(ref):
@@ -396,6 +407,33 @@ class RegistryClient(Resolver):
                                   size=size, expected=digest, header=False,
                                   served=f"{what} with bytes that do not match the digest").body
 
+    def _referrers_at(self, ep: Endpoint, ref: ImageRef, digest: Digest) -> tuple[dict[str, Any], ...] | None:
+        what = f"referrers of {ref.name}@{digest}"
+        start = httpx.URL(f"{ep.base}/v2/{ep.name(ref.repository)}/referrers/{digest}")
+        url = start
+        out: list[dict[str, Any]] = []
+        for _ in range(_MAX_TAG_PAGES):
+            reply = self.call_url(ep, ref, "GET", str(url), what=what, accept=OCI_INDEX, max_bytes=MAX_MANIFEST_BYTES)
+            if reply.status == 404:
+                return None if not out else tuple(out)
+            if reply.status != 200:
+                raise self._status_error(ep, ref, reply, what=what)
+            data = _json_object(reply.body, ep, ref)
+            manifests = data.get("manifests") or []
+            if not isinstance(manifests, list) or not all(isinstance(m, dict) for m in manifests):
+                raise ResolveError(f"{ep.describe()}: the answer for {what} is not an OCI index",
+                                   hint="the registry's referrers API is broken; report it to its owner")
+            out.extend(manifests)
+            link = _NEXT_LINK.search(reply.headers.get("link", ""))
+            if link is None:
+                return tuple(out)
+            url = url.join(link.group(1))
+            if (url.scheme, url.netloc) != (start.scheme, start.netloc):
+                raise ResolveError(f"{ep.describe()}: the next page of {what} is on another host",
+                                   hint="the registry's paging is broken; report it to its owner")
+        raise ResolveError(f"{ep.describe()}: more than {_MAX_TAG_PAGES} pages of {what}",
+                           hint="the registry's paging loops; report it to its owner")
+
     def _tags_at(self, ep: Endpoint, ref: ImageRef) -> tuple[str, ...]:
         name = ep.name(ref.repository)
         what = f"tags of {ref.name!r}"
@@ -437,16 +475,21 @@ class RegistryClient(Resolver):
         return self.call_url(ep, ref, method, url, what=what, accept=accept, max_bytes=max_bytes)
 
     def call_url(self, ep: Endpoint, ref: ImageRef, method: str, url: str, *, what: str,
-                  accept: str | None = None, max_bytes: int | None = None) -> HttpReply:
+                  accept: str | None = None, max_bytes: int | None = None, actions: str = "pull",
+                  content: bytes | None = None, content_type: str | None = None) -> HttpReply:
         """``method`` ``url`` (an API URL of ``ep``) with cached credentials; on a 401 challenge,
-        authenticate once and retry. Public for API calls this client does not wrap (referrers)."""
-        scope = f"repository:{ep.name(ref.repository)}:pull"
+        authenticate once and retry. Public for API calls this client does not wrap (referrers,
+        and the uploads of :class:`~pipeline.registry.push.Pusher`: ``actions="pull,push"`` asks
+        for a token that may push, ``content`` is the request body)."""
+        scope = f"repository:{ep.name(ref.repository)}:{actions}"
         headers = {"Accept": accept} if accept else {}
+        if content_type is not None:
+            headers["Content-Type"] = content_type
         sent = self.auth.authorization(ep.host, scope)
         if sent is not None:
             headers["Authorization"] = sent
         reply = self.transport.request(method, url, what=f"{what} at {ep.describe()}", headers=headers,
-                                       max_bytes=max_bytes, error=ResolveError)
+                                       max_bytes=max_bytes, error=ResolveError, content=content)
         challenge = reply.headers.get("www-authenticate")
         if reply.status != 401 or not challenge:
             return reply
@@ -455,7 +498,7 @@ class RegistryClient(Resolver):
             return reply
         headers["Authorization"] = answer
         return self.transport.request(method, url, what=f"{what} at {ep.describe()}", headers=headers,
-                                      max_bytes=max_bytes, error=ResolveError)
+                                      max_bytes=max_bytes, error=ResolveError, content=content)
 
     # ---- errors --------------------------------------------------------------------------------
 

@@ -286,10 +286,12 @@ class Transport(Closing):
         headers: Mapping[str, str] | None = None,
         max_bytes: int | None = None,
         error: type[PipelineError] | None = None,
+        content: bytes | None = None,
     ) -> HttpReply:
         """``method`` ``url`` with retries; any final status is returned, transport failures raised.
 
         ``what`` names the thing being fetched, for messages ("manifest of 'ghcr.io/org/app:v1'").
+        ``content`` is the request body (uploads: sent again on each retry and redirect hop).
         """
         fail = error or self._error
         limit = self._max_bytes if max_bytes is None else max_bytes
@@ -309,7 +311,8 @@ class Transport(Closing):
             try:
                 if left <= 0.05:
                     raise httpx.TimeoutException("no time left")
-                reply = self._send(method, url, headers or {}, what=what, limit=limit, fail=fail, left=left)
+                reply = self._send(method, url, headers or {}, what=what, limit=limit, fail=fail, left=left,
+                                   content=content)
             except _RETRY_ERRORS as exc:
                 reason = describe_exception(exc)
                 if time.monotonic() >= ends - 0.05:
@@ -347,7 +350,7 @@ class Transport(Closing):
         self._sleep(delay if left is None else min(delay, max(0.0, left - 0.1)))
 
     def _send(self, method: str, url: str, headers: Mapping[str, str], *, what: str, limit: int,
-              fail: type[PipelineError], left: float | None = None) -> HttpReply:
+              fail: type[PipelineError], left: float | None = None, content: bytes | None = None) -> HttpReply:
         """One attempt: the request and the redirects it leads to, by hand; ``left``: seconds of the deadline."""
         read = self._timeout if left is None else max(0.05, min(self._timeout, left))
         until = None if left is None else time.monotonic() + left
@@ -356,14 +359,15 @@ class Transport(Closing):
         sent = dict(headers)
         verb = method
         for _ in range(self._max_redirects + 1):
-            with self._slots, self._client.stream(verb, current, headers=sent, timeout=timeout) as response:
+            with self._slots, self._client.stream(verb, current, headers=sent, timeout=timeout,
+                                                          content=content) as response:
                 location = response.headers.get("location")
                 if response.status_code in _REDIRECT_STATUSES and location:
                     target = _redirect_target(current, location, what=what, fail=fail)
                     if _origin(target) != _origin(current):
                         sent = {k: v for k, v in sent.items() if k.lower() != "authorization"}
                     if response.status_code == 303 and verb != "HEAD":
-                        verb = "GET"
+                        verb, content = "GET", None
                     _log.debug("%s %s: HTTP %d, redirected to %s", verb, redact_url(str(current)),
                                response.status_code, redact_url(str(target)))
                     current = target
