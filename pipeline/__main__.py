@@ -4,7 +4,7 @@ Exit codes: 0 all good; 1 a gate failed (divergence, stale or tampered lock); 2 
 3 an internal error (a bug: one line, the traceback with ``-v``); 130 interrupted (SIGINT at any
 moment, imports included: nothing is written, every write being atomic).
 Data goes to stdout; logs go to stderr (``-v`` for more). ``lock`` and ``reproduce`` take
-``--backend local|dagger``: the stage runs in-process (default) or in containers (pipeline.backends).
+``--backend local|dagger|podman|docker``: the stage runs in-process (default) or in containers (pipeline.backends).
 """
 
 from __future__ import annotations
@@ -332,6 +332,9 @@ def _on_backend(args: argparse.Namespace, stage_name: str) -> int:
         _print_writes(applied.written, applied.unchanged, applied.removed, removed_why=" (no such recipe any more)")
         if outputs.exit_code == 0:
             print(f"{len(plan.outputs.files)} recipes locked on the {args.backend} backend")
+    if outputs.cached:
+        print(f"{len(outputs.cached)} of {len(plan.steps)} container steps served from the step cache: "
+              f"{', '.join(outputs.cached)}", file=sys.stderr)
     log.info("%s on the %s backend took %.2f s", stage.value, args.backend, time.monotonic() - started)
     return outputs.exit_code
 
@@ -397,9 +400,9 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--cache", default=".pipeline-cache", help="chart and render cache (default: .pipeline-cache)")
     common.add_argument("--workers", type=int, default=None, help="render worker processes (default: CPUs)")
     backend = argparse.ArgumentParser(add_help=False)
-    backend.add_argument("--backend", choices=("local", "dagger"), default="local",
-                         help="where the stage runs: in this process (local, default) or in containers on a "
-                         "Dagger engine (dagger; run it under 'dagger run')")
+    backend.add_argument("--backend", choices=("local", "dagger", "podman", "docker"), default="local",
+                         help="where the stage runs: in this process (local, default), or one container per recipe "
+                         "on a Dagger engine (dagger; run it under 'dagger run') or with the podman or docker CLI")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("recipes", parents=[common], help="list the catalog's recipes and their overlay chains")

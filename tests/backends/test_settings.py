@@ -1,4 +1,4 @@
-"""``[tool.recipe-pipeline.backends.dagger]``: the real settings load; every way to get them wrong is pinned."""
+"""``[tool.recipe-pipeline.backends.container]``: the real settings load; every way to get them wrong is pinned."""
 
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ def _pyproject(root: Path, **values: str | None) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     merged = {**GOOD, **values}
     body = "\n".join(f"{k} = {v}" for k, v in merged.items() if v is not None)
-    (root / "pyproject.toml").write_text(f'[project]\nname = "x"\n\n[tool.recipe-pipeline.backends.dagger]\n{body}\n')
+    table = "[tool.recipe-pipeline.backends.container]"
+    (root / "pyproject.toml").write_text(f'[project]\nname = "x"\n\n{table}\n{body}\n')
     return root
 
 
@@ -44,17 +45,18 @@ def test_a_short_image_name_is_normalised(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("values", "message"), [
     ({"base-image": '"python:3.11-slim-bookworm"'},
-     "[tool.recipe-pipeline.backends.dagger] base-image 'python:3.11-slim-bookworm' is not pinned by a sha256 digest"),
+     "[tool.recipe-pipeline.backends.container] base-image 'python:3.11-slim-bookworm' is not pinned by a sha256 "
+     "digest"),
     ({"base-image": '"Python:3.11"'},
-     "[tool.recipe-pipeline.backends.dagger] base-image 'Python:3.11' is not an image reference: "),
-    ({"base-image": None}, "[tool.recipe-pipeline.backends.dagger] base-image is missing or not a string"),
+     "[tool.recipe-pipeline.backends.container] base-image 'Python:3.11' is not an image reference: "),
+    ({"base-image": None}, "[tool.recipe-pipeline.backends.container] base-image is missing or not a string"),
     ({"platform": '"windows/amd64"'},
-     "[tool.recipe-pipeline.backends.dagger] platform 'windows/amd64' is not supported"),
+     "[tool.recipe-pipeline.backends.container] platform 'windows/amd64' is not supported"),
     ({"python-version": "3.11"},
-     "[tool.recipe-pipeline.backends.dagger] python-version is missing or not a string"),
+     "[tool.recipe-pipeline.backends.container] python-version is missing or not a string"),
     ({"glibc": '"bookworm"'},
-     "[tool.recipe-pipeline.backends.dagger] glibc 'bookworm' is not a version like '2.36'"),
-    ({"registry": '"x"'}, "[tool.recipe-pipeline.backends.dagger] has unknown key 'registry'"),
+     "[tool.recipe-pipeline.backends.container] glibc 'bookworm' is not a version like '2.36'"),
+    ({"registry": '"x"'}, "[tool.recipe-pipeline.backends.container] has unknown key 'registry'"),
 ])
 def test_bad_settings_are_named(tmp_path: Path, values: dict[str, str | None], message: str) -> None:
     with pytest.raises(BackendError) as caught:
@@ -68,4 +70,4 @@ def test_a_pyproject_without_the_table(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n')
     with pytest.raises(BackendError) as caught:
         load_settings(tmp_path)
-    assert caught.value.message == "pyproject.toml has no [tool.recipe-pipeline.backends.dagger] table"
+    assert caught.value.message == "pyproject.toml has no [tool.recipe-pipeline.backends.container] table"
