@@ -30,7 +30,7 @@ def _pyproject(root: Path, **values: str | None) -> Path:
 
 
 def test_the_project_settings_pin_python_3_11_slim_bookworm_by_digest() -> None:
-    settings = load_settings(REPO)
+    settings = load_settings(REPO, {})
     assert re.fullmatch(r"docker\.io/library/python:3\.11-slim-bookworm@sha256:[0-9a-f]{64}", str(settings.base_image))
     assert (settings.platform, settings.python_version, settings.glibc, settings.abi) == (
         "linux/amd64", "3.11", "2.36", "cp311")
@@ -40,7 +40,7 @@ def test_the_project_settings_pin_python_3_11_slim_bookworm_by_digest() -> None:
 
 def test_a_short_image_name_is_normalised(tmp_path: Path) -> None:
     root = _pyproject(tmp_path, **{"base-image": f'"python:3.11-slim-bookworm@{DIGEST}"'})
-    assert str(load_settings(root).base_image) == f"docker.io/library/python:3.11-slim-bookworm@{DIGEST}"
+    assert str(load_settings(root, {}).base_image) == f"docker.io/library/python:3.11-slim-bookworm@{DIGEST}"
 
 
 @pytest.mark.parametrize(("values", "message"), [
@@ -60,7 +60,7 @@ def test_a_short_image_name_is_normalised(tmp_path: Path) -> None:
 ])
 def test_bad_settings_are_named(tmp_path: Path, values: dict[str, str | None], message: str) -> None:
     with pytest.raises(BackendError) as caught:
-        load_settings(_pyproject(tmp_path, **values))
+        load_settings(_pyproject(tmp_path, **values), {})
     assert caught.value.message.startswith(message)
     assert str(caught.value).startswith("pyproject.toml: ")
     assert caught.value.hint
@@ -69,5 +69,20 @@ def test_bad_settings_are_named(tmp_path: Path, values: dict[str, str | None], m
 def test_a_pyproject_without_the_table(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n')
     with pytest.raises(BackendError) as caught:
-        load_settings(tmp_path)
+        load_settings(tmp_path, {})
     assert caught.value.message == "pyproject.toml has no [tool.recipe-pipeline.backends.container] table"
+
+
+def test_the_environment_selects_another_base_image(tmp_path: Path) -> None:
+    root = _pyproject(tmp_path)
+    built = f"127.0.0.1:5000/recipe-pipeline/base:python3.11-bookworm@{DIGEST}"
+    assert str(load_settings(root, {"RECIPE_PIPELINE_BASE_IMAGE": built}).base_image) == built
+    assert str(load_settings(root, {"RECIPE_PIPELINE_BASE_IMAGE": " "}).base_image).startswith("docker.io/")
+
+
+def test_an_unpinned_base_image_from_the_environment_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(BackendError) as caught:
+        load_settings(_pyproject(tmp_path), {"RECIPE_PIPELINE_BASE_IMAGE": "127.0.0.1:5000/base:1"})
+    assert str(caught.value) == ("RECIPE_PIPELINE_BASE_IMAGE '127.0.0.1:5000/base:1' is not pinned by a sha256 "
+                                 "digest")
+    assert caught.value.hint
