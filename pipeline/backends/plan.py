@@ -276,7 +276,7 @@ def write_outputs(plan: Plan, outputs: Outputs) -> Applied:
     return Applied(written=written, unchanged=unchanged, removed=tuple(removed))
 
 
-def assemble(plan: Plan, results: Mapping[str, Outputs], *, backend: str) -> Outputs:
+def assemble(plan: Plan, results: Mapping[str, Outputs], *, backend: str, step_cache: bool = False) -> Outputs:
     """The steps' results put together on the host as the local backend reports the whole stage.
 
     A step that failed with bad input (exit 2 or more) makes the stage fail with that step's exit
@@ -284,7 +284,8 @@ def assemble(plan: Plan, results: Mapping[str, Outputs], *, backend: str) -> Out
     the exit code is the worst step's (1: a recipe did not reproduce). ``reproduce`` relays every
     step's report in recipe order and a summary line; ``lock`` parses every step's ``--no-resolve``
     lockfile, resolves its images on the host (:func:`~pipeline.stages.resolve_locks`) and hands back
-    the completed lockfiles, checked against the plan (:func:`check_outputs`).
+    the completed lockfiles, checked against the plan (:func:`check_outputs`). ``step_cache``: the
+    backend keeps its own step cache, and the summary says how many steps it served.
     """
     ordered = [(step, results[step.name]) for step in plan.steps]
     cached = tuple(step.name for step, out in ordered if out.cached)
@@ -297,13 +298,12 @@ def assemble(plan: Plan, results: Mapping[str, Outputs], *, backend: str) -> Out
     match plan.stage:
         case Stage.REPRODUCE:
             passed = sum(1 for _, out in ordered if out.exit_code == 0)
-            summary = (f"{passed}/{len(ordered)} recipes reproduced in {len(ordered)} {backend} container steps "
-                       f"({len(cached)} served from the step cache)\n")
+            summary = f"{passed}/{len(ordered)} recipes reproduced in {len(ordered)} {backend} container steps"
+            summary += f" ({len(cached)} served from the step cache)\n" if step_cache else "\n"
             outputs = Outputs(exit_code=exit_code, stdout="".join(out.stdout for _, out in ordered) + summary,
                               stderr=stderr, cached=cached)
         case Stage.LOCK:
             files: dict[str, bytes] = {}
-            locks: list[Lockfile] = []
             if exit_code == 0:
                 for step, out in ordered:
                     extra = sorted(set(out.files) - set(step.outputs))
@@ -311,10 +311,10 @@ def assemble(plan: Plan, results: Mapping[str, Outputs], *, backend: str) -> Out
                         raise OutputMismatchError(f"the {backend} backend's step {step.name!r} produced an "
                                                   f"unexpected file {extra[0]!r}",
                                                   hint=f"expected only {', '.join(step.outputs)}")
-                    for name, data in sorted(out.files.items()):
-                        files[name] = data
-                        locks.append(Lockfile.from_bytes(data, display=f"{name} (from the {backend} backend)"))
-                if plan.workspace.resolve and len(locks) == len(files):
+                    files.update(out.files)
+                if plan.workspace.resolve and set(files) == set(plan.outputs.files):
+                    locks = [Lockfile.from_bytes(data, display=f"{name} (from the {backend} backend)")
+                             for name, data in sorted(files.items())]
                     credentials = DockerConfig.load(docker_config_path(os.environ), required=False)
                     files = {f"{lock.name}{LOCK_SUFFIX}": lock.dumps()
                              for lock in resolve_locks(plan.workspace, locks, credentials=credentials)}

@@ -274,7 +274,7 @@ class ContainerCliBackend(Backend):
             cli = _cli(self.name, binary, tmp, os.environ)
             image = _stage_image(cli, plan)
             results = self._steps(cli, image, plan, tmp)
-        return assemble(plan, results, backend=self.name.value)
+        return assemble(plan, results, backend=self.name.value, step_cache=True)
 
     def _steps(self, cli: _Cli, image: str, plan: Plan, tmp: Path) -> dict[str, Outputs]:
         store = plan.workspace.cache / "steps"

@@ -71,10 +71,13 @@ def wheelhouse(tmp_path: Path, requirements: Path) -> Path:
 
 
 @pytest.fixture
-def make_plan(workspace: Workspace, settings: ContainerSettings, requirements: Path, wheelhouse: Path) -> PlanFactory:
+def make_plan(offline_workspace: Workspace, settings: ContainerSettings, requirements: Path,
+              wheelhouse: Path) -> PlanFactory:
+    """Plans over the tiny catalog; by default its offline workspace (the host resolves nothing)."""
+
     def make(stage: Stage, *, recipes: Sequence[str] = (), expected: Mapping[str, Digest] | None = None,
              ws: Workspace | None = None) -> Plan:
-        return build_plan(stage, ws or workspace, settings=settings, project=REPO, requirements=requirements,
+        return build_plan(stage, ws or offline_workspace, settings=settings, project=REPO, requirements=requirements,
                           wheelhouse=wheelhouse, recipes=recipes, expected=expected)
 
     return make
