@@ -140,11 +140,12 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-catalog-") as tmp:
         scaled = _scaled_catalog(catalog, Path(tmp) / "recipes", args.scale)
         lines += bench_catalog(f"scaled catalog (+{args.scale} leaves)", scaled, repeat=args.repeat)
-    from benchmarks import bom, discovery, resolve
+    from benchmarks import bom, containers, discovery, resolve
 
     lines += resolve.run(repeat=args.repeat)
     lines += discovery.run()
     lines += bom.run(repeat=args.repeat)
+    lines += containers.run()
     print("\n".join(lines))
     return 0
 
