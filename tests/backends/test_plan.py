@@ -3,14 +3,16 @@ only by a full lock; and the input check that guards a plan between building and
 
 from __future__ import annotations
 
-from pathlib import Path
+import dataclasses
+from pathlib import Path, PurePosixPath
 
 import pytest
 
-from pipeline.backends import Outputs, Stage, verify_inputs, write_outputs
-from pipeline.backends.plan import tree_digest
+from pipeline.backends import OutputMismatchError, Outputs, Plan, Stage, assemble, verify_inputs, write_outputs
+from pipeline.backends.plan import container_path, tree_digest
 from pipeline.errors import BackendError
 from pipeline.stages import Workspace
+from pipeline.vocabulary.digest import sha256
 from tests.backends.conftest import PlanFactory
 
 
@@ -56,3 +58,58 @@ def test_verify_inputs_names_the_input_that_changed(make_plan: PlanFactory, work
         verify_inputs(plan)
     assert caught.value.message.startswith(f"input {workspace.catalog.resolve()} (for /in/catalog) changed since "
                                            f"the plan was made: planned {plan.inputs[0].digest}, now sha256:")
+
+
+# ---- assembling per-recipe steps on the host ----------------------------------------------------------
+
+
+def _two_steps(plan: Plan) -> Plan:
+    step = plan.steps[0]
+    return dataclasses.replace(plan, steps=(dataclasses.replace(step, name="a"), dataclasses.replace(step, name="b")))
+
+
+def test_one_step_per_recipe_with_only_its_own_lockfile(make_plan: PlanFactory, workspace: Workspace) -> None:
+    workspace.lockdir.mkdir()
+    (workspace.lockdir / "eks.lock.json").write_text("{}\n")
+    (workspace.lockdir / "other.lock.json").write_text("{}\n")
+    plan = make_plan(Stage.REPRODUCE)
+    assert [s.name for s in plan.steps] == ["eks"]
+    assert [(str(f.target), f.source, f.digest) for f in plan.steps[0].files] == [
+        ("/in/lockfiles/eks.lock.json", (workspace.lockdir / "eks.lock.json").resolve(), sha256(b"{}\n"))]
+    assert all(m.target != PurePosixPath("/in/lockfiles") for m in plan.inputs)
+
+
+def test_inputs_below_the_working_directory_keep_their_relative_path(make_plan: PlanFactory, workspace: Workspace,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(workspace.catalog.parent)
+    plan = make_plan(Stage.REPRODUCE)
+    assert str(plan.inputs[0].target) == "/work/catalog"
+    assert plan.steps[0].argv[4:8] == ("--catalog", "/work/catalog", "--lockdir", "/work/locks")
+    assert container_path(workspace.catalog.parent / "cache", PurePosixPath("/in/x")) == PurePosixPath("/in/x")
+
+
+def test_the_first_step_with_bad_input_decides_the_exit_code_and_message(make_plan: PlanFactory) -> None:
+    plan = _two_steps(make_plan(Stage.REPRODUCE))
+    results = {"a": Outputs(exit_code=1, stdout="a report\n"),
+               "b": Outputs(exit_code=2, stdout="", stderr="error: recipe 'b': broken\nhint: fix it\n")}
+    assert assemble(plan, results, backend="podman") == Outputs(
+        exit_code=2, stdout="", stderr="error: recipe 'b': broken\nhint: fix it\n")
+
+
+def test_reports_are_relayed_in_recipe_order_with_a_summary(make_plan: PlanFactory) -> None:
+    plan = _two_steps(make_plan(Stage.REPRODUCE))
+    results = {"b": Outputs(exit_code=0, stdout="b ok\n", cached=("b",)),
+               "a": Outputs(exit_code=1, stdout="a FAIL\n", stderr="a warned\n")}
+    out = assemble(plan, results, backend="podman", step_cache=True)
+    assert (out.exit_code, out.stderr, out.cached) == (1, "a warned\n", ("b",))
+    assert out.stdout == ("a FAIL\nb ok\n1/2 recipes reproduced in 2 podman container steps "
+                          "(1 served from the step cache)\n")
+
+
+def test_a_step_handing_back_another_recipe_s_file_is_refused(make_plan: PlanFactory) -> None:
+    plan = make_plan(Stage.LOCK)
+    with pytest.raises(OutputMismatchError) as caught:
+        assemble(plan, {"eks": Outputs(exit_code=0, files={"eks.lock.json": b"", "other.lock.json": b""})},
+                 backend="podman")
+    assert caught.value.message == "the podman backend's step 'eks' produced an unexpected file 'other.lock.json'"
+    assert caught.value.exit_code == 1

@@ -10,6 +10,7 @@ without podman (or runc, or docker) the backend fails within seconds with exit 2
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 import sys
@@ -20,7 +21,10 @@ from pathlib import Path
 import pytest
 
 from lab.registry import fill_registry
-from tests.backends.conftest import REPO, Containers
+from pipeline.backends import BackendName, Outputs, Stage
+from pipeline.backends.podman import _cached, _loopback, _remember, _step_key
+from pipeline.vocabulary.digest import sha256
+from tests.backends.conftest import REPO, Containers, PlanFactory
 from tests.servers import start_registry
 
 RECIPES = ("h100-any", "h100-eks-ubuntu-training-kubeflow", "h100-kind-inference")
@@ -105,6 +109,7 @@ def test_a_changed_values_file_is_stale_inside_the_container_as_outside(containe
     assert ("  input components/accel-operator/values.yaml changed since the lock was made: the lock is stale; "
             "run 'nox -s lock' and review") in _report(inside.stdout)
     assert inside.stdout.endswith("0/1 recipes reproduced in 1 podman container steps (0 served from the step cache)\n")
+    assert not list((work / "cache-podman").glob("steps/*.json"))  # a failed step is never cached
 
 
 @pytest.mark.containers
@@ -157,3 +162,36 @@ def test_without_the_runtime_the_backend_exits_2_within_seconds(tmp_path: Path, 
     assert done.stderr.splitlines() == [message, hint]
     assert not (tmp_path / "cache" / "wheelhouse").exists()  # failed before planning (no download)
     assert not (tmp_path / "locks").exists()
+
+
+def test_the_step_key_follows_every_input_and_the_cache_holds_only_what_it_was_given(
+        make_plan: PlanFactory, tmp_path: Path) -> None:
+    plan = make_plan(Stage.LOCK)
+    step = plan.steps[0]
+    key = _step_key("sha256:image", plan, step, BackendName.PODMAN)
+    assert key == _step_key("sha256:image", plan, step, BackendName.PODMAN)
+    moved = dataclasses.replace(plan.inputs[0], digest=sha256(b"another catalog"))
+    others = [
+        _step_key("sha256:other", plan, step, BackendName.PODMAN),
+        _step_key("sha256:image", plan, step, BackendName.DOCKER),
+        _step_key("sha256:image", dataclasses.replace(plan, inputs=(moved, *plan.inputs[1:])), step,
+                  BackendName.PODMAN),
+        _step_key("sha256:image", plan, dataclasses.replace(step, argv=(*step.argv, "-v")), BackendName.PODMAN),
+    ]
+    assert len({key, *others}) == 5
+    path = tmp_path / "steps" / f"{key}.json"
+    assert _cached(path) is None
+    _remember(path, Outputs(exit_code=0, files={"eks.lock.json": b"\x00lock"}, stdout="out\n", stderr="err\n"))
+    assert _cached(path) == Outputs(exit_code=0, files={"eks.lock.json": b"\x00lock"}, stdout="out\n",
+                                    stderr="err\n")
+    path.write_text("{not json")
+    assert _cached(path) is None  # unreadable: the step runs again
+
+
+@pytest.mark.parametrize(("ref", "loopback"), [
+    ("127.0.0.1:5001/recipe-pipeline/base:x@sha256:" + "a" * 64, True),
+    ("localhost:5001/base@sha256:" + "a" * 64, True),
+    ("docker.io/library/python:3.11-slim-bookworm@sha256:" + "a" * 64, False),
+])
+def test_only_a_loopback_registry_is_pulled_from_without_tls(ref: str, loopback: bool) -> None:
+    assert _loopback(ref) is loopback
