@@ -233,6 +233,7 @@ JSON_READERS = {
     "pipeline/provenance/registry.py": "referrers index replies",
     "pipeline/provenance/verify.py": "signature payloads, DSSE envelopes and in-toto statements",
     "pipeline/provenance/keyless.py": "Sigstore bundles",
+    "pipeline/backends/podman.py": "its own step-cache records (exit code, output files, report tails)",
 }
 
 

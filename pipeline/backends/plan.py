@@ -1,18 +1,24 @@
 """Plans: turning ``lock``/``reproduce`` on a host workspace into a :class:`~.interface.Plan`, and
 checking and applying what a backend hands back.
 
-Container layout (the same for every stage)::
+Container layout (the same for every stage and step)::
 
     /opt/wheels                   the wheelhouse (read-only): one hashed wheel per pin + requirements.txt
     /opt/recipe-pipeline/pipeline this package's source (read-only; PYTHONPATH=/opt/recipe-pipeline)
     /in/catalog                   the catalog (read-only)
-    /in/lockfiles                 the committed lockfiles (read-only; reproduce only)
+    /in/lockfiles/<recipe>.lock.json  the step's own committed lockfile (read-only; reproduce only)
     /work/cache/charts, /renders  the host cache, copied in (content-addressed, verified on read)
-    /out/lockfiles                where ``lock`` writes; exported back to the host
+    /out/lockfiles                where a ``lock`` step writes; exported back to the host
+
+The catalog and the lockfiles go to ``/work/<same relative path>`` instead when they lie below the
+host's working directory (:func:`container_path`), so messages naming them read the same inside and
+outside. One :class:`~.interface.Step` per recipe runs ``python -m pipeline lock|reproduce …
+--recipe R``; ``lock`` steps add ``--no-resolve`` (no network in a container) and :func:`assemble`
+resolves on the host.
 
 Guarantees: :func:`build_plan` composes the recipes on the host first (an unknown recipe or a broken
-catalog fails here exactly as with the local backend), digests every input directory, and verifies
-the wheelhouse against the pinned hashes; :func:`verify_inputs` re-digests the inputs just before a
+catalog fails here exactly as with the local backend), digests every input directory and step file,
+and verifies the wheelhouse against the pinned hashes; :func:`verify_inputs` re-digests the inputs just before a
 run (a catalog edited since the plan was made is a :class:`~pipeline.errors.BackendError`);
 :func:`check_outputs` compares what came back with what the plan expected (names and, when known,
 digests), and checks every lockfile's own integrity digest; :func:`write_outputs` writes the files
