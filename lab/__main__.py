@@ -126,8 +126,10 @@ def _base_image(args: argparse.Namespace) -> int:
     built = build_base_image(load_base_spec(), cache=args.cache or default_cache(), mirror=args.mirror)
     print(f"built {built.spec.repository}:{built.spec.tag}@{built.digest} "
           f"({built.layer.size} byte layer, {time.monotonic() - started:.1f} s)", file=sys.stderr)
-    if not args.no_push:
-        _print_pushes([push_base_image(built, args.address)])
+    if args.no_push:
+        print(f"{built.spec.repository}:{built.spec.tag}@{built.digest}")
+        return 0
+    _print_pushes([push_base_image(built, args.address)])
     print(built.reference(args.address))
     return 0
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import lab.base_image
+from lab.__main__ import main as lab_main
 from lab.base_image import (
     BaseImage,
     BaseImageError,
@@ -148,3 +149,15 @@ def test_the_push_serves_our_manifest_by_digest_and_skopeo_agrees(tmp_path: Path
     assert skopeo("--raw", image) == built.manifest.data
     inspected = skopeo("--config", image).decode()
     assert '"created":"1970-01-01T00:00:00Z"' in inspected.replace(" ", "")
+
+
+def test_the_lab_command_prints_the_cached_image_by_digest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    built = _tiny(tmp_path)
+    target = tmp_path / "cache/base-image" / built.spec.key
+    target.mkdir(parents=True)
+    for name, blob in (("layer.tar.gz", built.layer), ("config.json", built.config), ("manifest.json", built.manifest)):
+        (target / name).write_bytes(blob.data)
+    assert lab_main(["base-image", "--no-push", "--cache", str(tmp_path / "cache")]) == 0
+    out, err = capsys.readouterr()
+    assert out == f"recipe-pipeline/base:python3.11-bookworm@{built.digest}\n"
+    assert err.startswith(f"built recipe-pipeline/base:python3.11-bookworm@{built.digest} (")
