@@ -7,16 +7,18 @@ for, in order (:func:`build_base` once, :func:`build_container` per step):
    digest when it pulls;
 2. ``withEnvVariable`` for every variable of the plan's allow-list;
 3. the wheelhouse mounted read-only, then ``pip install --no-index --find-links … --require-hashes``;
-4. this package's source and the catalog mounted read-only; the content-addressed cache copied in
-   (writable inside the container, never written back);
-5. per :class:`~.interface.Step` (one recipe): its own files (``reproduce``: the recipe's lockfile)
-   mounted read-only, ``withWorkdir`` and ``withExec(python -m pipeline lock|reproduce … --recipe R)``
-   accepting any exit code;
+4. this package's source mounted read-only; the content-addressed cache copied in (writable inside
+   the container, never written back);
+5. per :class:`~.interface.Step` (one recipe): the catalog directory holding only that recipe's
+   inputs (``include``) and its own files (``reproduce``: the recipe's lockfile) mounted read-only,
+   ``withWorkdir`` and ``withExec(python -m pipeline lock|reproduce … --recipe R)`` accepting any
+   exit code;
 6. per step, concurrently: ``exitCode``, ``stdout``, ``stderr``, and for ``lock`` the ``entries`` and
    ``contents`` of the output directory; :func:`~.plan.assemble` puts them together on the host.
 
 Steps 1 to 4 are one shared prefix of every step's query, so the engine builds it once and caches it by
-content, like each step: a second run with nothing changed is served from the engine's cache.
+content, like each step (whose key covers only its recipe's inputs): a second run with nothing
+changed is served from the engine's cache.
 
 No service bindings, no proxies, no secrets: the stage needs no network (render workers inside the
 container isolate themselves as they do on the host). Outputs are verified against the plan by
@@ -145,6 +147,10 @@ def build_container(client: dagger.Client, plan: Plan, step: Step, *, base: dagg
     """The container of one step: the shared base, the step's own files read-only, its command."""
     ctr = base if base is not None else build_base(client, plan)
     host = client.host()
+    if step.catalog:
+        inputs = [f.target.relative_to(plan.catalog).as_posix() for f in step.catalog]
+        source = host.directory(str(plan.workspace.catalog.resolve()), include=inputs)
+        ctr = ctr.with_mounted_directory(str(plan.catalog), source, read_only=True)
     for file in step.files:
         only = host.directory(str(file.source.parent), include=[file.source.name])
         ctr = ctr.with_mounted_directory(str(file.target.parent), only, read_only=True)

@@ -129,12 +129,16 @@ class FileMount:
 class Step:
     """One container run of a plan: one recipe, its command, the files only it reads, what it must produce.
 
-    ``files`` are placed read-only besides the plan's shared inputs (``reproduce``: the recipe's own
-    lockfile); ``outputs`` names the files expected in the plan's output directory after the run.
+    ``catalog`` are the recipe's own catalog inputs (every file its lock records a digest of: registry,
+    overlays, mixins, values, manifests, config, local charts), placed read-only under the plan's
+    catalog directory, and nothing else of the catalog; ``files`` are other files placed read-only
+    (``reproduce``: the recipe's own lockfile); ``outputs`` names the files expected in the plan's
+    output directory after the run.
     """
 
     name: str
     argv: tuple[str, ...]
+    catalog: tuple[FileMount, ...] = ()
     files: tuple[FileMount, ...] = ()
     outputs: tuple[str, ...] = ()
 
@@ -216,6 +220,7 @@ class Plan:
     inputs: tuple[Mount, ...]
     environment: tuple[tuple[str, str], ...]
     workdir: PurePosixPath
+    catalog: PurePosixPath
     steps: tuple[Step, ...]
     outputs: ExpectedOutputs
 
@@ -233,8 +238,12 @@ class Plan:
             raise ValueError("a plan has at least one step")
         if len({s.name for s in self.steps}) != len(self.steps):
             raise ValueError("two steps share a name")
+        _absolute(self.catalog, "catalog directory")
         for step in self.steps:
-            clash = {f.target for f in step.files} & set(targets)
+            outside = [str(f.target) for f in step.catalog if not f.target.is_relative_to(self.catalog)]
+            if outside:
+                raise ValueError(f"step {step.name!r} places catalog input {outside[0]} outside {self.catalog}")
+            clash = {f.target for f in (*step.catalog, *step.files)} & set(targets)
             if clash:
                 raise ValueError(f"step {step.name!r} places a file over a mount: {sorted(map(str, clash))}")
 

@@ -5,7 +5,7 @@ Container layout (the same for every stage and step)::
 
     /opt/wheels                   the wheelhouse (read-only): one hashed wheel per pin + requirements.txt
     /opt/recipe-pipeline/pipeline this package's source (read-only; PYTHONPATH=/opt/recipe-pipeline)
-    /in/catalog                   the catalog (read-only)
+    /in/catalog/…                 the step's recipe's catalog inputs, and only those (read-only)
     /in/lockfiles/<recipe>.lock.json  the step's own committed lockfile (read-only; reproduce only)
     /work/cache/charts, /renders  the host cache, copied in (content-addressed, verified on read)
     /out/lockfiles                where a ``lock`` step writes; exported back to the host
@@ -33,7 +33,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from ..errors import BackendError
-from ..lockfile import LOCK_SUFFIX, Lockfile
+from ..lock import input_digests
+from ..lockfile import LOCK_SUFFIX, MISSING_INPUT, Lockfile
+from ..recipes import Recipe
 from ..registry import DockerConfig, docker_config_path
 from ..render.sandbox import CANONICAL
 from ..stages import Workspace, compose_recipes, resolve_locks
@@ -131,6 +133,12 @@ def container_path(host: Path, fallback: PurePosixPath, *, cwd: Path | None = No
     return CONTAINER_WORKDIR / rel.as_posix()
 
 
+def _catalog_inputs(recipe: Recipe, target: PurePosixPath) -> tuple[FileMount, ...]:
+    """The recipe's catalog inputs (what its lock records), each placed at the same path under ``target``."""
+    return tuple(FileMount(target=target / rel, source=(recipe.catalog / rel).resolve(), digest=digest)
+                 for rel, digest in sorted(input_digests(recipe).items()) if digest != MISSING_INPUT)
+
+
 def build_plan(
     stage: Stage,
     ws: Workspace,
@@ -160,7 +168,7 @@ def build_plan(
     )
     package = project / "pipeline"
     catalog = container_path(ws.catalog, CONTAINER_CATALOG)
-    inputs = [_mount(catalog, ws.catalog)]
+    inputs: list[Mount] = []
     common = ["python", "-m", "pipeline", stage.value, "--catalog", str(catalog)]
     lockdir = container_path(ws.lockdir, CONTAINER_LOCKDIR)
     names = [r.name for r in composed]
@@ -190,19 +198,20 @@ def build_plan(
     if ws.workers is not None:
         common += ["--workers", str(ws.workers)]
     steps = []
-    for name in names:
+    for recipe in composed:
+        name = recipe.name
         lockfile = f"{name}{LOCK_SUFFIX}"
         files: tuple[FileMount, ...] = ()
         if stage is Stage.REPRODUCE and (ws.lockdir / lockfile).is_file():
             source = (ws.lockdir / lockfile).resolve()
             files = (FileMount(target=lockdir / lockfile, source=source, digest=sha256(source.read_bytes())),)
-        steps.append(Step(name=name, argv=(*common, "--recipe", name), files=files,
-                          outputs=(lockfile,) if stage is Stage.LOCK else ()))
+        steps.append(Step(name=name, argv=(*common, "--recipe", name), catalog=_catalog_inputs(recipe, catalog),
+                          files=files, outputs=(lockfile,) if stage is Stage.LOCK else ()))
     return Plan(
         stage=stage, recipes=tuple(recipes), workspace=ws, base_image=settings.base_image,
         platform=settings.platform, wheels=wheels,
         project=_mount(CONTAINER_PROJECT / "pipeline", package, skip=_SKIP),
-        inputs=tuple(inputs), environment=container_environment(), workdir=CONTAINER_WORKDIR,
+        inputs=tuple(inputs), environment=container_environment(), workdir=CONTAINER_WORKDIR, catalog=catalog,
         steps=tuple(steps), outputs=outputs,
     )
 
@@ -218,7 +227,7 @@ def verify_inputs(plan: Plan) -> None:
                 hint="something wrote to the workspace during the run; run again when it is quiet",
             )
     for step in plan.steps:
-        for file in step.files:
+        for file in (*step.catalog, *step.files):
             now = sha256(file.source.read_bytes()) if file.source.is_file() else None
             if now != file.digest:
                 raise BackendError(

@@ -11,7 +11,8 @@ Input: a :class:`~.interface.Plan`. What it runs, in order:
    environment: built once per machine and reused;
 3. one container per :class:`~.interface.Step` (one recipe), several at a time:
    ``run --rm --network none --pull never`` with exactly the plan's environment (podman:
-   ``--unsetenv-all``), the project, the catalog and the step's own files mounted read-only, the
+   ``--unsetenv-all``), the project, the recipe's own catalog inputs (and no other catalog file) and
+   the step's own files mounted read-only, the
    content-addressed cache copied into a temporary directory (writable there, never written back),
    and an empty output directory; its exit code, output files and stdout/stderr are collected;
 4. :func:`~.plan.assemble` puts the step results together on the host (as the local backend
@@ -202,7 +203,7 @@ def _step_key(image: str, plan: Plan, step: Step, backend: BackendName) -> str:
         "backend": backend.value, "image": image, "environment": list(plan.environment), "argv": list(step.argv),
         "workdir": str(plan.workdir),
         "mounts": [[str(m.target), m.digest, m.read_only] for m in (plan.project, *plan.inputs)],
-        "files": [[str(f.target), f.digest] for f in step.files],
+        "files": [[str(f.target), f.digest] for f in (*step.catalog, *step.files)],
         "outputs": [str(plan.outputs.directory), list(step.outputs)],
     }
     return sha256(canonical_json(body)).removeprefix("sha256:")
@@ -233,7 +234,7 @@ def _run_step(cli: _Cli, image: str, plan: Plan, step: Step, tmp: Path) -> Outpu
             source = work / "copy" / mount.target.relative_to("/").as_posix()
             shutil.copytree(mount.source, source, symlinks=True)
         volumes += ["--volume", _volume(source, mount.target, read_only=mount.read_only)]
-    for file in step.files:
+    for file in (*step.catalog, *step.files):
         volumes += ["--volume", _volume(file.source, file.target, read_only=True)]
     out: Path | None = None
     if plan.outputs.directory is not None:

@@ -11,7 +11,8 @@ import pytest
 from pipeline.backends import OutputMismatchError, Outputs, Plan, Stage, assemble, verify_inputs, write_outputs
 from pipeline.backends.plan import container_path, tree_digest
 from pipeline.errors import BackendError
-from pipeline.stages import Workspace
+from pipeline.lock import input_digests
+from pipeline.stages import Workspace, compose_recipes
 from pipeline.vocabulary.digest import sha256
 from tests.backends.conftest import PlanFactory
 
@@ -53,11 +54,15 @@ def test_tree_digest_ignores_order_and_skipped_names(tmp_path: Path) -> None:
 def test_verify_inputs_names_the_input_that_changed(make_plan: PlanFactory, workspace: Workspace) -> None:
     plan = make_plan(Stage.LOCK)
     verify_inputs(plan)
-    (workspace.catalog / "overlays/new.yaml").write_text("x: 1\n")
+    (workspace.catalog / "overlays/new.yaml").write_text("x: 1\n")  # not an input of the recipe: no change
+    verify_inputs(plan)
+    values = workspace.catalog / "components/app/values.yaml"
+    planned = sha256(values.read_bytes())
+    values.write_text(values.read_text() + "# edited\n")
     with pytest.raises(BackendError) as caught:
         verify_inputs(plan)
-    assert caught.value.message.startswith(f"input {workspace.catalog.resolve()} (for /in/catalog) changed since "
-                                           f"the plan was made: planned {plan.inputs[0].digest}, now sha256:")
+    assert caught.value.message == (f"input {values.resolve()} (for /in/catalog/components/app/values.yaml) changed "
+                                    f"since the plan was made: planned {planned}, now {sha256(values.read_bytes())}")
 
 
 # ---- assembling per-recipe steps on the host ----------------------------------------------------------
@@ -68,22 +73,31 @@ def _two_steps(plan: Plan) -> Plan:
     return dataclasses.replace(plan, steps=(dataclasses.replace(step, name="a"), dataclasses.replace(step, name="b")))
 
 
-def test_one_step_per_recipe_with_only_its_own_lockfile(make_plan: PlanFactory, workspace: Workspace) -> None:
+def test_one_step_per_recipe_with_only_its_own_inputs_and_lockfile(make_plan: PlanFactory,
+                                                                   workspace: Workspace) -> None:
     workspace.lockdir.mkdir()
     (workspace.lockdir / "eks.lock.json").write_text("{}\n")
     (workspace.lockdir / "other.lock.json").write_text("{}\n")
+    (workspace.catalog / "README.md").write_text("notes\n")
     plan = make_plan(Stage.REPRODUCE)
     assert [s.name for s in plan.steps] == ["eks"]
+    recipe = compose_recipes(workspace.catalog, ["eks"])[1][0]
+    assert [(str(f.target), f.source, f.digest) for f in plan.steps[0].catalog] == [
+        (f"/in/catalog/{rel}", (workspace.catalog / rel).resolve(), digest)
+        for rel, digest in sorted(input_digests(recipe).items())]
+    assert "/in/catalog/overlays/eks.yaml" in {str(f.target) for f in plan.steps[0].catalog}
+    assert "/in/catalog/README.md" not in {str(f.target) for f in plan.steps[0].catalog}
     assert [(str(f.target), f.source, f.digest) for f in plan.steps[0].files] == [
         ("/in/lockfiles/eks.lock.json", (workspace.lockdir / "eks.lock.json").resolve(), sha256(b"{}\n"))]
-    assert all(m.target != PurePosixPath("/in/lockfiles") for m in plan.inputs)
+    assert plan.inputs == ()  # nothing of the catalog or the lockfiles is shared between steps
 
 
 def test_inputs_below_the_working_directory_keep_their_relative_path(make_plan: PlanFactory, workspace: Workspace,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(workspace.catalog.parent)
     plan = make_plan(Stage.REPRODUCE)
-    assert str(plan.inputs[0].target) == "/work/catalog"
+    assert str(plan.catalog) == "/work/catalog"
+    assert str(plan.steps[0].catalog[0].target).startswith("/work/catalog/")
     assert plan.steps[0].argv[4:8] == ("--catalog", "/work/catalog", "--lockdir", "/work/locks")
     assert container_path(workspace.catalog.parent / "cache", PurePosixPath("/in/x")) == PurePosixPath("/in/x")
 

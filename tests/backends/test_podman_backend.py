@@ -170,15 +170,20 @@ def test_the_step_key_follows_every_input_and_the_cache_holds_only_what_it_was_g
     step = plan.steps[0]
     key = _step_key("sha256:image", plan, step, BackendName.PODMAN)
     assert key == _step_key("sha256:image", plan, step, BackendName.PODMAN)
-    moved = dataclasses.replace(plan.inputs[0], digest=sha256(b"another catalog"))
+    edited = dataclasses.replace(step.catalog[0], digest=sha256(b"another values file"))
+    moved = dataclasses.replace(plan.project, digest=sha256(b"another package"))
     others = [
         _step_key("sha256:other", plan, step, BackendName.PODMAN),
         _step_key("sha256:image", plan, step, BackendName.DOCKER),
-        _step_key("sha256:image", dataclasses.replace(plan, inputs=(moved, *plan.inputs[1:])), step,
+        _step_key("sha256:image", dataclasses.replace(plan, project=moved), step, BackendName.PODMAN),
+        _step_key("sha256:image", plan, dataclasses.replace(step, catalog=(edited, *step.catalog[1:])),
                   BackendName.PODMAN),
         _step_key("sha256:image", plan, dataclasses.replace(step, argv=(*step.argv, "-v")), BackendName.PODMAN),
     ]
-    assert len({key, *others}) == 5
+    assert len({key, *others}) == 6
+    # A catalog file that is not an input of the recipe is not in its step at all.
+    (plan.workspace.catalog / "README.md").write_text("notes\n")
+    assert _step_key("sha256:image", make_plan(Stage.LOCK), step, BackendName.PODMAN) == key
     path = tmp_path / "steps" / f"{key}.json"
     assert _cached(path) is None
     _remember(path, Outputs(exit_code=0, files={"eks.lock.json": b"\x00lock"}, stdout="out\n", stderr="err\n"))
