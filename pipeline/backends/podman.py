@@ -188,7 +188,7 @@ def _stage_image(cli: _Cli, plan: Plan) -> str:
                 hint="the base image and the wheels must fit each other: check "
                 "[tool.recipe-pipeline.backends.container] in pyproject.toml against requirements/run.txt",
             )
-        cli.checked("commit", "--quiet", name, tag, timeout=_PULL_SECONDS, what="saving the stage image")
+        cli.checked("commit", name, tag, timeout=_PULL_SECONDS, what="saving the stage image")
     finally:
         cli.run("rm", "--force", name, timeout=120, what="removing the install container")
     found = cli.image_id(tag)
