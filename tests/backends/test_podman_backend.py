@@ -4,7 +4,8 @@ here (``lab/base-image.toml``), served from a real registry on loopback.
 Pinned: reproduce passes against the committed locks and a second run is served from the step cache;
 lock gives lockfiles byte-identical to the local backend's (images resolved on the host through a
 mirror, as the local lock resolves them); a changed values file is reported stale inside the container
-as outside; bad input found inside a container gives the same exit code and message as outside; and
+as outside; bad input found inside a container gives the same exit code and message as outside; a base
+image that cannot take the wheels fails with exit 2 and the hint; and
 without podman (or runc, or docker) the backend fails within seconds with exit 2 and the hint.
 """
 
@@ -20,10 +21,12 @@ from pathlib import Path
 
 import pytest
 
+from lab.images import ImageFile, ImageSpec, Platform, build_image, push_image
 from lab.registry import fill_registry
 from pipeline.backends import BackendName, Outputs, Stage
 from pipeline.backends.podman import _cached, _loopback, _remember, _step_key
 from pipeline.vocabulary.digest import sha256
+from pipeline.vocabulary.reference import ImageRef
 from tests.backends.conftest import REPO, Containers, PlanFactory
 from tests.servers import start_registry
 
@@ -200,3 +203,25 @@ def test_the_step_key_follows_every_input_and_the_cache_holds_only_what_it_was_g
 ])
 def test_only_a_loopback_registry_is_pulled_from_without_tls(ref: str, loopback: bool) -> None:
     assert _loopback(ref) is loopback
+
+
+@pytest.mark.containers
+def test_a_base_image_without_python_fails_the_wheel_install_with_exit_2(containers: Containers,
+                                                                        tmp_path: Path) -> None:
+    registry = start_registry(tmp_path / "registry")
+    try:
+        spec = ImageSpec(ref=ImageRef.parse("localhost:5001/recipe-lab/no-python:1"),
+                         platforms=(Platform.parse("linux/amd64"),),
+                         files=(ImageFile(path="etc/os-release", content=b"ID=empty\n"),))
+        built = build_image(spec)
+        push_image(built, registry.url)
+        env = {**containers.env, "RECIPE_PIPELINE_BASE_IMAGE": f"{registry.host}/recipe-lab/no-python:1@{built.digest}"}
+        done = _pipeline("reproduce", "--backend", "podman", "--recipe", "h100-any",
+                         "--cache", str(containers.cache(tmp_path / "cache")), cwd=REPO, env=env)
+    finally:
+        registry.stop()
+    assert (done.returncode, done.stdout) == (2, "")
+    lines = done.stderr.splitlines()
+    assert lines[0].startswith("error: installing the pinned wheels failed in the container (exit 127): ")
+    assert lines[-1] == ("hint: the base image and the wheels must fit each other: check "
+                         "[tool.recipe-pipeline.backends.container] in pyproject.toml against requirements/run.txt")
