@@ -103,6 +103,13 @@ def registry(session: nox.Session) -> None:
     session.run("python", "-m", "lab", *(session.posargs or ["start"]))
 
 
+@nox.session(name="base-image", default=False)
+def base_image(session: nox.Session) -> None:
+    """Build the container base image from Debian packages (cached), push it to 127.0.0.1:5001, print its digest."""
+    _install(session, RUN_REQUIREMENTS)
+    session.run("python", "-m", "lab", "base-image", *session.posargs)
+
+
 @nox.session(default=False)
 def drift(session: nox.Session) -> None:
     """Re-check every locked tag and chart version against its source: nox -s drift -- --fail-on-drift."""

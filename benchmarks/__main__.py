@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(bundle.run(repeat=args.repeat)))
         return 0
     catalog = ROOT / "recipes"
-    from benchmarks import bom, bundle, discovery, engines, relock, resolve
+    from benchmarks import bom, bundle, containers, discovery, engines, relock, resolve
 
     lines = bench_catalog("our catalog", catalog, repeat=args.repeat)
     with tempfile.TemporaryDirectory(prefix="bench-catalog-") as tmp:
@@ -155,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     lines += discovery.run()
     lines += bom.run(repeat=args.repeat)
     lines += bundle.run(repeat=args.repeat)
+    lines += containers.run()
     print("\n".join(lines))
     return 0
 

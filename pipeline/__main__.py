@@ -4,7 +4,7 @@ Exit codes: 0 all good; 1 a gate failed (divergence, stale or tampered lock); 2 
 3 an internal error (a bug: one line, the traceback with ``-v``); 130 interrupted (SIGINT at any
 moment, imports included: nothing is written, every write being atomic).
 Data goes to stdout; logs go to stderr (``-v`` for more). ``lock`` and ``reproduce`` take
-``--backend local|dagger``: the stage runs in-process (default) or in containers (pipeline.backends).
+``--backend local|dagger|podman|docker``: the stage runs in-process (default) or in containers (pipeline.backends).
 """
 
 from __future__ import annotations
@@ -64,10 +64,20 @@ from .vocabulary.files import atomic_write, atomic_write_many
 log = logging.getLogger("pipeline")
 
 
+def _relative(path: str) -> str:
+    """``path`` relative to the working directory when below it (``/work/recipes`` in a container whose
+    working directory is ``/work`` is ``recipes``, as it is outside)."""
+    try:
+        return Path(path).resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return path
+
+
 def for_catalog(text: str, args: argparse.Namespace) -> str:
     """``text`` with the nox sessions of this project's own catalog (``nox -s lock``, ``nox -s bom``)
     replaced by the command for the catalog in use, when it is another one."""
-    catalog, lockdir = getattr(args, "catalog", "recipes"), getattr(args, "lockdir", "lockfiles")
+    catalog, lockdir = (_relative(getattr(args, "catalog", "recipes")),
+                        _relative(getattr(args, "lockdir", "lockfiles")))
     if (catalog, lockdir) == ("recipes", "lockfiles"):
         return text
     where = f"--catalog {catalog}" + (f" --lockdir {lockdir}" if lockdir != "lockfiles" else "")
@@ -588,6 +598,9 @@ def _on_backend(args: argparse.Namespace, stage_name: str) -> int:
         _print_writes(applied.written, applied.unchanged, applied.removed, removed_why=" (no such recipe any more)")
         if outputs.exit_code == 0:
             print(f"{len(plan.outputs.files)} recipes locked on the {args.backend} backend")
+    if outputs.cached:
+        print(f"{len(outputs.cached)} of {len(plan.steps)} container steps served from the step cache: "
+              f"{', '.join(outputs.cached)}", file=sys.stderr)
     log.info("%s on the %s backend took %.2f s", stage.value, args.backend, time.monotonic() - started)
     return outputs.exit_code
 
@@ -747,9 +760,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "pipeline.yaml (default: $PIPELINE_CONFIG, else ~/.config/recipe-pipeline/config.yaml "
                         "if it exists); never a lock input")
     backend = argparse.ArgumentParser(add_help=False)
-    backend.add_argument("--backend", choices=("local", "dagger"), default="local",
-                         help="where the stage runs: in this process (local, default) or in containers on a "
-                         "Dagger engine (dagger; run it under 'dagger run')")
+    backend.add_argument("--backend", choices=("local", "dagger", "podman", "docker"), default="local",
+                         help="where the stage runs: in this process (local, default), or one container per recipe "
+                         "on a Dagger engine (dagger; run it under 'dagger run') or with the podman or docker CLI")
     engine = argparse.ArgumentParser(add_help=False)
     engine.add_argument("--engine", choices=ENGINES, default=ENGINE_NAME,
                         help="what renders: Helm's SDK in the worker processes (helm-python-sdk, default) or "

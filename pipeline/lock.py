@@ -52,6 +52,7 @@ __all__ = [
     "build_component",
     "build_lockfile",
     "check_lock",
+    "complete_lockfile",
     "engine_mismatch",
     "ghost_locks",
     "input_digests",
@@ -130,18 +131,37 @@ def _image_entries(found: Sequence[FoundImage], resolved: Mapping[ImageRef, Reso
         found_at.setdefault(seen.ref, set()).add(seen.found_at)
     out = []
     for ref in sorted(origins, key=str):
-        answer = resolved.get(ref)
         image = LockedImage(ref=str(ref), image=ref, origin=origins[ref], found_at=tuple(sorted(found_at[ref])),
                             digest=Digest(ref.digest) if ref.digest is not None else None,
                             source=ImageSource.REFERENCE if ref.pinned else None)
-        if answer is not None:
-            image = dataclasses.replace(
-                image, digest=Digest(answer.digest),
-                source=ImageSource.REFERENCE if ref.pinned else ImageSource.REGISTRY,
-                media_type=answer.media_type, platforms=tuple(sorted(answer.platforms.items())),
-                served_by=answer.served_by)
-        out.append(image)
+        out.append(_with_answer(image, resolved.get(ref)))
     return tuple(out)
+
+
+def _with_answer(image: LockedImage, answer: ResolvedImage | None) -> LockedImage:
+    """``image`` with what its registry answered (unchanged without an answer)."""
+    if answer is None:
+        return image
+    return dataclasses.replace(
+        image, digest=Digest(answer.digest),
+        source=ImageSource.REFERENCE if image.image.pinned else ImageSource.REGISTRY,
+        media_type=answer.media_type, platforms=tuple(sorted(answer.platforms.items())),
+        served_by=answer.served_by)
+
+
+def complete_lockfile(lock: Lockfile, resolved: Mapping[ImageRef, ResolvedImage]) -> Lockfile:
+    """The lock made with ``lock --no-resolve`` as ``lock`` would have made it with these registry answers.
+
+    Containers lock without the network; the host resolves and completes (same bytes as a local lock:
+    images are entered by the same rule as :func:`build_component` enters them). Only unresolved
+    images are completed; a lock that has resolved images is refused.
+    """
+    if any(i.resolved for c in lock.components.values() for i in c.images):
+        raise LockError(f"the lock of {lock.name!r} is already resolved", hint="complete only a --no-resolve lock")
+    components = [dataclasses.replace(c, images=tuple(_with_answer(i, resolved.get(i.image)) for i in c.images))
+                  for c in lock.ordered()]
+    return seal(recipe=lock.recipe, inputs=lock.inputs, engine=lock.engine, components=components,
+                volatile=lock.volatile)
 
 
 def build_component(

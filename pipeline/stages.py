@@ -31,6 +31,7 @@ from .lock import (
     build_component,
     build_lockfile,
     check_lock,
+    complete_lockfile,
     display_path,
     engine_mismatch,
     ghost_locks,
@@ -77,6 +78,7 @@ __all__ = [
     "qualify_catalog",
     "render_recipe",
     "reproduce_catalog",
+    "resolve_locks",
 ]
 
 log = logging.getLogger("pipeline")
@@ -315,6 +317,24 @@ def _previous_resolutions(lockdir: Path) -> dict[ImageRef, ResolvedImage]:
                                                  size=0, platforms=dict(image.platforms or ()),
                                                  served_by=image.served_by)
     return out
+
+
+def resolve_locks(ws: Workspace, locks: Sequence[Lockfile], *,
+                  credentials: DockerConfig | None = None) -> list[Lockfile]:
+    """The resolve step of ``lock`` for locks made elsewhere with ``--no-resolve`` (in containers).
+
+    Asks the registries (the catalog's registry configuration, ``credentials``) for every image of
+    ``locks`` once, and completes each lock as :func:`lock_catalog` would have written it: the same
+    bytes. A registry that cannot answer is a :class:`ResolveError`, as with a local lock.
+    """
+    if not ws.resolve:
+        return list(locks)
+    catalog = load_catalog(ws.catalog)
+    refs = sorted({i.image for lock in locks for c in lock.components.values() for i in c.images}, key=str)
+    with RegistryClient(config=catalog.config.registries, credentials=credentials) as client:
+        resolved = resolve_all(refs, client=client)
+    log.info("resolved %d distinct image references on the host", len(resolved))
+    return [complete_lockfile(lock, resolved) for lock in locks]
 
 
 def _lockfile(recipe: Recipe, built: RecipeBuild, *, engine: Mapping[str, str], volatile: Sequence[Any],

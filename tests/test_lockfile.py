@@ -241,6 +241,7 @@ JSON_READERS = {
     "pipeline/render/cache.py": "render-cache index entries (stream digest and engine identity; never a lock)",
     "pipeline/attest/dsse.py": "DSSE envelopes and key-signed Sigstore bundles of our attestations",
     "pipeline/attest/statement.py": "the in-toto statement a verified attestation signs",
+    "pipeline/backends/podman.py": "its own step-cache records (exit code, output files, report tails)",
 }
 
 
