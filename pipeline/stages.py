@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .build import ChartProblem, RecipeBuild, build, chart_record, pin_location
+from .build import ChartProblem, RecipeBuild, build, chart_record, fetch_charts, pin_location
 from .charts import ChartStore, OciChartSource, SourceFactory, apply_mirrors, redact_url
 from .errors import PipelineError, UsageError
 from .gates import Finding, ghost_finding, run_gates
-from .images import FoundImage, ImageRef
+from .images import DiscoveryCache, FoundImage, ImageRef
 from .lock import (
     CHECKS,
     LOCK_CHECKS,
@@ -40,6 +40,7 @@ from .lock import (
 )
 from .lockfile import LOCK_SUFFIX, LockedComponent, Lockfile, load, lock_path
 from .progress import SILENT, Progress
+from .relock import LockCache
 from .recipes import Catalog, Component, ComponentType, Recipe, catalog_recipes, compose, load_catalog, load_environment
 from .registry import DockerConfig, RegistryClient, RegistryConfig, ResolvedImage, resolve_all
 from .render.cache import CachedRenderer, RenderCache
@@ -234,6 +235,10 @@ class LockResult:
     reused_digests: int = 0
     #: ``lock --check``: ``written``/``removed`` are what would change; nothing was written
     checked_only: bool = False
+    #: recipes whose lock came from the lock cache (same inputs, charts, engine and code): not rendered
+    reused_locks: int = 0
+    #: component renders whose images came from the discovery cache (not parsed again)
+    discovery_hits: int = 0
 
 
 def lock_catalog(
@@ -249,30 +254,66 @@ def lock_catalog(
     ``keep_going`` the recipes that need them are skipped (``LockResult.skipped``, their lockfiles
     untouched) and the others locked.
 
-    Incremental: a render job whose content key (and engine) is in the render cache is not rendered
-    again; references pinned by digest take their resolution from the previous locks (tags are always
-    asked); only lockfiles whose bytes change are rewritten. With ``check`` nothing is written: the
-    result says which lockfiles would change.
+    Incremental: a recipe whose inputs, fetched charts, engine and code match a lock-cache entry is
+    not rendered or rediscovered (:class:`~pipeline.relock.LockCache`); a render job whose content
+    key (and engine) is in the render cache is not rendered again, and a render already seen is not
+    rediscovered (:class:`~pipeline.images.DiscoveryCache`); references pinned by digest take their
+    resolution from the previous locks (tags are always asked); only lockfiles whose bytes change are
+    rewritten. Every lock is assembled unresolved, then completed with this run's registry answers,
+    so a relock writes the bytes of a cold lock. With ``check`` nothing is written: the result says
+    which lockfiles would change.
     """
     catalog, recipes = compose_recipes(ws.catalog, names, environment=ws.environment)
     volatile = load_volatile(ws.catalog)
     problems: list[ChartProblem] | None = [] if keep_going else None
-    cache = RenderCache(ws.cache / "render-jobs", engine=_selected_engine(ws.engine))
+    selected = _selected_engine(ws.engine)
+    cache = RenderCache(ws.cache / "render-jobs", engine=selected)
+    lock_cache = LockCache(ws.cache / "locks", engine=selected)
     limits = _render_limits(catalog)
+    unresolved: dict[str, bytes] = {}
     with SourceFactory() as sources, WorkerPool(CANONICAL, workers=ws.workers, engine=ws.engine, **limits) as pool:
+        charts = fetch_charts(recipes, store=ws.store, mirrors=catalog.config.mirrors, sources=sources,
+                              walk_order=pool.variation.walk_order, problems=problems)
+        # A recipe whose inputs, charts (as fetched now), engine and code are those of a cached lock
+        # is neither rendered nor rediscovered: its lock bytes are reused (pipeline/relock.py).
+        inputs = {r.name: input_digests(r) for r in recipes if r.name in charts}
+        keys = {r.name: lock_cache.key(r, inputs=inputs[r.name], volatile=[v.as_dict() for v in volatile],
+                                       charts={n: chart_record(c).as_json() for n, c in charts[r.name].items()})
+                for r in recipes if r.name in charts}
+        for name, key in keys.items():
+            if (raw := lock_cache.get(key)) is not None:
+                unresolved[name] = raw
+        todo = [r for r in recipes if r.name in keys and r.name not in unresolved]
         # Jobs whose content key is cached are not rendered; workers start only for the others.
         renderer = CachedRenderer(pool, cache, engine_of=lambda: _engine_of(pool))
-        builds = build(recipes, pool=renderer, store=ws.store, mirrors=catalog.config.mirrors, volatile=volatile,
-                       sources=sources, progress=progress, problems=problems)
+        discovered = DiscoveryCache(ws.cache / "discovery")
+        builds = build(todo, pool=renderer, store=ws.store, mirrors=catalog.config.mirrors, volatile=volatile,
+                       sources=sources, progress=progress, charts=charts, discovered=discovered) if todo else {}
         if len(renderer.engines) > 1:
             raise PipelineError(f"render cache entries and workers report different engines: {renderer.engines}",
                                 hint=f"remove the render cache ({ws.cache / 'render-jobs'}) and lock again")
-        engine = renderer.engines[0] if renderer.engines else _engine_of(pool)
+        engine = (renderer.engines[0] if renderer.engines else _engine_of(pool)) if builds else None
         renders = pool.rendered
+    skipped = tuple(r.name for r in recipes if r.name not in keys)
+    kept = {lock_path(ws.lockdir, name) for name in skipped}
+    locked = [r for r in recipes if r.name in keys]
+    made: dict[str, Lockfile] = {}
+    for recipe in todo:
+        assert engine is not None
+        built = builds[recipe.name]
+        made[recipe.name] = _lockfile(recipe, built, engine=engine, volatile=volatile, resolved={},
+                                      inputs=inputs[recipe.name])
+        unresolved[recipe.name] = made[recipe.name].raw or made[recipe.name].dumps()
+        lock_cache.put(keys[recipe.name], unresolved[recipe.name])
+        for render in built.renders.values():
+            ws.cache_stream(render.stream)
     resolved: dict[ImageRef, ResolvedImage] = {}
     reused = 0
     if ws.resolve:
-        refs = sorted({i.ref for b in builds.values() for found in b.images.values() for i in found}, key=str)
+        for name, raw in unresolved.items():
+            if name not in made:
+                made[name] = Lockfile.from_bytes(raw, display=f"the lock cache's lock of {name!r}")
+        refs = sorted({i.image for lock in made.values() for _, i in lock.images()}, key=str)
         known = _previous_resolutions(ws.lockdir)
         resolved = {ref: known[ref] for ref in refs if ref in known}
         reused = len(resolved)
@@ -283,19 +324,18 @@ def lock_catalog(
         log.info("resolved %d distinct image references (%d digest-pinned ones taken from the previous locks)",
                  len(resolved), reused)
     files: dict[Path, bytes] = {}
-    skipped = tuple(r.name for r in recipes if r.name not in builds)
-    kept = {lock_path(ws.lockdir, name) for name in skipped}
-    locked = [r for r in recipes if r.name in builds]
     for recipe in locked:
-        lockfile = _lockfile(recipe, builds[recipe.name], engine=engine, volatile=volatile, resolved=resolved)
-        files[lock_path(ws.lockdir, recipe.name)] = lockfile.dumps()
-        for render in builds[recipe.name].renders.values():
-            ws.cache_stream(render.stream)
+        raw = unresolved[recipe.name]
+        if ws.resolve:  # completed with this run's answers: byte for byte what a cold lock writes
+            lock = complete_lockfile(made[recipe.name], resolved)
+            raw = lock.raw or lock.dumps()
+        files[lock_path(ws.lockdir, recipe.name)] = raw
     generated = () if names else [p for p in ws.lockdir.glob(f"*{LOCK_SUFFIX}") if p not in kept]
     synced = plan_sync(files, generated=generated) if check else sync_tree(files, generated=generated)
     return LockResult(written=synced.written, unchanged=synced.unchanged, removed=synced.removed,
                       recipes=tuple(locked), renders=renders, skipped=skipped, problems=tuple(problems or ()),
-                      cache_hits=renderer.hits, reused_digests=reused, checked_only=check)
+                      cache_hits=renderer.hits, reused_digests=reused, checked_only=check,
+                      reused_locks=len(locked) - len(todo), discovery_hits=discovered.hits)
 
 
 def _previous_resolutions(lockdir: Path) -> dict[ImageRef, ResolvedImage]:
@@ -338,7 +378,7 @@ def resolve_locks(ws: Workspace, locks: Sequence[Lockfile], *,
 
 
 def _lockfile(recipe: Recipe, built: RecipeBuild, *, engine: Mapping[str, str], volatile: Sequence[Any],
-              resolved: Mapping[ImageRef, ResolvedImage]) -> Lockfile:
+              resolved: Mapping[ImageRef, ResolvedImage], inputs: Mapping[str, Digest] | None = None) -> Lockfile:
     components = [
         build_component(
             c, chart=chart_record(built.charts[c.name]) if c.name in built.charts else None,
@@ -346,7 +386,7 @@ def _lockfile(recipe: Recipe, built: RecipeBuild, *, engine: Mapping[str, str], 
         )
         for c in recipe.components
     ]
-    inputs = input_digests(recipe)
+    inputs = input_digests(recipe) if inputs is None else inputs
     return build_lockfile(recipe, inputs=inputs, engine=engine, components=components, volatile=volatile)
 
 

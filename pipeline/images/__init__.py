@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ..vocabulary.reference import DOCKER_HUB, ImageRef, ImageRefError
 from .annotation import AnnotatedImage, annotation_images
+from .cache import DiscoveryCache
 from .discover import ComponentLike, classify, discover
 from .inventory import explain, format_inventory
 from .model import Discovery, FoundImage, Origin, Rejected, RejectReason, Resource, ValuePath, Via, format_path
@@ -19,6 +20,7 @@ __all__ = [
     "AnnotatedImage",
     "ComponentLike",
     "Discovery",
+    "DiscoveryCache",
     "FoundImage",
     "ImageRef",
     "ImageRefError",
