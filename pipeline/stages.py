@@ -276,7 +276,8 @@ def lock_catalog(
                               walk_order=pool.variation.walk_order, problems=problems)
         # A recipe whose inputs, charts (as fetched now), engine and code are those of a cached lock
         # is neither rendered nor rediscovered: its lock bytes are reused (pipeline/relock.py).
-        inputs = {r.name: input_digests(r) for r in recipes if r.name in charts}
+        listings: dict[tuple[str, ...], list[str]] = {}
+        inputs = {r.name: input_digests(r, listings=listings) for r in recipes if r.name in charts}
         keys = {r.name: lock_cache.key(r, inputs=inputs[r.name], volatile=[v.as_dict() for v in volatile],
                                        charts={n: chart_record(c).as_json() for n, c in charts[r.name].items()})
                 for r in recipes if r.name in charts}

@@ -1,0 +1,183 @@
+"""Incremental ``lock``: a relock writes exactly the bytes of a cold lock; ``lock --check``; the caches.
+
+Each scenario locks a copy of our catalog cold, changes it (a values edit, a chart bump, nothing),
+relocks with the warm caches (lock cache, render cache, discovery cache), and compares every
+lockfile with a cold lock of the changed catalog made with an empty cache. The counters asserted
+are the ones the summary line prints (``LockResult``), never timings.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from pipeline.__main__ import main
+from pipeline.charts import pack_directory
+from pipeline.stages import LockResult, Workspace, lock_catalog
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPES = ("h100-any", "h100-eks-ubuntu-training-kubeflow", "h100-kind-inference")
+
+
+@pytest.fixture
+def catalog(tmp_path: Path) -> Path:
+    shutil.copytree(ROOT / "recipes", tmp_path / "recipes")
+    return tmp_path / "recipes"
+
+
+def _lock(catalog: Path, lockdir: Path, cache: Path, *, check: bool = False) -> LockResult:
+    ws = Workspace(catalog=catalog, lockdir=lockdir, cache=cache, workers=1, resolve=False)
+    return lock_catalog(ws, check=check)
+
+
+def _files(lockdir: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(lockdir.glob("*.lock.json"))}
+
+
+def _values_change(catalog: Path) -> None:
+    """fabric-operator's values, used only by the kubeflow recipe."""
+    values = catalog / "components" / "fabric-operator" / "values.yaml"
+    values.write_text(values.read_text() + "\nrelockTest: 1\n")
+
+
+def _chart_bump(catalog: Path) -> None:
+    """accel-operator v1.4.2 → v1.5.0: the local repository offers the archive, the registry pins it."""
+    staging = catalog.parent / "staging" / "accel-operator"
+    shutil.copytree(catalog / "charts" / "accel-operator", staging)
+    meta = staging / "Chart.yaml"
+    meta.write_text(meta.read_text().replace("\nversion: v1.4.2\n", "\nversion: v1.5.0\n"))
+    assert "\nversion: v1.5.0\n" in meta.read_text()
+    (catalog / "charts" / "accel-operator-v1.5.0.tgz").write_bytes(pack_directory(staging, "accel-operator"))
+    registry = catalog / "registry.yaml"
+    text = registry.read_text()
+    assert text.count("defaultVersion: v1.4.2") == 1
+    registry.write_text(text.replace("defaultVersion: v1.4.2", "defaultVersion: v1.5.0"))
+
+
+def _no_change(catalog: Path) -> None:
+    del catalog
+
+
+@pytest.mark.parametrize(("change", "reused", "changed"), [
+    (_values_change, 2, {"h100-eks-ubuntu-training-kubeflow.lock.json"}),
+    (_chart_bump, 0, {f"{r}.lock.json" for r in RECIPES}),
+    (_no_change, 3, set()),
+], ids=["values-change", "chart-bump", "no-change"])
+def test_relock_writes_the_bytes_of_a_cold_lock(catalog: Path, tmp_path: Path, change: Callable[[Path], None],
+                                                reused: int, changed: set[str]) -> None:
+    lockdir, cache = tmp_path / "locks", tmp_path / "cache"
+    cold = _lock(catalog, lockdir, cache)
+    assert cold.reused_locks == 0 and cold.cache_hits == 0 and cold.renders > 0
+    before = _files(lockdir)
+    change(catalog)
+
+    relock = _lock(catalog, lockdir, cache)
+    again = _lock(catalog, tmp_path / "cold-locks", tmp_path / "cold-cache")
+
+    assert _files(lockdir) == _files(tmp_path / "cold-locks")
+    assert again.reused_locks == 0 and again.cache_hits == 0
+    assert {p.name for p in relock.written} == changed
+    assert {n for n, data in _files(lockdir).items() if before[n] != data} == changed
+    assert relock.reused_locks == reused
+    # Only recipes the change reaches are rendered, and of their jobs only the changed ones.
+    assert relock.renders < cold.renders
+    if not changed:
+        assert relock.renders == 0 and relock.cache_hits == 0 and relock.discovery_hits == 0
+
+
+def test_a_second_lock_renders_nothing_from_the_render_cache(catalog: Path, tmp_path: Path) -> None:
+    lockdir, cache = tmp_path / "locks", tmp_path / "cache"
+    cold = _lock(catalog, lockdir, cache)
+    before = _files(lockdir)
+    shutil.rmtree(cache / "locks")  # no recipe-level hit: every job goes to the render cache
+    warm = _lock(catalog, lockdir, cache)
+    assert warm.renders == 0
+    assert warm.cache_hits == cold.renders  # every distinct job, served from the cache
+    assert warm.discovery_hits == cold.renders
+    assert warm.reused_locks == 0
+    assert _files(lockdir) == before and not warm.written
+
+
+def test_a_corrupt_lock_cache_entry_is_a_miss(catalog: Path, tmp_path: Path) -> None:
+    lockdir, cache = tmp_path / "locks", tmp_path / "cache"
+    _lock(catalog, lockdir, cache)
+    before = _files(lockdir)
+    stored = sorted(p for p in (cache / "locks" / "locks").rglob("*") if p.is_file())
+    assert len(stored) == 3
+    for path in stored:
+        path.write_bytes(b'{"tampered": true}\n')
+    relock = _lock(catalog, lockdir, cache)
+    assert relock.reused_locks == 0
+    assert _files(lockdir) == before
+
+
+def _cli_check(catalog: Path, lockdir: Path, cache: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = main(["lock", "--check", "--no-resolve", "--catalog", str(catalog), "--lockdir", str(lockdir),
+                 "--cache", str(cache), "--workers", "1"])
+    return code, capsys.readouterr().out
+
+
+def _snapshot(lockdir: Path) -> dict[str, tuple[bytes, int]]:
+    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(lockdir.iterdir())}
+
+
+def test_lock_check_fresh_exits_0(catalog: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lockdir, cache = tmp_path / "locks", tmp_path / "cache"
+    _lock(catalog, lockdir, cache)
+    capsys.readouterr()
+    before = _snapshot(lockdir)
+    code, out = _cli_check(catalog, lockdir, cache, capsys)
+    assert code == 0
+    assert out.splitlines()[-1] == "lock --check: 0 lockfiles would change, 3 up to date (nothing written)"
+    assert _snapshot(lockdir) == before
+
+
+def _edit_values(catalog: Path, lockdir: Path) -> None:
+    del lockdir
+    _values_change(catalog)
+
+
+def _hand_edit(catalog: Path, lockdir: Path) -> None:
+    """A lock edited by hand, inputs unchanged: the lock cache hit must still see the bytes differ."""
+    del catalog
+    path = lockdir / "h100-eks-ubuntu-training-kubeflow.lock.json"
+    path.write_bytes(path.read_bytes().replace(b'"release": "fabric-operator"', b'"release": "fabric-0perator"'))
+
+
+def _delete(catalog: Path, lockdir: Path) -> None:
+    del catalog
+    (lockdir / "h100-eks-ubuntu-training-kubeflow.lock.json").unlink()
+
+
+def _ghost(catalog: Path, lockdir: Path) -> None:
+    del catalog
+    shutil.copy(lockdir / "h100-any.lock.json", lockdir / "gone.lock.json")
+
+
+@pytest.mark.parametrize(("stale", "expected"), [
+    (_edit_values, "would write   {lockdir}/h100-eks-ubuntu-training-kubeflow.lock.json"),
+    (_hand_edit, "would write   {lockdir}/h100-eks-ubuntu-training-kubeflow.lock.json"),
+    (_delete, "would write   {lockdir}/h100-eks-ubuntu-training-kubeflow.lock.json"),
+    (_ghost, "would remove  {lockdir}/gone.lock.json (no such recipe any more)"),
+], ids=["values-edit", "hand-edited-lock", "missing-lock", "ghost-lock"])
+def test_lock_check_names_the_stale_lock_exits_1_and_writes_nothing(
+    catalog: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    stale: Callable[[Path, Path], None], expected: str,
+) -> None:
+    lockdir, cache = tmp_path / "locks", tmp_path / "cache"
+    _lock(catalog, lockdir, cache)  # warm caches: --check must not trust a cache hit over the file
+    stale(catalog, lockdir)
+    capsys.readouterr()
+    before = _snapshot(lockdir)
+    code, out = _cli_check(catalog, lockdir, cache, capsys)
+    assert code == 1
+    lines = out.splitlines()
+    assert lines[:-1] == [expected.format(lockdir=lockdir)]
+    fresh = 3 if stale is _ghost else 2  # a ghost lock is removed; the three recipes' locks are fresh
+    assert lines[-1] == f"lock --check: 1 lockfiles would change, {fresh} up to date (nothing written)"
+    assert _snapshot(lockdir) == before
