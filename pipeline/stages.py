@@ -40,9 +40,9 @@ from .lock import (
 )
 from .lockfile import LOCK_SUFFIX, LockedComponent, Lockfile, load, lock_path
 from .progress import SILENT, Progress
-from .relock import LockCache
 from .recipes import Catalog, Component, ComponentType, Recipe, catalog_recipes, compose, load_catalog, load_environment
 from .registry import DockerConfig, RegistryClient, RegistryConfig, ResolvedImage, resolve_all
+from .relock import LockCache
 from .render.cache import CachedRenderer, RenderCache
 from .render.identity import ENGINE_NAME, installed_engine, library_identity, pinned_engines, pinned_helm_cli
 from .render.pool import WorkerPool
