@@ -3,7 +3,8 @@
 Both are whole ``python -m pipeline lock --no-resolve`` processes on the same catalog (image
 resolution is left out: it needs the lab registry and is the same work in both). Cold: an empty
 cache (charts and renders). Relock: the cache the cold run filled, after one values file changed
-(every recipe using that component re-renders it; every other job is a render-cache hit).
+(every recipe using that component re-renders it; every other job is a render-cache hit). No
+change: the same cache and locks again, nothing edited (every recipe is a lock-cache hit).
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ def _lock(catalog: Path, lockdir: Path, cache: Path) -> tuple[float, str]:
 def run(label: str, catalog: Path, *, repeat: int) -> list[str]:
     colds: list[float] = []
     warms: list[float] = []
-    summary = ""
+    noops: list[float] = []
+    summary = noop_summary = ""
     values = catalog / "components" / "dra-driver" / "values.yaml"
     original = values.read_text()
     try:
@@ -43,14 +45,18 @@ def run(label: str, catalog: Path, *, repeat: int) -> list[str]:
                 cold, _ = _lock(catalog, work / "locks", work / "cache")
                 values.write_text(original + f"\nbenchRelock: {index}\n")
                 warm, summary = _lock(catalog, work / "locks", work / "cache")
+                noop, noop_summary = _lock(catalog, work / "locks", work / "cache")
                 colds.append(cold)
                 warms.append(warm)
+                noops.append(noop)
     finally:
         values.write_text(original)
-    cold, warm = statistics.median(colds), statistics.median(warms)
+    cold, warm, noop = statistics.median(colds), statistics.median(warms), statistics.median(noops)
     return [
         f"## relock after one values change, {label} (median of {repeat})",
         f"  cold lock (empty cache)              {cold:8.3f} s",
         f"  relock (render cache warm)           {warm:8.3f} s   {summary}",
         f"  ratio relock / cold                  {warm / cold:8.2%}   (goal <= 10%)",
+        f"  relock, nothing changed              {noop:8.3f} s   {noop_summary}",
+        f"  ratio no-change relock / cold        {noop / cold:8.2%}",
     ]
