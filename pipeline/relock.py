@@ -12,9 +12,10 @@ Contract:
   are still asked, as a cold lock asks), the volatile fields, the engine's identity (as the render
   cache keys it) and the digest of the pipeline package's own source (a change to composition,
   discovery or lock assembly never serves an entry made by the old code);
-- value: the lock as ``lock --no-resolve`` writes it (canonical bytes), content-addressed and
-  re-hashed on every read (a corrupt entry is a miss). Registry answers are never cached here: the
-  caller completes the lock with this run's answers, so tags are asked again on every run;
+- value: the lock as ``lock --no-resolve`` writes it (canonical bytes), one file per key whose first
+  line is the bytes' sha256, re-hashed on every read (a corrupt or torn entry is a miss; entries
+  are written without fsync for that reason). Registry answers are never cached here: the caller
+  completes the lock with this run's answers, so tags are asked again on every run;
 - a hit skips rendering, discovery and assembly for that recipe; its bytes are exactly what the
   miss path wrote for the same key (the relock tests compare a relock with a cold lock, byte for byte).
 """
@@ -27,19 +28,17 @@ from pathlib import Path
 from typing import Any
 
 from .recipes.model import Recipe
-from .vocabulary.digest import Digest, canonical_json, parse_digest, sha256, sha256_of_entries
-from .vocabulary.files import atomic_write
-from .vocabulary.store import ContentStore
+from .vocabulary.digest import Digest, canonical_json, sha256, sha256_of_entries
+from .vocabulary.store import read_entry, write_entry
 
 __all__ = ["LockCache"]
 
 
 class LockCache:
-    """Unresolved lock bytes under ``root`` (``locks/`` by content, ``index/`` by key)."""
+    """Unresolved lock bytes under ``root``, one self-verifying file per key."""
 
     def __init__(self, root: Path, *, engine: Mapping[str, str]) -> None:
-        self._locks = ContentStore(root / "locks", name="lock cache")
-        self._index = root / "index"
+        self._root = root
         self._engine = dict(sorted(engine.items()))
 
     def key(self, recipe: Recipe, *, inputs: Mapping[str, Digest], charts: Mapping[str, Any],
@@ -58,15 +57,10 @@ class LockCache:
 
     def get(self, key: Digest) -> bytes | None:
         """The cached lock bytes, or ``None``."""
-        try:
-            digest = parse_digest((self._index / key.removeprefix("sha256:")).read_text().strip())
-        except (OSError, ValueError):
-            return None
-        return self._locks.get(digest)
+        return read_entry(self._root / key.removeprefix("sha256:"))
 
     def put(self, key: Digest, raw: bytes) -> None:
-        digest = self._locks.put(raw)
-        atomic_write(self._index / key.removeprefix("sha256:"), f"{digest}\n".encode())
+        write_entry(self._root / key.removeprefix("sha256:"), raw)
 
 
 @functools.cache

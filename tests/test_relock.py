@@ -15,8 +15,15 @@ from pathlib import Path
 import pytest
 
 from pipeline.__main__ import main
+from pipeline.build import build
 from pipeline.charts import pack_directory
-from pipeline.stages import LockResult, Workspace, lock_catalog
+from pipeline.images import Discovery, DiscoveryCache
+from pipeline.render.pool import WorkerPool
+from pipeline.render.sandbox import CANONICAL
+from pipeline.stages import LockResult, Workspace, compose_recipes, lock_catalog
+from pipeline.vocabulary.digest import Digest
+from pipeline.vocabulary.store import read_entry, write_entry
+from pipeline.volatile import load_volatile
 
 pytestmark = pytest.mark.slow
 
@@ -107,7 +114,7 @@ def test_a_corrupt_lock_cache_entry_is_a_miss(catalog: Path, tmp_path: Path) -> 
     lockdir, cache = tmp_path / "locks", tmp_path / "cache"
     _lock(catalog, lockdir, cache)
     before = _files(lockdir)
-    stored = sorted(p for p in (cache / "locks" / "locks").rglob("*") if p.is_file())
+    stored = sorted(p for p in (cache / "locks").iterdir() if p.is_file())
     assert len(stored) == 3
     for path in stored:
         path.write_bytes(b'{"tampered": true}\n')
@@ -181,3 +188,31 @@ def test_lock_check_names_the_stale_lock_exits_1_and_writes_nothing(
     fresh = 3 if stale is _ghost else 2  # a ghost lock is removed; the three recipes' locks are fresh
     assert lines[-1] == f"lock --check: 1 lockfiles would change, {fresh} up to date (nothing written)"
     assert _snapshot(lockdir) == before
+
+
+def test_cache_entries_verify_themselves(tmp_path: Path) -> None:
+    entry = tmp_path / "entry"
+    write_entry(entry, b'{"a": 1}\n')
+    assert read_entry(entry) == b'{"a": 1}\n'
+    raw = entry.read_bytes()
+    entry.write_bytes(raw[:-3])  # torn
+    assert read_entry(entry) is None
+    entry.write_bytes(raw.replace(b"1", b"2"))  # edited
+    assert read_entry(entry) is None
+    assert read_entry(tmp_path / "absent") is None
+
+
+def test_the_discovery_cache_gives_back_what_discovery_found(catalog: Path, tmp_path: Path) -> None:
+    """Every discovery of our catalog survives the cache's round trip, equal field for field."""
+    seen: dict[tuple[Digest, Digest], Discovery] = {}
+    ws = Workspace(catalog=catalog, lockdir=tmp_path / "locks", cache=tmp_path / "cache", workers=1, resolve=False)
+    lock_catalog(ws)
+    cache = DiscoveryCache(tmp_path / "cache" / "discovery")  # what that lock wrote, read by a new instance
+    loaded, recipes = compose_recipes(catalog)
+    with WorkerPool(CANONICAL, workers=1) as pool:
+        build(recipes, pool=pool, store=ws.store, mirrors=loaded.config.mirrors, volatile=load_volatile(catalog),
+              discovered=seen)
+    assert seen
+    for key, found in seen.items():
+        assert cache[key] == found
+    assert cache.hits == len(seen)

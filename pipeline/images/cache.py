@@ -6,8 +6,9 @@ Contract:
   images package's own source}``. Discovery reads only the stream, the job's component (name,
   values, in-tree manifest paths: all in the job key) and the chart's annotation (chart bytes: in
   the job key), so the key determines the result; a change to discovery code never hits an old entry;
-- value: the :class:`~pipeline.images.model.Discovery` as canonical JSON, stored content-addressed
-  (re-hashed on every read) under an index entry per key; anything unreadable is a miss;
+- value: the :class:`~pipeline.images.model.Discovery` as canonical JSON, one self-verifying file
+  per key (:func:`~pipeline.vocabulary.store.write_entry`: re-hashed on every read); anything
+  unreadable is a miss;
 - it is a mapping: :func:`pipeline.build.build` takes it where it takes its in-run dict, so ``lock``
   rediscovers only renders it has not seen.
 """
@@ -21,9 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from ..vocabulary.digest import Digest, canonical_json, sha256, sha256_of_entries
-from ..vocabulary.files import atomic_write
 from ..vocabulary.reference import ImageRef
-from ..vocabulary.store import ContentStore
+from ..vocabulary.store import read_entry, write_entry
 from .model import Discovery, FoundImage, Origin, Rejected, RejectReason, Resource, Via
 
 __all__ = ["DiscoveryCache"]
@@ -32,24 +32,23 @@ _Key = tuple[Digest, Digest]
 
 
 class DiscoveryCache(MutableMapping[_Key, Discovery]):
-    """Discoveries under ``root`` (``results/`` by content, ``index/`` by key); ``hits`` counts reads served."""
+    """Discoveries under ``root``, one file per key; ``hits`` counts reads served from disk."""
 
     def __init__(self, root: Path) -> None:
-        self._results = ContentStore(root / "results", name="discovery cache")
-        self._index = root / "index"
+        self._root = root
         self._memory: dict[_Key, Discovery] = {}
         self.hits = 0
 
     def _entry(self, key: _Key) -> Path:
         job, stream = key
         digest = sha256(canonical_json({"job": job, "stream": stream, "code": _images_code()}))
-        return self._index / digest.removeprefix("sha256:")
+        return self._root / digest.removeprefix("sha256:")
 
     def get(self, key: _Key, default: Any = None) -> Any:
         if key in self._memory:
             return self._memory[key]
         try:
-            data = self._results.get(Digest(self._entry(key).read_text().strip()))
+            data = read_entry(self._entry(key))
             found = _from_json(json.loads(data)) if data is not None else None
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             found = None
@@ -67,8 +66,7 @@ class DiscoveryCache(MutableMapping[_Key, Discovery]):
 
     def __setitem__(self, key: _Key, value: Discovery) -> None:
         self._memory[key] = value
-        digest = self._results.put(canonical_json(_to_json(value)))
-        atomic_write(self._entry(key), f"{digest}\n".encode())
+        write_entry(self._entry(key), canonical_json(_to_json(value)))
 
     def __delitem__(self, key: _Key) -> None:
         self._memory.pop(key, None)
