@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import GateError, LockError, PipelineError, StaleLockError
-from .images import FoundImage, ImageRef, Origin
+from .images import FoundImage, ImageRef, Origin, Via
 from .lockfile import (
     LOCK_SUFFIX,
     MISSING_INPUT,
@@ -39,6 +39,7 @@ from .lockfile import (
     lock_path,
     seal,
 )
+from .pin import DIGEST_FIELDS_FILE, PinRules, pin_render
 from .recipes.model import Component, Recipe
 from .registry import ResolvedImage
 from .render.job import ComponentRender
@@ -61,6 +62,7 @@ __all__ = [
 #: The checks a lock passes before anything uses it, then the ones only a re-render can make.
 LOCK_CHECKS = ("lock integrity", "engine", "staleness")
 CHECKS = (*LOCK_CHECKS, "A = B", "render = lock", "images = lock")
+EXEMPTIONS_FILE = "exemptions.yaml"
 _LOCK_HINT = "run 'nox -s lock', review the diff of lockfiles/, then publish again"
 
 
@@ -68,11 +70,12 @@ def input_digests(recipe: Recipe) -> dict[str, Digest]:
     """Digest of every catalog file the recipe's render depends on, by catalog-relative path.
 
     Covers the composition inputs (registry, overlays, mixins, values, manifests, config), the
-    volatile declarations, and every file of each local chart directory or archive.
+    volatile declarations, the digest-field table and exemptions (inputs of the pinned render), and every file of each local chart directory or archive.
     """
     paths = set(recipe.input_files)
-    if (recipe.catalog / VOLATILE_FILE).is_file():
-        paths.add(VOLATILE_FILE)
+    for optional in (VOLATILE_FILE, DIGEST_FIELDS_FILE, EXEMPTIONS_FILE):  # the pinned render reads the last two
+        if (recipe.catalog / optional).is_file():
+            paths.add(optional)
     for component in recipe.components:
         if component.chart is not None and component.chart.is_local:
             paths.update(_local_chart_files(recipe.catalog, component))
@@ -144,9 +147,11 @@ def build_component(
     render: ComponentRender,
     images: Sequence[FoundImage],
     resolved: Mapping[ImageRef, ResolvedImage],
+    rules: PinRules | None = None,
 ) -> LockedComponent:
-    """The lock entry of one component."""
-    return LockedComponent(
+    """The lock entry of one component; with ``rules``, the digest of its pinned render too (when
+    every image it must rewrite has a locked digest)."""
+    entry = LockedComponent(
         name=component.name, type=component.type, release=component.name, namespace=component.namespace,
         chart=chart,
         values=sha256(canonical_json(component.values)),
@@ -157,6 +162,16 @@ def build_component(
                             stream=sha256(render.stream), root=sha256_of_entries(render.files)),
         images=_image_entries(images, resolved),
     )
+    return entry if rules is None else _with_pinned(entry, render=render, images=images, rules=rules)
+
+
+def _with_pinned(entry: LockedComponent, *, render: ComponentRender, images: Sequence[FoundImage],
+                 rules: PinRules) -> LockedComponent:
+    digests = {i.image: i.digest for i in entry.images}
+    if any(digests.get(f.ref) is None and f.ref.digest is None for f in images if f.via is not Via.ANNOTATION):
+        return entry  # a lock without registry resolution has no pinned render
+    pinned = pin_render(render, images, digests=digests, component=entry.name, rules=rules)
+    return dataclasses.replace(entry, render=dataclasses.replace(entry.render, pinned=sha256(pinned.render.stream)))
 
 
 def build_lockfile(

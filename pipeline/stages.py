@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 from .build import RecipeBuild, build, chart_record
 from .charts import ChartStore, OciChartSource, SourceFactory
-from .errors import PipelineError, UsageError
+from .errors import DivergenceError, PinError, PipelineError, UsageError
 from .gates import Finding, ghost_finding, run_gates
-from .images import FoundImage, ImageRef
+from .images import FoundImage, ImageRef, discover
 from .lock import (
     CHECKS,
     LOCK_CHECKS,
@@ -36,7 +36,8 @@ from .lock import (
     input_digests,
     verified_locks,
 )
-from .lockfile import LOCK_SUFFIX, LockedComponent, Lockfile, lock_path
+from .lockfile import LOCK_SUFFIX, LockedComponent, Lockfile, load, lock_path
+from .pin import PinnedRender, load_pin_rules, normalise_stream, pin_render
 from .progress import SILENT, Progress
 from .recipes import Catalog, Component, Recipe, catalog_recipes, compose, load_catalog
 from .registry import DockerConfig, RegistryClient, ResolvedImage, resolve_all
@@ -55,6 +56,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CHECKS",
     "LockResult",
+    "PinnedRecipe",
     "QualifyResult",
     "RecipeOutcome",
     "ReproduceResult",
@@ -63,6 +65,8 @@ __all__ = [
     "drift_catalog",
     "fresh_locks",
     "lock_catalog",
+    "pinned_recipe",
+    "post_render",
     "qualify_catalog",
     "render_recipe",
     "reproduce_catalog",
@@ -171,10 +175,11 @@ def lock_catalog(
 
 def _lockfile(recipe: Recipe, built: RecipeBuild, *, engine: Mapping[str, str], volatile: Sequence[Any],
               resolved: Mapping[ImageRef, ResolvedImage]) -> Lockfile:
+    rules = load_pin_rules(recipe.catalog)
     components = [
         build_component(
             c, chart=chart_record(built.charts[c.name]) if c.name in built.charts else None,
-            render=built.renders[c.name], images=built.images[c.name], resolved=resolved,
+            render=built.renders[c.name], images=built.images[c.name], resolved=resolved, rules=rules,
         )
         for c in recipe.components
     ]
@@ -188,6 +193,83 @@ def render_recipe(ws: Workspace, name: str, *, variation: Variation = CANONICAL)
     with SourceFactory() as sources, WorkerPool(variation, workers=ws.workers) as pool:
         return build(recipes, pool=pool, store=ws.store, mirrors=catalog.config.mirrors,
                      volatile=load_volatile(ws.catalog), sources=sources)[name]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PinnedRecipe:
+    """``render --pinned``: each component's pinned render, in deployment order, and the lock it used."""
+
+    recipe: Recipe
+    lock: Lockfile
+    components: tuple[tuple[str, PinnedRender], ...]
+
+
+def _digests(locked: LockedComponent) -> dict[ImageRef, Digest | None]:
+    return {image.image: image.digest for image in locked.images}
+
+
+def pinned_recipe(ws: Workspace, name: str) -> PinnedRecipe:
+    """Render one recipe and write its lock's digests into it (``render --pinned``).
+
+    The lock must be verified and fresh (:func:`fresh_locks`); the digest of each component's
+    pinned stream is checked against the lock's ``render.pinned``, so what is printed is what the
+    lock recorded. Errors: :class:`~pipeline.errors.PinError` (an image without a locked digest, a
+    kind without a digest-field entry, an unpinnable field without an exemption);
+    :class:`~pipeline.errors.DivergenceError` when the pinned bytes differ from the lock's record.
+    """
+    lock = fresh_locks(ws, [name])[0]
+    built = render_recipe(ws, name)
+    rules = load_pin_rules(ws.catalog)
+    out: list[tuple[str, PinnedRender]] = []
+    for component in built.recipe.components:
+        locked = lock.components[component.name]
+        pinned = pin_render(built.renders[component.name], built.images[component.name], digests=_digests(locked),
+                            component=component.name, rules=rules)
+        if locked.render.pinned is not None and sha256(pinned.render.stream) != locked.render.pinned:
+            raise DivergenceError(f"recipe '{name}': component '{component.name}': the pinned render is "
+                                  f"{sha256(pinned.render.stream)}, the lock records {locked.render.pinned}",
+                                  hint="run 'nox -s reproduce' to see what changed, then 'nox -s lock'")
+        out.append((component.name, pinned))
+    return PinnedRecipe(recipe=built.recipe, lock=lock, components=tuple(out))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Bare:
+    """A component as post-render knows it: a name (origins do not matter for pinning)."""
+
+    name: str
+    values: Mapping[str, Any] = field(default_factory=dict)
+    manifest_files: tuple[str, ...] = ()
+    pre_manifest_files: tuple[str, ...] = ()
+
+
+def post_render(manifests: bytes, *, lockfile: Path, component: str, catalog: Path) -> PinnedRender:
+    """Helm post-renderer: ``manifests`` (Helm's output) pinned with ``lockfile``'s digests for ``component``.
+
+    The input is brought to the pipeline's stream form first (:func:`pipeline.pin.normalise_stream`:
+    blank lines around documents, hook order), so Helm's output of a chart gives the bytes of
+    ``render --pinned`` for that component. The lock is integrity-checked; ``catalog`` gives the
+    digest-field table and the exemptions. Every image found must be one the lock knows for the
+    component: another is a :class:`~pipeline.errors.PinError` (exit 2), and nothing is written.
+    """
+    lock = load(lockfile, display=display_path(lockfile))
+    locked = lock.components.get(component)
+    if locked is None:
+        raise UsageError(f"lockfile {display_path(lockfile)} has no component {component!r}",
+                         hint=f"its components: {', '.join(sorted(lock.components))}")
+    render = normalise_stream(manifests)
+    found = discover(render.stream, component=_Bare(name=component), recipe=lock.name).images
+    known = {image.image for image in locked.images}
+    unknown = [f for f in found if f.ref not in known]
+    if unknown:
+        first = unknown[0]
+        raise PinError(f"image '{first.ref}' at {first.found_at} is not in the lock of component '{component}' "
+                       f"({display_path(lockfile)})"
+                       + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""),
+                       hint="deploy the chart with the values the recipe locked, or re-lock the recipe "
+                            "('nox -s lock') after changing it")
+    return pin_render(render, found, digests=_digests(locked), component=component,
+                      rules=load_pin_rules(catalog))
 
 
 @dataclass(slots=True, kw_only=True)
@@ -345,6 +427,7 @@ def _check_recipe(
                                              summary="the chart archive differs between the two fetches"))
     if lock is None or outcome.checks["staleness"] == "FAIL":
         return
+    rules = load_pin_rules(recipe.catalog)
     outcome.checks["render = lock"] = "ok"
     outcome.checks["images = lock"] = "ok"
     locked_components = lock.components
@@ -374,7 +457,8 @@ def _check_recipe(
         # Every other claim the lock makes and a render can confirm: chart identity and content
         # digests, values, files, render digests, image origins and where each image was found.
         expected = build_component(component, chart=chart_record(a.charts[name]) if name in a.charts else None,
-                                   render=a.renders[name], images=a.images[name], resolved=_registry_claims(locked))
+                                   render=a.renders[name], images=a.images[name], resolved=_registry_claims(locked),
+                                   rules=rules)
         for where, want, got in _claims_differ(expected.as_json(), locked.as_json()):
             check = "images = lock" if where.startswith("images") else "render = lock"
             if (where.startswith("render") and stream_differs) or (check == "images = lock" and image_set_differs):

@@ -17,7 +17,8 @@ from typing import Any
 
 from ..vocabulary.digest import Digest, canonical_json, sha256
 
-__all__ = ["ComponentRender", "RenderJob", "assemble", "run_job", "segments_of", "split_documents"]
+__all__ = ["ComponentRender", "RenderJob", "assemble", "is_hook", "run_job", "segments_of", "sources_of",
+           "split_documents"]
 
 _SOURCE = re.compile(r"^---\n# Source: (?P<path>[^\n]*)\n", re.MULTILINE)
 _DOC_SEPARATOR = re.compile(r"^---[ \t]*(?:#[^\n]*)?$\n?", re.MULTILINE)
@@ -75,6 +76,16 @@ def _segment(path: str, body: str) -> str:
 def split_documents(text: str) -> list[str]:
     """Split a YAML stream on ``---`` lines; drop empty documents (Helm does the same)."""
     return [doc for doc in _DOC_SEPARATOR.split(text) if doc.strip()]
+
+
+def is_hook(doc: str) -> bool:
+    """Whether a rendered document is a Helm hook (``helm.sh/hook`` annotation)."""
+    return _is_hook(doc)
+
+
+def sources_of(manifest: str) -> list[tuple[str, str]]:
+    """``(source path, text)`` pairs of a Helm manifest stream (``# Source:`` headers), in stream order."""
+    return _sources(manifest)
 
 
 def _is_hook(doc: str) -> bool:
