@@ -307,7 +307,10 @@ def _print_writes(written: Sequence[Path], unchanged: Sequence[Path], removed: S
 def cmd_policies(args: argparse.Namespace) -> int:
     from .provenance import policies
 
-    result = policies(Path(args.catalog), fresh_locks(_workspace(args)), out=Path(args.out))
+    from .provenance import KyvernoApi
+
+    result = policies(Path(args.catalog), fresh_locks(_workspace(args)), out=Path(args.out),
+                      kyverno=KyvernoApi(args.kyverno_api))
     _print_writes(result.written, result.unchanged, result.removed)
     return 0
 
@@ -526,6 +529,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("policies", parents=[common],
                        help="Kyverno and sigstore policy-controller admission policies from the locks")
     p.add_argument("--out", default="policies")
+    p.add_argument("--kyverno-api", choices=("imagevalidatingpolicy", "clusterpolicy"), default="imagevalidatingpolicy",
+                   help="the digest allow-list as a policies.kyverno.io/v1 ImageValidatingPolicy (default, Kyverno "
+                        "1.17+) or a kyverno.io/v1 ClusterPolicy (clusters before 1.17)")
     p.set_defaults(func=cmd_policies)
     return parser
 

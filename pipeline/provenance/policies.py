@@ -38,6 +38,7 @@ Contract of :func:`render_policies` (pure) and :func:`write_policies` (atomic):
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -48,7 +49,7 @@ from typing import Any
 import yaml
 
 from ..errors import LockError, RecipeError
-from ..images import Origin
+from ..images import ImageRef, Origin
 from ..vocabulary.files import Synced, sync_tree
 from ..vocabulary.hosts import DOCKER_HUB, DOCKER_HUB_INDEX
 from .locked import LockedImage
@@ -63,8 +64,10 @@ from .matrix import (
 )
 
 __all__ = [
+    "ALLOWLIST_MESSAGE",
     "ALLOWLIST_POLICY",
     "KYVERNO_DIR",
+    "KyvernoApi",
     "POLICY_CONTROLLER_DIR",
     "VERIFY_POLICY",
     "PolicyPlan",
@@ -113,9 +116,23 @@ class _Group:
         return tuple(sorted({i.ref.name for i in self.images}))
 
 
+class KyvernoApi(enum.StrEnum):
+    """Which Kyverno API the digest allow-list is written for."""
+
+    #: ``policies.kyverno.io/v1`` ``ImageValidatingPolicy`` (Kyverno 1.17+; the default)
+    IMAGE_VALIDATING = "imagevalidatingpolicy"
+    #: ``kyverno.io/v1`` ``ClusterPolicy`` (clusters before Kyverno 1.17; deprecated there, removed in 1.20)
+    CLUSTER_POLICY = "clusterpolicy"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PolicyPlan:
-    """What the policies will say, before serialising: groups and the digest allow-list."""
+    """What the policies will say, before serialising: groups and the digest allow-list.
+
+    ``allowlist`` maps a repository to what it is admitted at: ``@<digest>`` entries (the locked
+    index and platform digests) and ``:<tag>`` entries for images that ``exemptions.yaml``
+    ``unpinnedFields`` leaves by tag with ``admission: allow-locked-tag``.
+    """
 
     groups: tuple[_Group, ...]
     allowlist: Mapping[str, tuple[str, ...]]
@@ -163,8 +180,10 @@ def _allow_rule(repository: str) -> str:
 # plan
 
 
-def plan_policies(matrix: ProvenanceMatrix, images: Sequence[LockedImage]) -> PolicyPlan:
-    """Group the locked images by (component, profile) and compute the digest allow-list."""
+def plan_policies(matrix: ProvenanceMatrix, images: Sequence[LockedImage],
+                  tagged: Iterable[ImageRef] = ()) -> PolicyPlan:
+    """Group the locked images by (component, profile) and compute the digest allow-list;
+    ``tagged``: images also admitted at their locked tag (unpinnable fields, exempted)."""
     unpinned = [i for i in images if i.digest is None]
     if unpinned:
         first = unpinned[0]
@@ -192,7 +211,10 @@ def plan_policies(matrix: ProvenanceMatrix, images: Sequence[LockedImage]) -> Po
     allowlist: dict[str, set[str]] = {name: set() for name in governed}
     for image in images:
         if image.ref.name in allowlist:
-            allowlist[image.ref.name].update(image.digests)
+            allowlist[image.ref.name].update(f"@{d}" for d in image.digests)
+    for ref in tagged:
+        if ref.name in allowlist and ref.tag is not None:
+            allowlist[ref.name].add(f":{ref.tag}")
     recipes = sorted({r for i in images for r in i.recipes})
     _check_globs(matrix, groups)
     return PolicyPlan(groups=groups, allowlist={k: tuple(sorted(v)) for k, v in sorted(allowlist.items())},
@@ -310,7 +332,7 @@ def _kyverno_allowlist(plan: PolicyPlan) -> dict[str, Any] | None:
                     "list": _CONTAINERS,
                     "deny": {"conditions": {"all": [
                         {"key": normalised, "operator": "AnyIn", "value": [f"{repository}:*", f"{repository}@*"]},
-                        {"key": normalised, "operator": "AnyNotIn", "value": [f"{repository}@{d}" for d in digests]},
+                        {"key": normalised, "operator": "AnyNotIn", "value": [f"{repository}{d}" for d in digests]},
                     ]}},
                 }],
             },
@@ -323,6 +345,64 @@ def _kyverno_allowlist(plan: PolicyPlan) -> dict[str, Any] | None:
                     "lockfiles pin (an image index or one of its platform manifests); a tag alone or any other "
                     "digest is refused.",
         rules=rules)
+
+
+#: CEL: an image string as ``registry/repository`` plus ``@digest`` (when it has one) or ``:tag``,
+#: parsed the way Kyverno does (go-containerregistry: Docker Hub is ``index.docker.io``).
+_CEL_KEY = "parseImageReference({i}).registry() + '/' + parseImageReference({i}).repository()"
+_CEL_ADMITTED = (f"parseImageReference({{i}}).containsDigest() ? ({_CEL_KEY} + '@' + parseImageReference({{i}}).digest()) "
+                 f"in variables.allowed : ({_CEL_KEY} + ':' + parseImageReference({{i}}).tag()) in variables.allowed")
+ALLOWLIST_MESSAGE = ("an image of a repository locked in lockfiles/ is admitted only at a locked digest (or, where "
+                     "recipes/exemptions.yaml says so, its locked tag); deploy the pinned render "
+                     "('python -m pipeline render RECIPE --pinned' or the post-renderer), or re-lock and regenerate "
+                     "the policies with 'python -m pipeline policies'")
+
+
+def _kyverno_registry(repository: str) -> str:
+    registry, _, rest = repository.partition("/")
+    return f"{DOCKER_HUB_INDEX if registry == DOCKER_HUB else registry}/{rest}"
+
+
+def _ivp_allowlist(plan: PolicyPlan) -> dict[str, Any] | None:
+    if not plan.allowlist:
+        return None
+    allowed = sorted(f"{_kyverno_registry(repo)}{entry}" for repo, entries in plan.allowlist.items()
+                     for entry in entries)
+    globs = sorted(f"{repo}{suffix}" for repo in plan.allowlist for suffix in (":*", "@*"))
+    admitted = _CEL_ADMITTED.format(i="i")
+    return {
+        "apiVersion": "policies.kyverno.io/v1",
+        "kind": "ImageValidatingPolicy",
+        "metadata": {"name": ALLOWLIST_POLICY, "annotations": _annotations(
+            plan, title="Admit recipe images only at locked digests",
+            description="Images of the catalog's locked repositories (chart defaults and unsigned images) are "
+                        "admitted only at the digests the lockfiles pin (an image index or one of its platform "
+                        "manifests), or at the locked tag where recipes/exemptions.yaml leaves a field unpinnable; "
+                        "a tag alone or any other digest is refused. No signature is required (attestors: [])."),
+        },
+        "spec": {
+            "validationActions": ["Deny"],
+            "matchConstraints": {"resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"],
+                                                    "operations": ["CREATE", "UPDATE"], "resources": ["pods"]}]},
+            "matchImageReferences": [{"glob": g} for g in globs],
+            "attestors": [],
+            "validationConfigurations": {"mutateDigest": False, "verifyDigest": False, "required": False},
+            "variables": [{"name": "allowed", "expression": "[" + ", ".join(f"'{a}'" for a in allowed) + "]"}],
+            "validations": [{"expression": f"images.all(kind, images[kind].all(i, {admitted}))",
+                             "message": ALLOWLIST_MESSAGE}],
+            "webhookConfiguration": {"timeoutSeconds": 30},
+        },
+    }
+
+
+def _annotations(plan: PolicyPlan, *, title: str, description: str) -> dict[str, str]:
+    return {
+        "policies.kyverno.io/title": title,
+        "policies.kyverno.io/category": "Supply Chain Security",
+        "policies.kyverno.io/subject": "Pod",
+        "policies.kyverno.io/description": description,
+        _MANAGED: ", ".join(plan.recipes),
+    }
 
 
 def _cluster_policy(name: str, plan: PolicyPlan, *, title: str, description: str,
@@ -358,7 +438,9 @@ def _authority(profile: Profile) -> dict[str, Any]:
                 authority["ctlog"] = {"url": "https://rekor.sigstore.dev"}
             return authority
         case SigningMode.KEYLESS:
-            return {"name": "keyless",
+            # Keyless signers publish Sigstore bundles (what provenance --verify checks); policy-controller
+            # 0.13+ reads them with signatureFormat: bundle ("legacy", cosign's old layout, is the default).
+            return {"name": "keyless", "signatureFormat": "bundle",
                     "keyless": {"url": signer.instance.fulcio_url,
                                 "identities": [{"issuer": signer.issuer, "subject": signer.identity}]},
                     "ctlog": {"url": signer.instance.rekor_url}}
@@ -439,11 +521,16 @@ def dump_yaml(doc: Mapping[str, Any]) -> bytes:
     return (_HEADER + text).encode()
 
 
-def render_policies(matrix: ProvenanceMatrix, images: Sequence[LockedImage]) -> dict[str, bytes]:
-    """Every policy file, by path relative to the policy directory (see the module contract)."""
-    plan = plan_policies(matrix, images)
+def render_policies(matrix: ProvenanceMatrix, images: Sequence[LockedImage], *, tagged: Iterable[ImageRef] = (),
+                    kyverno: KyvernoApi = KyvernoApi.IMAGE_VALIDATING) -> dict[str, bytes]:
+    """Every policy file, by path relative to the policy directory (see the module contract).
+
+    ``tagged``: images admitted at their locked tag too (``exemptions.yaml`` ``unpinnedFields``);
+    ``kyverno``: the allow-list as an ``ImageValidatingPolicy`` (default) or a ``ClusterPolicy``."""
+    plan = plan_policies(matrix, images, tagged)
+    allowlist = _ivp_allowlist(plan) if kyverno is KyvernoApi.IMAGE_VALIDATING else _kyverno_allowlist(plan)
     files: dict[str, bytes] = {}
-    for doc in (_kyverno_verify(plan), _kyverno_allowlist(plan)):
+    for doc in (_kyverno_verify(plan), allowlist):
         if doc is not None:
             files[f"{KYVERNO_DIR}/{doc['metadata']['name']}.yaml"] = dump_yaml(doc)
     for name, doc in _policy_controller(plan).items():
