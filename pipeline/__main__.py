@@ -305,9 +305,7 @@ def _print_writes(written: Sequence[Path], unchanged: Sequence[Path], removed: S
 
 
 def cmd_policies(args: argparse.Namespace) -> int:
-    from .provenance import policies
-
-    from .provenance import KyvernoApi
+    from .provenance import KyvernoApi, policies
 
     result = policies(Path(args.catalog), fresh_locks(_workspace(args)), out=Path(args.out),
                       kyverno=KyvernoApi(args.kyverno_api))

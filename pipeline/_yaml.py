@@ -470,7 +470,7 @@ def compose_strings(data: bytes, *, section: str = "rendered") -> list[Node]:
         while loader_obj.check_node():
             if len(nodes) >= limits.max_documents:
                 raise LimitError(f"more than {limits.max_documents} documents", limits=limits, key="maxDocuments",
-                                 mark=loader_obj.peek_event().start_mark)
+                                 mark=getattr(loader_obj.peek_event(), "start_mark", None))
             node = loader_obj.get_node()
             if node is not None:
                 nodes.append(node)

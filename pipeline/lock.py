@@ -70,10 +70,12 @@ def input_digests(recipe: Recipe) -> dict[str, Digest]:
     """Digest of every catalog file the recipe's render depends on, by catalog-relative path.
 
     Covers the composition inputs (registry, overlays, mixins, values, manifests, config), the
-    volatile declarations, the digest-field table and exemptions (inputs of the pinned render), and every file of each local chart directory or archive.
+    volatile declarations, the digest-field table and exemptions (inputs of the pinned render), and
+    every file of each local chart directory or archive.
     """
     paths = set(recipe.input_files)
-    for optional in (VOLATILE_FILE, DIGEST_FIELDS_FILE, EXEMPTIONS_FILE):  # the pinned render reads the last two
+    # the pinned render reads the digest-field table and the exemptions
+    for optional in (VOLATILE_FILE, DIGEST_FIELDS_FILE, EXEMPTIONS_FILE):
         if (recipe.catalog / optional).is_file():
             paths.add(optional)
     for component in recipe.components:

@@ -84,7 +84,8 @@ def _found(field: str, written: str, via: Via, *, kind: str = "Deployment", part
 
 def test_pin_render_splices_only_the_reference_and_keeps_every_other_byte() -> None:
     doc = ("kind: Deployment\nmetadata:\n  name: x  # a comment stays\nspec:\n  template:\n    spec:\n"
-           "      containers:\n        - image: 'reg.example/app:1.0'\n          args: [\"--x\", --image=reg.example/app:1.0]\n"
+           "      containers:\n        - image: 'reg.example/app:1.0'\n"
+           "          args: [\"--x\", --image=reg.example/app:1.0]\n"
            "          env:\n            - name: RELATED_IMAGE_APP\n              value: reg.example/app:1.0\n")
     other = "kind: ConfigMap\nmetadata:\n  name:   spaced\n"
     render = assemble([("app/templates/x.yaml", doc), ("app/templates/cm.yaml", other)])
@@ -105,7 +106,8 @@ def test_pin_render_splices_only_the_reference_and_keeps_every_other_byte() -> N
 
 
 def _cr(version: str) -> bytes:
-    body = f"kind: Policy\nmetadata:\n  name: p\nspec:\n  op:\n    repository: reg.example\n    image: op\n    version: {version}\n"
+    body = ("kind: Policy\nmetadata:\n  name: p\nspec:\n  op:\n    repository: reg.example\n    image: op\n"
+            f"    version: {version}\n")
     return assemble([("app/templates/p.yaml", body)]).stream
 
 

@@ -13,7 +13,18 @@ from ._scan import resource_of
 from .annotation import AnnotatedImage, annotation_images
 from .discover import ComponentLike, classify, discover
 from .inventory import explain, format_inventory
-from .model import Discovery, FoundImage, Origin, Rejected, RejectReason, Resource, ValuePath, Via, format_path, join_key
+from .model import (
+    Discovery,
+    FoundImage,
+    Origin,
+    Rejected,
+    RejectReason,
+    Resource,
+    ValuePath,
+    Via,
+    format_path,
+    join_key,
+)
 
 __all__ = [
     "DOCKER_HUB",

@@ -67,9 +67,9 @@ __all__ = [
     "ALLOWLIST_MESSAGE",
     "ALLOWLIST_POLICY",
     "KYVERNO_DIR",
-    "KyvernoApi",
     "POLICY_CONTROLLER_DIR",
     "VERIFY_POLICY",
+    "KyvernoApi",
     "PolicyPlan",
     "WriteResult",
     "allowlisted",
@@ -350,8 +350,9 @@ def _kyverno_allowlist(plan: PolicyPlan) -> dict[str, Any] | None:
 #: CEL: an image string as ``registry/repository`` plus ``@digest`` (when it has one) or ``:tag``,
 #: parsed the way Kyverno does (go-containerregistry: Docker Hub is ``index.docker.io``).
 _CEL_KEY = "parseImageReference({i}).registry() + '/' + parseImageReference({i}).repository()"
-_CEL_ADMITTED = (f"parseImageReference({{i}}).containsDigest() ? ({_CEL_KEY} + '@' + parseImageReference({{i}}).digest()) "
-                 f"in variables.allowed : ({_CEL_KEY} + ':' + parseImageReference({{i}}).tag()) in variables.allowed")
+_CEL_ADMITTED = (f"parseImageReference({{i}}).containsDigest() ? "
+                 f"({_CEL_KEY} + '@' + parseImageReference({{i}}).digest()) in variables.allowed"
+                 f" : ({_CEL_KEY} + ':' + parseImageReference({{i}}).tag()) in variables.allowed")
 ALLOWLIST_MESSAGE = ("an image of a repository locked in lockfiles/ is admitted only at a locked digest (or, where "
                      "recipes/exemptions.yaml says so, its locked tag); deploy the pinned render "
                      "('python -m pipeline render RECIPE --pinned' or the post-renderer), or re-lock and regenerate "
