@@ -17,6 +17,7 @@ RUN_REQUIREMENTS = "requirements/run.txt"
 DEV_REQUIREMENTS = "requirements/dev.txt"
 #: The Dagger SDK (optional group ``dagger``), constrained to run.txt's pins; installed for ``--backend dagger``.
 DAGGER_REQUIREMENTS = "requirements/dagger.txt"
+FUZZ_REQUIREMENTS = "requirements/fuzz.txt"
 
 
 def _install(session: nox.Session, requirements: str) -> None:
@@ -66,10 +67,27 @@ def lock(session: nox.Session) -> None:
     if _backend(session.posargs) == "dagger":
         _install(session, DAGGER_REQUIREMENTS)
     _with_registry(session, "python", "-m", "pipeline", "lock", *session.posargs)
+    if "--check" in session.posargs:
+        return  # lock --check writes nothing, so nothing derived can have changed
     # Everything published from the locks follows them in the same step, so qualify stays green.
     session.run("python", "-m", "pipeline", "bom")
     session.run("python", "-m", "pipeline", "provenance")
     session.run("python", "-m", "pipeline", "policies")
+
+
+@nox.session(default=False)
+def diff(session: nox.Session) -> None:
+    """What changes between two lock sets (default: --from origin/main): charts, images, rendered resources."""
+    _install(session, RUN_REQUIREMENTS)
+    args = session.posargs or ["--from", "origin/main"]
+    session.run("python", "-m", "pipeline", "diff", *args, success_codes=[0, 1])
+
+
+@nox.session(default=False)
+def upgrade(session: nox.Session) -> None:
+    """Move a chart pin (-- COMPONENT --to VERSION | --latest), relock what it affects, print the diff."""
+    _install(session, RUN_REQUIREMENTS)
+    _with_registry(session, "python", "-m", "pipeline", "upgrade", *session.posargs)
 
 
 @nox.session(default=False)
@@ -83,6 +101,13 @@ def registry(session: nox.Session) -> None:
     """The local registry with our images on 127.0.0.1:5001: nox -s registry -- start|fill|status|stop."""
     _install(session, RUN_REQUIREMENTS)
     session.run("python", "-m", "lab", *(session.posargs or ["start"]))
+
+
+@nox.session(name="base-image", default=False)
+def base_image(session: nox.Session) -> None:
+    """Build the container base image from Debian packages (cached), push it to 127.0.0.1:5001, print its digest."""
+    _install(session, RUN_REQUIREMENTS)
+    session.run("python", "-m", "lab", "base-image", *session.posargs)
 
 
 @nox.session(default=False)
@@ -105,6 +130,17 @@ def mirror(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
+def bundle(session: nox.Session) -> None:
+    """Air-gap bundle: nox -s bundle -- export --out B.tar | verify B.tar | import B.tar --to REGISTRY [--prefix P]."""
+    _install(session, RUN_REQUIREMENTS)
+    args = session.posargs or ["export", "--out", "bundle.tar"]
+    if args[0] == "export":  # the locked images are served by the local registry while they are exported
+        _with_registry(session, "python", "-m", "pipeline", "bundle", *args)
+    else:
+        session.run("python", "-m", "pipeline", "bundle", *args)
+
+
+@nox.session(default=False)
 def provenance(session: nox.Session) -> None:
     """docs/provenance-matrix.md, then every locked digest's signatures checked in the local registry."""
     _install(session, RUN_REQUIREMENTS)
@@ -119,9 +155,27 @@ def policies(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
+def attest(session: nox.Session) -> None:
+    """Sign the locks, BOMs, policies and inventory: nox -s attest -- --key PEM | --key-env VAR | --keyless."""
+    _pipeline(session, "attest")
+
+
+@nox.session(name="verify-attestation", default=False)
+def verify_attestation(session: nox.Session) -> None:
+    """Verify attestations/ against the files and locks: -- --key PUB | --certificate-identity ID (and issuer)."""
+    _pipeline(session, "verify-attestation")
+
+
+@nox.session(default=False)
 def images(session: nox.Session) -> None:
     """The image inventory of one recipe: nox -s images -- RECIPE [--why IMAGE]."""
     _pipeline(session, "images")
+
+
+@nox.session(default=False)
+def charts(session: nox.Session) -> None:
+    """Every chart the catalog needs (repository, chart, version, recipes), fetching nothing: to fill mirrors."""
+    _pipeline(session, "charts")
 
 
 @nox.session
@@ -178,6 +232,14 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
+def fuzz(session: nox.Session) -> None:
+    """Fuzz the parsers of hostile input with atheris for SECONDS in all (default 60); fail on a crash."""
+    _install(session, RUN_REQUIREMENTS)
+    _install(session, FUZZ_REQUIREMENTS)
+    session.run("python", "-m", "tests.fuzz", *session.posargs)
+
+
+@nox.session(default=False)
 def pin(session: nox.Session) -> None:
     """Regenerate requirements/*.txt (exact versions with hashes) from pyproject.toml."""
     session.install("pip-tools==7.6.2")
@@ -188,3 +250,5 @@ def pin(session: nox.Session) -> None:
                 "--output-file", DEV_REQUIREMENTS, "pyproject.toml")
     session.run("pip-compile", *common, "--extra", "dagger", "--constraint", RUN_REQUIREMENTS,
                 "--output-file", DAGGER_REQUIREMENTS, "pyproject.toml")
+    session.run("pip-compile", *common, "--extra", "fuzz", "--constraint", RUN_REQUIREMENTS,
+                "--output-file", FUZZ_REQUIREMENTS, "pyproject.toml")

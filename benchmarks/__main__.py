@@ -134,17 +134,28 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--scale", type=int, default=98, help="leaf overlays in the scaled catalog (real AICR: 98)")
+    parser.add_argument("--only", choices=("bundle",), help="run only this benchmark")
     args = parser.parse_args(argv)
+    if args.only == "bundle":
+        from benchmarks import bundle
+
+        print("\n".join(bundle.run(repeat=args.repeat)))
+        return 0
     catalog = ROOT / "recipes"
+    from benchmarks import bom, bundle, containers, discovery, engines, relock, resolve
+
     lines = bench_catalog("our catalog", catalog, repeat=args.repeat)
     with tempfile.TemporaryDirectory(prefix="bench-catalog-") as tmp:
         scaled = _scaled_catalog(catalog, Path(tmp) / "recipes", args.scale)
         lines += bench_catalog(f"scaled catalog (+{args.scale} leaves)", scaled, repeat=args.repeat)
-    from benchmarks import bom, discovery, resolve
+        lines += relock.run(f"scaled catalog (+{args.scale} leaves)", scaled, repeat=args.repeat)
 
+    lines += engines.run(repeat=args.repeat)
     lines += resolve.run(repeat=args.repeat)
     lines += discovery.run()
     lines += bom.run(repeat=args.repeat)
+    lines += bundle.run(repeat=args.repeat)
+    lines += containers.run()
     print("\n".join(lines))
     return 0
 

@@ -11,6 +11,9 @@ Commands (defaults: ``--catalog recipes``, ``--address 127.0.0.1:5001``,
 - ``run -- COMMAND...``: serve the images while ``COMMAND`` runs, then stop (a registry already
   running from ``--storage`` is used as it is, not refilled, and left running); exits with
   ``COMMAND``'s status.
+- ``base-image``: build the container backends' base image from Debian packages (cached under
+  ``~/.cache/recipe-pipeline/base-image``; :mod:`lab.base_image`), push it to the registry at
+  ``--address`` unless ``--no-push``, and print its reference pinned by digest.
 
 Only argument parsing and printing live here; the work is :mod:`lab.registry`.
 Exit codes: 0 ok; 1 ``status`` found no registry; 2 bad input or a registry error (with a hint).
@@ -21,6 +24,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -66,6 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return 0
             case "run":
                 return _run(args)
+            case "base-image":
+                return _base_image(args)
             case _:  # pragma: no cover - argparse restricts the choices
                 raise UsageError(f"unknown command {args.command!r}")
     except PipelineError as exc:
@@ -113,6 +119,21 @@ def _run(args: argparse.Namespace) -> int:
             registry.stop()
 
 
+def _base_image(args: argparse.Namespace) -> int:
+    from .base_image import build_base_image, default_cache, load_base_spec, push_base_image
+
+    started = time.monotonic()
+    built = build_base_image(load_base_spec(), cache=args.cache or default_cache(), mirror=args.mirror)
+    print(f"built {built.spec.repository}:{built.spec.tag}@{built.digest} "
+          f"({built.layer.size} byte layer, {time.monotonic() - started:.1f} s)", file=sys.stderr)
+    if args.no_push:
+        print(f"{built.spec.repository}:{built.spec.tag}@{built.digest}")
+        return 0
+    _print_pushes([push_base_image(built, args.address)])
+    print(built.reference(args.address))
+    return 0
+
+
 def _print_pushes(reports: Sequence[PushReport]) -> None:
     for report in reports:
         print(f"pushed {report.reference} ({len(report.uploaded)} blobs uploaded, "
@@ -142,6 +163,11 @@ def _parser() -> argparse.ArgumentParser:
     command("stop", "stop the registry and wait for it to exit")
     command("run", "serve the catalog's images while a command runs",
             catalog=True).add_argument("cmd", nargs=argparse.REMAINDER, help="-- COMMAND [ARG...]")
+    base = command("base-image", "build the container base image from Debian packages and push it", storage=False)
+    base.add_argument("--no-push", action="store_true", help="build (or find in the cache) only")
+    base.add_argument("--cache", type=Path, default=None,
+                      help="machine cache directory (default: ~/.cache/recipe-pipeline)")
+    base.add_argument("--mirror", default=None, help="Debian mirror URL (default: this machine's apt sources)")
     return parser
 
 

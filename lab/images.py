@@ -66,7 +66,9 @@ __all__ = [
     "Platform",
     "PushReport",
     "build_image",
+    "gzip_stored",
     "load_image_specs",
+    "push_blobs",
     "push_image",
 ]
 
@@ -415,7 +417,7 @@ def _files(node: YamlMap, *, what: str, path: str) -> tuple[ImageFile, ...]:
 def build_image(spec: ImageSpec) -> BuiltImage:
     """Build ``spec`` as OCI blobs; the same spec gives the same bytes everywhere."""
     layer_tar = _layer_tar(spec.files)
-    layer = Blob(media_type=OCI_LAYER_GZIP, data=_gzip_stored(layer_tar))
+    layer = Blob(media_type=OCI_LAYER_GZIP, data=gzip_stored(layer_tar))
     diff_id = sha256(layer_tar)
     manifests: list[tuple[Platform, Blob]] = []
     blobs: dict[Digest, Blob] = {layer.digest: layer}
@@ -488,7 +490,7 @@ def _layer_tar(files: Iterable[ImageFile]) -> bytes:
     return buf.getvalue()
 
 
-def _gzip_stored(data: bytes) -> bytes:
+def gzip_stored(data: bytes) -> bytes:
     """RFC 1952 gzip of ``data`` with stored (uncompressed) deflate blocks: mtime 0, no name, OS 255.
 
     Written by hand rather than with :mod:`gzip`: compressed deflate output depends on the zlib
@@ -515,28 +517,37 @@ def push_image(built: BuiltImage, registry_url: str, *, client: httpx.Client | N
     manifest) by tag. Every digest the registry reports must equal ours. The repository path is
     the spec's (``recipe-lab/<name>``); the registry host in the spec is not contacted.
     """
+    return push_blobs(built.spec.ref, top=built.top, manifests=built.manifests, blobs=built.blobs,
+                      registry_url=registry_url, client=client)
+
+
+def push_blobs(ref: ImageRef, *, top: Blob, manifests: Iterable[Blob], blobs: Iterable[Blob], registry_url: str,
+               client: httpx.Client | None = None) -> PushReport:
+    """Push an image given as blobs under ``ref``'s repository and tag (see :func:`push_image`)."""
+    if ref.tag is None:
+        raise ValueError(f"image {ref} has no tag to push under")
     own = client is None
     http = client if client is not None else httpx.Client(timeout=_TIMEOUT, trust_env=False)
-    push = _Push(http=http, base=registry_url.rstrip("/"), built=built)
+    push = _Push(http=http, base=registry_url.rstrip("/"), ref=ref)
     uploaded: list[Digest] = []
     skipped: list[Digest] = []
     try:
-        for blob in built.blobs:
+        for blob in blobs:
             if push.has_blob(blob):
                 skipped.append(blob.digest)
             else:
                 push.upload_blob(blob)
                 uploaded.append(blob.digest)
-        for manifest in built.manifests:
+        for manifest in manifests:
             push.put_manifest(manifest.digest, manifest)
-        push.put_manifest(built.spec.tag, built.top)
+        push.put_manifest(ref.tag, top)
     except httpx.HTTPError as exc:
-        raise ResolveError(f"pushing {built.spec.ref} to {push.base}: {type(exc).__name__}: {exc}",
+        raise ResolveError(f"pushing {ref} to {push.base}: {type(exc).__name__}: {exc}",
                            hint="is the registry running? 'python -m lab status'") from exc
     finally:
         if own:
             http.close()
-    return PushReport(reference=str(built.reference), digest=built.digest, uploaded=tuple(uploaded),
+    return PushReport(reference=str(ref.with_digest(top.digest)), digest=top.digest, uploaded=tuple(uploaded),
                       skipped=tuple(skipped))
 
 
@@ -546,11 +557,11 @@ class _Push:
 
     http: httpx.Client
     base: str
-    built: BuiltImage
+    ref: ImageRef
 
     @property
     def api(self) -> str:
-        return f"{self.base}/v2/{self.built.spec.ref.repository}"
+        return f"{self.base}/v2/{self.ref.repository}"
 
     def has_blob(self, blob: Blob) -> bool:
         response = self.http.head(f"{self.api}/blobs/{blob.digest}")
@@ -582,12 +593,12 @@ class _Push:
     def check_digest(self, response: httpx.Response, want: Digest, what: str) -> None:
         got = response.headers.get("docker-content-digest")
         if got != want:
-            raise ResolveError(f"pushing {self.built.spec.ref} to {self.base}: the registry stored the {what} as "
+            raise ResolveError(f"pushing {self.ref} to {self.base}: the registry stored the {what} as "
                                f"{got!r}, not as our digest {want}",
                                hint="the registry rewrote the bytes; use a distribution-compatible registry")
 
     def refused(self, action: str, response: httpx.Response) -> ResolveError:
         body = response.text[:300].strip()
-        return ResolveError(f"pushing {self.built.spec.ref} to {self.base}: {action} answered {response.status_code}"
+        return ResolveError(f"pushing {self.ref} to {self.base}: {action} answered {response.status_code}"
                             + (f": {body}" if body else ""),
                             hint="check the registry's log; it must accept anonymous pushes on loopback")

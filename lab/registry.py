@@ -20,7 +20,10 @@ Entry points:
 
 Guarantees: the process gets an explicit minimal environment (``PATH``, ``HOME`` = storage, ``TZ``,
 ``LANG`` and a per-start ``REGISTRY_HTTP_SECRET``), listens on loopback only, and writes only under
-its storage directory (``config.yml``, ``data/``, ``registry.log``, ``registry.pid``). Nothing here
+its storage directory (``data/``, ``registry.pid``, and per start ``runs/<pid>-<id>.yml`` and
+``runs/<pid>-<id>.log``: each run has its own configuration and log, so two runs at once never read
+each other's lines). A busy port is refused at once: probed before the start, and, when another
+process takes it in between, seen in this run's own log as soon as the registry exits. Nothing here
 prints; a process that fails to start is reaped before the error is raised.
 
 Errors: :class:`LocalRegistryError` (exit code 2) with a hint: the binary is missing
@@ -71,8 +74,7 @@ REGISTRY_BINARY = "docker-registry"
 DEFAULT_ADDRESS = "127.0.0.1:5001"
 DEFAULT_STORAGE = Path(".pipeline-cache/registry")
 
-_CONFIG = "config.yml"
-_LOG = "registry.log"
+_RUNS = "runs"
 _PIDFILE = "registry.pid"
 _DATA = "data"
 _LISTENING = re.compile(r"listening on (\S+):(\d+)")
@@ -101,15 +103,14 @@ class LocalRegistry:
     storage: Path
     pid: int
     process: subprocess.Popen[bytes] | None = None
+    #: this run's log and configuration (``runs/`` under the storage)
+    log: Path
+    config: Path
 
     @property
     def url(self) -> str:
         """``http://host:port``: the base URL of the distribution API."""
         return f"http://{self.address}"
-
-    @property
-    def log(self) -> Path:
-        return self.storage / _LOG
 
     def log_tail(self, chars: int = 2000) -> str:
         """The end of the registry's log (for error messages)."""
@@ -131,6 +132,7 @@ class LocalRegistry:
         pidfile = self.storage / _PIDFILE
         if _read_pidfile(self.storage).get("pid") == self.pid:
             pidfile.unlink(missing_ok=True)
+        self.config.unlink(missing_ok=True)  # the log stays, for a look afterwards
 
     def __enter__(self) -> LocalRegistry:
         return self
@@ -169,7 +171,9 @@ def start_local_registry(*, address: str = DEFAULT_ADDRESS, storage: Path, binar
             hint=f"use it, or stop it first: 'python -m lab stop --storage {storage}'")
     _check_free(host, port)
     (storage / _DATA).mkdir(parents=True, exist_ok=True)
-    config = storage / _CONFIG
+    (storage / _RUNS).mkdir(exist_ok=True)
+    run = f"{os.getpid()}-{secrets.token_hex(4)}"
+    config = storage / _RUNS / f"{run}.yml"
     config.write_text(yaml.safe_dump({
         "version": 0.1,
         "log": {"level": "info", "formatter": "text", "accesslog": {"disabled": True}},
@@ -178,19 +182,22 @@ def start_local_registry(*, address: str = DEFAULT_ADDRESS, storage: Path, binar
     }, sort_keys=True))
     env = {"PATH": _PATH, "HOME": str(storage), "TZ": "UTC", "LANG": "C.UTF-8",
            "REGISTRY_HTTP_SECRET": secrets.token_hex(16)}
-    log_path = storage / _LOG
-    with log_path.open("wb") as log:
+    log_path = storage / _RUNS / f"{run}.log"
+    with log_path.open("xb") as log:
         process = subprocess.Popen([executable, "serve", str(config)], stdin=subprocess.DEVNULL, stdout=log,
                                    stderr=subprocess.STDOUT, env=env, cwd=storage, start_new_session=detach)
-    started = LocalRegistry(address=_join_address(host, port), storage=storage, pid=process.pid, process=process)
+    started = LocalRegistry(address=_join_address(host, port), storage=storage, pid=process.pid, process=process,
+                            log=log_path, config=config)
     try:
         actual = _wait_listening(started, port=port, timeout=timeout)
-        registry = LocalRegistry(address=actual, storage=storage, pid=process.pid, process=process)
+        registry = LocalRegistry(address=actual, storage=storage, pid=process.pid, process=process, log=log_path,
+                                 config=config)
         _wait_ready(started, url=registry.url, timeout=timeout)
         if detach:
             _DETACHED[process.pid] = process
             (storage / _PIDFILE).write_text(json.dumps(
-                {"pid": process.pid, "address": actual, "config": str(config)}, sort_keys=True) + "\n")
+                {"pid": process.pid, "address": actual, "config": str(config), "log": str(log_path)},
+                sort_keys=True) + "\n")
     except BaseException:
         started.stop()
         raise
@@ -201,10 +208,12 @@ def running_registry(storage: Path) -> LocalRegistry | None:
     """The detached registry recorded in ``storage``'s pid file, if it is still running."""
     storage = storage.resolve()
     record = _read_pidfile(storage)
-    pid, address = record.get("pid"), record.get("address")
-    if not isinstance(pid, int) or not isinstance(address, str) or not _is_our_registry(pid, storage):
+    pid, address, config, log = (record.get(k) for k in ("pid", "address", "config", "log"))
+    if not isinstance(pid, int) or not isinstance(address, str) or not isinstance(config, str) \
+            or not isinstance(log, str) or not _is_our_registry(pid, Path(config)):
         return None
-    return LocalRegistry(address=address, storage=storage, pid=pid, process=_DETACHED.get(pid))
+    return LocalRegistry(address=address, storage=storage, pid=pid, process=_DETACHED.get(pid), log=Path(log),
+                         config=Path(config))
 
 
 def registry_status(storage: Path, *, timeout: float = 2.0) -> RegistryStatus:
@@ -352,14 +361,14 @@ def _read_pidfile(storage: Path) -> dict[str, object]:
     return data if isinstance(data, dict) else {}
 
 
-def _is_our_registry(pid: int, storage: Path) -> bool:
-    """Whether ``pid`` is alive and is ``docker-registry serve <storage>/config.yml`` (not a reused pid)."""
+def _is_our_registry(pid: int, config: Path) -> bool:
+    """Whether ``pid`` is alive and is ``docker-registry serve <config>`` (not a reused pid)."""
     try:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
     except (OSError, IndexError):
         return False
-    return state not in ("Z", "X") and str(storage / _CONFIG).encode() in argv and b"serve" in argv
+    return state not in ("Z", "X") and str(config).encode() in argv and b"serve" in argv
 
 
 def _stop_pid(pid: int, *, timeout: float) -> None:

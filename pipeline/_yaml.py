@@ -23,6 +23,7 @@ hint; a limit's hint names the setting that raises it (``spec.limits`` in the ca
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -292,7 +293,7 @@ class _StringLoader(_BoundedComposer, _EventSource, yaml.constructor.BaseConstru
 _StringLoader.yaml_constructors = yaml.BaseLoader.yaml_constructors
 
 
-class _LineLoader(_SafeLoader):
+class _LinesMixin(yaml.constructor.SafeConstructor):
     """Safe types, and mappings built as :class:`YamlMap` with line numbers: catalog files."""
 
     file: Path | None = None
@@ -323,9 +324,162 @@ class _LineLoader(_SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+class _LineLoader(_LinesMixin, _SafeLoader):
+    """The bounded composer with :class:`_LinesMixin`'s constructors."""
+
+
 _LineLoader.add_constructor("tag:yaml.org,2002:map", _LineLoader.construct_yaml_map)  # type: ignore[type-var]
 
 _LOADERS: dict[str, Callable[[str], Any]] = {"safe": _SafeLoader, "strings": _StringLoader, "lines": _LineLoader}
+
+
+# ---- the fast path: libyaml's own composer, when the bytes prove the limits cannot be reached ----
+
+
+class _FastSafe(_EventSource, yaml.constructor.SafeConstructor, yaml.resolver.Resolver):
+    """libyaml composes (in C), PyYAML constructs: ``yaml.CSafeLoader``, used only within proven bounds."""
+
+    limits: YamlLimits = FILE_LIMITS
+    file: Path | None = None
+
+    def __init__(self, stream: str) -> None:
+        _EventSource.__init__(self, stream)
+        yaml.constructor.SafeConstructor.__init__(self)
+        yaml.resolver.Resolver.__init__(self)
+
+
+class _FastStrings(_EventSource, yaml.constructor.BaseConstructor, yaml.resolver.BaseResolver):
+    limits: YamlLimits = FILE_LIMITS
+    file: Path | None = None
+
+    def __init__(self, stream: str) -> None:
+        _EventSource.__init__(self, stream)
+        yaml.constructor.BaseConstructor.__init__(self)
+        yaml.resolver.BaseResolver.__init__(self)
+
+
+_FastStrings.yaml_constructors = yaml.BaseLoader.yaml_constructors
+
+
+class _FastLines(_LinesMixin, _FastSafe):
+    pass
+
+
+_FastLines.add_constructor("tag:yaml.org,2002:map", _FastLines.construct_yaml_map)  # type: ignore[type-var]
+
+_FAST_LOADERS: dict[str, Callable[[str], Any]] = {"safe": _FastSafe, "strings": _FastStrings, "lines": _FastLines}
+_HAS_C_COMPOSER = hasattr(_EventSource, "get_single_node") and _EventSource.__module__ == "yaml._yaml"
+_INDENT = re.compile(rb"^[ ?-]*")
+_INDENTS = re.compile(rb"^[ ?-]*", re.MULTILINE)
+#: What the scan looks at: document markers, and the bytes that may start an anchor, an alias or a
+#: flow collection (whether they stand where a node starts is checked by :func:`_node_start`).
+_SUSPECT = re.compile(rb"[&*\[{]")
+_DOCUMENT_MARKER = re.compile(rb"\n(?:---|\.\.\.)")
+#: A line whose last node is a scalar that starts on it (``key: text``, ``- text``, ``key: |``,
+#: ``key: "text``), with a plain key: in block context, every following line indented deeper than
+#: the line's start column is that scalar's text (or a syntax error, met before anything on it is
+#: composed). Quoted keys, flow collections, anchors, aliases and tags do not match.
+_KEY = rb"(?:[A-Za-z0-9_./$][^:#\r\n\[\]{},\"']*:[ ]+)?"
+#: ``key: {}``, ``- []``: an empty flow collection that closes where it opens.
+_EMPTY_FLOW_LINE = re.compile(rb"^[ ]*(?:[-?][ ]+)*" + _KEY + rb"(?:\[\]|\{\})[ \t]*(?:\#.*)?\r?$")
+_SCALAR_LINE = re.compile(rb"^[ ]*(?:[-?][ ]+)*" + _KEY +
+                          rb"(?:[|>][0-9+-]*[ \t]*(?:\#.*)?"
+                          rb"|[\"'A-Za-z0-9_./~$(=+<^\\\x80-\xff](?:[^:\r\n]|:[^ \t\r\n])*)\r?$")
+
+
+def provably_within(data: bytes, limits: YamlLimits) -> bool:
+    """Whether a cheap scan of ``data`` proves the composer cannot pass ``limits`` (then libyaml composes).
+
+    Sound, not complete: ``False`` only sends the document to the bounded composer. The proof:
+
+    - no anchor or alias: no ``&`` or ``*`` where a node can start, except in the text of a
+      multi-line scalar (so no expansion: the nodes are at most the bytes, and the bytes are at
+      most ``maxNodes``; ``pods/*`` or ``a && b`` in a description is no anchor);
+    - nesting within ``maxDepth``: a block collection nested in another starts at a greater
+      column, or at the same column for a sequence that is a mapping's value, so block depth is at
+      most 2 * (deepest start column + 1), where a line's start column counts its indentation and
+      its ``- ``/``? `` indicators; flow depth is at most the number of ``[`` and ``{`` on the
+      lines of one document where a flow collection can start (text of multi-line scalars aside);
+    - documents within ``maxDocuments``: at most one more than the lines that start with ``---``
+      or ``...``.
+
+    A line is the text of a multi-line scalar when the nearest line above it indented less opens a
+    scalar (``_SCALAR_LINE``) at a smaller start column, and no flow collection may be open
+    (inside one, ``key: |`` could be the text of a quoted scalar). Only the lines that hold a
+    suspect byte are looked at, so a typical rendered document costs a few regular-expression
+    passes in C.
+    """
+    if len(data) > limits.max_nodes:
+        return False
+    deepest = max(map(len, _INDENTS.findall(data)), default=0)
+    budget = limits.max_depth - 2 * (deepest + 1)
+    if budget < 0:
+        return False
+    flows = 0  # places a flow collection may start, in this document
+    in_flow = False  # whether a flow collection may still be open
+    seen_line = -1
+    markers = [m.start() for m in _DOCUMENT_MARKER.finditer(data)]
+    if len(markers) + 1 > limits.max_documents:
+        return False  # the bounded composer counts them (and names the line where the limit is passed)
+    marker = 0
+    for match in _SUSPECT.finditer(data):
+        pos = match.start()
+        if marker < len(markers) and markers[marker] < pos:  # a new document since the last suspect
+            while marker < len(markers) and markers[marker] < pos:
+                marker += 1
+            flows, in_flow = 0, False  # no flow collection spans documents
+        start = data.rfind(b"\n", 0, pos) + 1
+        if not _node_start(data[start:pos]):
+            continue  # inside a scalar: 'pods/*', 'a && b', '[a-z]'
+        if not in_flow and _is_scalar_text(data, start):
+            continue
+        if data[pos] in b"&*":
+            return False
+        if start != seen_line:  # count each line's flow starts once
+            seen_line = start
+            end = data.find(b"\n", start)
+            line = data[start:] if end < 0 else data[start:end]
+            flows += line.count(b"[") + line.count(b"{")  # every bracket: over-counts, never under-counts
+            if flows > budget:
+                return False
+            in_flow = in_flow or not _EMPTY_FLOW_LINE.match(line)
+    return True
+
+
+def _node_start(before: bytes) -> bool:
+    """Whether a node can start after ``before`` (the line up to a byte): at the line's start, or
+    after an indicator (``- ``, ``? ``, ``:``, ``[``, ``{``, ``,``), perhaps after a tag."""
+    text = before.rstrip(b" \t")
+    head, _, last = text.rpartition(b" ")
+    if last.startswith(b"!"):  # a tag stands between the indicator and the node
+        text = head.rstrip(b" \t")
+    return not text or text[-1:] in (b"[", b"{", b",", b":", b"?", b"-")
+
+
+def _is_scalar_text(data: bytes, start: int) -> bool:
+    """Whether the line at ``start`` is text of a scalar: a ``_SCALAR_LINE`` itself (the rest of its
+    value is text), or a line of a multi-line scalar opened by the nearest line above it indented
+    less (see :func:`provably_within`)."""
+    end = data.find(b"\n", start)
+    line = data[start:] if end < 0 else data[start:end]
+    if _SCALAR_LINE.match(line):
+        return True
+    indent = len(line) - len(line.lstrip(b" "))
+    if indent == 0:
+        return False
+    cursor = start - 1
+    while cursor > 0:
+        above_start = data.rfind(b"\n", 0, cursor) + 1
+        above = data[above_start:cursor]
+        cursor = above_start - 1
+        if not above.strip():
+            continue
+        if len(above) - len(above.lstrip(b" ")) >= indent:
+            continue
+        if above.startswith((b"---", b"...")) or not _SCALAR_LINE.match(above):
+            return False
+        return len(_INDENT.match(above).group()) < indent  # type: ignore[union-attr]
+    return False
 
 
 def parse(data: bytes, *, loader: str = "safe", section: str = "yaml", multi: bool = False,
@@ -341,7 +495,8 @@ def parse(data: bytes, *, loader: str = "safe", section: str = "yaml", multi: bo
     if len(data) > limits.max_bytes:
         raise LimitError(f"{len(data)} bytes is more than {limits.max_bytes}", limits=limits, key="maxBytes", mark=None)
     text = data.decode("utf-8")
-    loader_obj = _LOADERS[loader](text)
+    fast = _HAS_C_COMPOSER and provably_within(data, limits)
+    loader_obj = (_FAST_LOADERS if fast else _LOADERS)[loader](text)
     loader_obj.limits = limits
     if file is not None:
         loader_obj.file = file

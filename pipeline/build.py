@@ -14,8 +14,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ._yaml import YamlMap, load_file
-from .charts import ChartStore, FetchedChart, SourceFactory, chart_yaml, fetch_chart
-from .errors import ChartVersionError, RecipeError, RenderError
+from .charts import STORE, ChartStore, FetchedChart, SourceFactory, chart_yaml, fetch_chart
+from .errors import (
+    ChartError,
+    ChartsUnavailableError,
+    PipelineError,
+    RecipeError,
+    RenderError,
+    ResolveError,
+)
 from .images import (
     AnnotatedImage,
     Discovery,
@@ -27,13 +34,13 @@ from .images import (
 from .lockfile import LockedChart
 from .progress import SILENT, Progress
 from .recipes.load import REGISTRY_FILE
-from .recipes.model import Component, ComponentType, Recipe
+from .recipes.model import ChartRef, Component, ComponentType, Recipe
 from .render.interface import Renderer
 from .render.job import ComponentRender, RenderJob
 from .vocabulary.digest import Digest, sha256
 from .volatile import VolatileField, mask
 
-__all__ = ["RecipeBuild", "build", "chart_record", "job_for", "pin_location"]
+__all__ = ["ChartProblem", "RecipeBuild", "build", "chart_record", "charts_table", "job_for", "pin_location"]
 
 log = logging.getLogger("pipeline")
 
@@ -51,9 +58,11 @@ class RecipeBuild:
 
 def chart_record(fetched: FetchedChart) -> LockedChart:
     """What a lock records of a chart: where it is pinned upstream, the version string the repository
-    served for the pin (Helm's rules: a pin ``v1.2.3`` may be served as ``1.2.3``), and its content digests."""
+    served for the pin (Helm's rules: a pin ``v1.2.3`` may be served as ``1.2.3``), its content digests,
+    and who served it (the repository or its mirror; not recorded for the catalog's own charts)."""
+    served_by = None if fetched.ref.is_local or fetched.served_by == STORE else fetched.served_by
     return LockedChart(repository=fetched.ref.repository, name=fetched.ref.name, version=fetched.version,
-                       archive=fetched.archive, tree=fetched.tree)
+                       archive=fetched.archive, tree=fetched.tree, served_by=served_by)
 
 
 def _manifest_chart_version(component: Component) -> str:
@@ -113,13 +122,70 @@ def pin_location(recipe: Recipe, component: Component) -> tuple[str, int | None]
     return None
 
 
-def _at_pin(exc: ChartVersionError, recipe: Recipe, component: Component) -> ChartVersionError:
-    """``exc`` located at the file and line that pin the version (when known)."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChartProblem:
+    """A chart that could not be fetched or matched to its pin, for one component and pin location,
+    with every recipe it stops."""
+
+    chart: ChartRef
+    component: str
+    pinned_at: str
+    recipes: tuple[str, ...]
+    problem: str
+    hint: str | None = None
+
+
+def _pinned_at(recipe: Recipe, component: Component) -> str:
+    """``file:line`` of the pin (``file`` alone when its line is unknown, ``?`` when it cannot be read)."""
     where = pin_location(recipe, component)
-    if where is None or exc.path is not None:
-        return exc
-    return ChartVersionError(f"recipe '{recipe.name}': component '{component.name}': {exc.message}",
-                             hint=exc.hint, path=where[0], line=where[1])
+    if where is None:
+        return "?"
+    return f"{where[0]}:{where[1]}" if where[1] is not None else where[0]
+
+
+def charts_table(problems: Sequence[ChartProblem]) -> str:
+    """One row per chart, component and pin location: what is missing, where it is chosen, who needs it."""
+    rows = [(p.chart.name, p.chart.version, p.chart.repository, p.component, p.pinned_at, ",".join(p.recipes),
+             p.problem) for p in sorted(problems, key=lambda p: (p.chart.repository, p.chart.name, p.chart.version,
+                                                                  p.component, p.pinned_at))]
+    header = ("CHART", "VERSION", "REPOSITORY", "COMPONENT", "PINNED AT", "RECIPES", "PROBLEM")
+    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header) - 1)]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1]
+                     for r in (header, *rows))
+
+
+def _problems(failed: Mapping[tuple[str, ...], PipelineError],
+              uses: Mapping[tuple[str, ...], list[tuple[Recipe, Component]]]) -> list[ChartProblem]:
+    rows: dict[tuple[tuple[str, ...], str, str], list[str]] = {}
+    for key in failed:
+        for recipe, component in uses[key]:
+            rows.setdefault((key, component.name, _pinned_at(recipe, component)), []).append(recipe.name)
+    out = []
+    for (key, name, pinned_at), recipes in rows.items():
+        chart = next(c.chart for _, c in uses[key] if c.name == name)
+        assert chart is not None
+        out.append(ChartProblem(chart=chart, component=name, pinned_at=pinned_at,
+                                recipes=tuple(sorted(set(recipes))), problem=" ".join(failed[key].message.split()),
+                                hint=failed[key].hint))
+    return out
+
+
+def _unavailable(problems: Sequence[ChartProblem]) -> ChartsUnavailableError:
+    charts = {(p.chart.repository, p.chart.name, p.chart.version) for p in problems}
+    recipes = {r for p in problems for r in p.recipes}
+    if len(problems) == 1 and len(recipes) == 1:  # one chart, one recipe: a plain message at the pin
+        only = problems[0]
+        file, _, line = only.pinned_at.rpartition(":")
+        return ChartsUnavailableError(f"recipe '{only.recipes[0]}': component '{only.component}': {only.problem}",
+                                      hint=only.hint, path=file if line.isdigit() else None,
+                                      line=int(line) if line.isdigit() else None)
+    return ChartsUnavailableError(
+        f"{len(charts)} chart(s) could not be fetched, needed by {len(recipes)} recipe(s):\n"
+        + charts_table(problems),
+        hint="serve them from a mirror (spec.mirrors in an environment file: --config FILE, $PIPELINE_CONFIG or "
+        "~/.config/recipe-pipeline/config.yaml), fix the pins at the lines shown, or lock the rest with "
+        "'lock --keep-going'; 'python -m pipeline charts' lists every chart the catalog needs",
+    )
 
 
 def build(
@@ -133,6 +199,7 @@ def build(
     discovered: dict[tuple[Digest, Digest], Discovery] | None = None,
     sources: SourceFactory | None = None,
     progress: Progress = SILENT,
+    problems: list[ChartProblem] | None = None,
 ) -> dict[str, RecipeBuild]:
     """Fetch, render, mask and discover every recipe under ``pool``'s variation (any :class:`Renderer`:
     the sandboxed :class:`~pipeline.render.pool.WorkerPool`, or an in-process one).
@@ -141,30 +208,46 @@ def build(
     those bytes without the network, and fetched bytes that differ are refused. ``discovered`` is
     a cache of image discovery by content that callers share between variations; ``sources`` the
     run's chart sources (one HTTP client per kind, reused across fetches).
+
+    Every chart is tried before anything stops: charts that cannot be fetched or matched to their
+    pins raise one :class:`~pipeline.errors.ChartsUnavailableError` listing them all (component, the
+    file:line that pins each, the recipes it stops). With ``problems`` (keep going) they are appended
+    there instead, and the recipes they stop are left out of the result.
     """
     expected = expected or {}
-    fetched: dict[tuple[str, str, str, Digest | None], FetchedChart] = {}
+    fetched: dict[tuple[str, ...], FetchedChart] = {}
+    failed: dict[tuple[str, ...], PipelineError] = {}
+    uses: dict[tuple[str, ...], list[tuple[Recipe, Component]]] = {}
     charts: dict[str, dict[str, FetchedChart]] = {}
-    jobs: dict[tuple[str, str], RenderJob] = {}
     for recipe in recipes:
         charts[recipe.name] = {}
         for component in recipe.components:
-            chart = None
             if component.chart is not None and component.type is ComponentType.HELM:
                 want = expected.get((recipe.name, component.name))
                 chart_key = (recipe.catalog.as_posix(), component.chart.repository,
-                             f"{component.chart.name}@{component.chart.version}", want)
-                if chart_key not in fetched:
+                             f"{component.chart.name}@{component.chart.version}", want or "")
+                uses.setdefault(chart_key, []).append((recipe, component))
+                if chart_key not in fetched and chart_key not in failed:
                     try:
                         fetched[chart_key] = fetch_chart(
                             component.chart, catalog=recipe.catalog, store=store, mirrors=mirrors,
                             expected=want, walk_order=pool.variation.walk_order, sources=sources,
                         )
-                    except ChartVersionError as exc:
-                        raise _at_pin(exc, recipe, component) from exc
-                chart = fetched[chart_key]
-                charts[recipe.name][component.name] = chart
-            jobs[(recipe.name, component.name)] = job_for(recipe, component, chart)
+                    except (ChartError, ResolveError) as exc:  # keep going: report every chart at once
+                        failed[chart_key] = exc
+                if chart_key in fetched:
+                    charts[recipe.name][component.name] = fetched[chart_key]
+    if failed:
+        missing = _problems(failed, uses)
+        if problems is None:
+            raise _unavailable(missing)
+        problems.extend(missing)
+        stopped = {r for p in missing for r in p.recipes}
+        recipes = [r for r in recipes if r.name not in stopped]
+    jobs: dict[tuple[str, str], RenderJob] = {}
+    for recipe in recipes:
+        for component in recipe.components:
+            jobs[(recipe.name, component.name)] = job_for(recipe, component, charts[recipe.name].get(component.name))
     keys = {where: job.key() for where, job in jobs.items()}
     distinct = {keys[where]: job for where, job in jobs.items()}
     log.info("render %s: %d component renders, %d distinct", pool.variation.name, len(jobs), len(distinct))
@@ -189,11 +272,11 @@ def build(
                     annotations = annotation_images(meta, chart=top)
                 found_cache[found_key] = discover(rendered.stream, component=component, recipe=recipe.name,
                                                   annotations=annotations)
-            found = found_cache[found_key]
+            seen = found_cache[found_key]
             images[component.name] = tuple(i if i.recipe == recipe.name else dataclasses.replace(i, recipe=recipe.name)
-                                           for i in found.images)
+                                           for i in seen.images)
             rejected[component.name] = tuple(r if r.recipe == recipe.name
-                                             else dataclasses.replace(r, recipe=recipe.name) for r in found.rejected)
+                                             else dataclasses.replace(r, recipe=recipe.name) for r in seen.rejected)
         out[recipe.name] = RecipeBuild(recipe=recipe, charts=charts[recipe.name], renders=renders, images=images,
                                        rejected=rejected)
     return out

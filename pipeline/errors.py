@@ -13,6 +13,7 @@ __all__ = [
     "BackendError",
     "ChartError",
     "ChartVersionError",
+    "DiffError",
     "DiscoveryError",
     "DivergenceError",
     "GateError",
@@ -25,6 +26,7 @@ __all__ = [
     "ResolveError",
     "SignatureError",
     "StaleLockError",
+    "UpgradeError",
     "UsageError",
 ]
 
@@ -81,6 +83,11 @@ class ChartVersionError(ChartError):
     """The chart repository offers no version that Helm's rules match to the pin."""
 
 
+class ChartsUnavailableError(ChartError):
+    """Charts that could not be fetched or matched to their pins, every one of them, as one table
+    (chart, version, repository, component, the file:line that pins it, recipes, problem)."""
+
+
 class RenderError(PipelineError):
     """Helm's engine refused a chart or template (the message carries Helm's file:line)."""
 
@@ -107,6 +114,16 @@ class BackendError(PipelineError):
 
 class LockError(PipelineError):
     """A lockfile that cannot be read or written (missing, not JSON, wrong schema)."""
+
+
+class DiffError(PipelineError):
+    """Lock sets that cannot be compared: a revision or directory that does not exist, a lockfile on
+    either side that does not parse or fails its integrity check (bad input for a review: exit 2)."""
+
+
+class UpgradeError(PipelineError):
+    """A pin that cannot be moved: unknown component, a version the repository does not offer, or a
+    pin whose definition cannot be found or edited. Nothing is written."""
 
 
 class GateError(PipelineError):

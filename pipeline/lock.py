@@ -40,6 +40,7 @@ from .lockfile import (
     seal,
 )
 from .pin import DIGEST_FIELDS_FILE, PinRules, pin_render
+from .recipes.config import CONFIG_FILE
 from .recipes.model import Component, Recipe
 from .registry import ResolvedImage
 from .render.job import ComponentRender
@@ -52,6 +53,7 @@ __all__ = [
     "build_component",
     "build_lockfile",
     "check_lock",
+    "complete_lockfile",
     "engine_mismatch",
     "ghost_locks",
     "input_digests",
@@ -69,9 +71,11 @@ _LOCK_HINT = "run 'nox -s lock', review the diff of lockfiles/, then publish aga
 def input_digests(recipe: Recipe) -> dict[str, Digest]:
     """Digest of every catalog file the recipe's render depends on, by catalog-relative path.
 
-    Covers the composition inputs (registry, overlays, mixins, values, manifests, config), the
-    volatile declarations, the digest-field table and exemptions (inputs of the pinned render), and
-    every file of each local chart directory or archive.
+    Covers the composition inputs (registry, overlays, mixins, values, manifests), the volatile
+    declarations, the digest-field table and exemptions (inputs of the pinned render), every file
+    of each local chart directory or archive, and, as ``pipeline.yaml#<key>``, the digest of each
+    render-relevant part of ``pipeline.yaml`` (not the file: its mirrors and registries change who
+    serves the bytes, not the bytes).
     """
     paths = set(recipe.input_files)
     # the pinned render reads the digest-field table and the exemptions
@@ -90,7 +94,9 @@ def input_digests(recipe: Recipe) -> dict[str, Digest]:
             out[rel] = Digest(MISSING_INPUT)
             continue
         out[rel] = _file_digest(str(path), stat.st_size, stat.st_mtime_ns)
-    return out
+    for key, value in recipe.config_inputs.items():
+        out[f"{CONFIG_FILE}#{key}"] = sha256(canonical_json(value))
+    return dict(sorted(out.items()))
 
 
 @functools.lru_cache(maxsize=65536)
@@ -104,12 +110,14 @@ def _local_chart_files(catalog: Path, component: Component) -> list[str]:
     assert component.chart is not None
     base = Path(os.path.normpath(component.chart.repository))
     directory = catalog / base / component.chart.name
+    archive = base / f"{component.chart.name}-{component.chart.version}.tgz"
     if directory.is_dir():
+        # The archive of the pinned version, when there is one, is used instead of a directory that
+        # carries another version: both are inputs.
         return sorted(
             (base / component.chart.name / p.relative_to(directory)).as_posix()
             for p in directory.rglob("*") if p.is_file() or p.is_symlink()
-        )
-    archive = base / f"{component.chart.name}-{component.chart.version}.tgz"
+        ) + ([archive.as_posix()] if (catalog / archive).is_file() else [])
     return [archive.as_posix()]
 
 
@@ -128,18 +136,37 @@ def _image_entries(found: Sequence[FoundImage], resolved: Mapping[ImageRef, Reso
         found_at.setdefault(seen.ref, set()).add(seen.found_at)
     out = []
     for ref in sorted(origins, key=str):
-        answer = resolved.get(ref)
         image = LockedImage(ref=str(ref), image=ref, origin=origins[ref], found_at=tuple(sorted(found_at[ref])),
                             digest=Digest(ref.digest) if ref.digest is not None else None,
                             source=ImageSource.REFERENCE if ref.pinned else None)
-        if answer is not None:
-            image = dataclasses.replace(
-                image, digest=Digest(answer.digest),
-                source=ImageSource.REFERENCE if ref.pinned else ImageSource.REGISTRY,
-                media_type=answer.media_type, platforms=tuple(sorted(answer.platforms.items())),
-                served_by=answer.served_by)
-        out.append(image)
+        out.append(_with_answer(image, resolved.get(ref)))
     return tuple(out)
+
+
+def _with_answer(image: LockedImage, answer: ResolvedImage | None) -> LockedImage:
+    """``image`` with what its registry answered (unchanged without an answer)."""
+    if answer is None:
+        return image
+    return dataclasses.replace(
+        image, digest=Digest(answer.digest),
+        source=ImageSource.REFERENCE if image.image.pinned else ImageSource.REGISTRY,
+        media_type=answer.media_type, platforms=tuple(sorted(answer.platforms.items())),
+        served_by=answer.served_by)
+
+
+def complete_lockfile(lock: Lockfile, resolved: Mapping[ImageRef, ResolvedImage]) -> Lockfile:
+    """The lock made with ``lock --no-resolve`` as ``lock`` would have made it with these registry answers.
+
+    Containers lock without the network; the host resolves and completes (same bytes as a local lock:
+    images are entered by the same rule as :func:`build_component` enters them). Only unresolved
+    images are completed; a lock that has resolved images is refused.
+    """
+    if any(i.resolved for c in lock.components.values() for i in c.images):
+        raise LockError(f"the lock of {lock.name!r} is already resolved", hint="complete only a --no-resolve lock")
+    components = [dataclasses.replace(c, images=tuple(_with_answer(i, resolved.get(i.image)) for i in c.images))
+                  for c in lock.ordered()]
+    return seal(recipe=lock.recipe, inputs=lock.inputs, engine=lock.engine, components=components,
+                volatile=lock.volatile)
 
 
 def build_component(
@@ -218,9 +245,16 @@ class LockCheck:
         return self.lock is not None and not self.failures
 
 
-def engine_mismatch(lock: Lockfile, engine: Mapping[str, str]) -> str | None:
-    """Why ``lock`` was made by another engine than ``engine`` (the keys it gives are compared)."""
+def engine_mismatch(lock: Lockfile, engine: Mapping[str, str], *,
+                    equivalent: Sequence[Mapping[str, str]] = ()) -> str | None:
+    """Why ``lock`` was made by another engine than ``engine`` (the keys it gives are compared).
+
+    A lock made by one of the ``equivalent`` engines (the checkout's pinned engines, which print the
+    same ``helm template`` bytes) passes: the bytes themselves are then checked by ``render = lock``.
+    """
     locked = lock.engine.identity
+    if any(all(locked.get(k) == v for k, v in other.items()) for other in equivalent if other):
+        return None
     changed = [f"{k}: lock {locked.get(k)!r} ≠ now {v!r}" for k, v in sorted(engine.items()) if locked.get(k) != v]
     return f"the lock was made by another engine ({', '.join(changed)})" if changed else None
 
@@ -232,13 +266,19 @@ def stale_inputs(recipe: Recipe, lock: Lockfile) -> list[str]:
     changed = sorted(p for p in set(current) & set(locked) if current[p] != locked[p])
     added = sorted(set(current) - set(locked))
     removed = sorted(set(locked) - set(current))
-    messages = [f"input {p} changed since the lock was made" for p in changed]
-    messages += [f"input {p} is new since the lock was made" for p in added]
-    messages += [f"input {p} was used by the lock but is no longer" for p in removed]
+    messages = [f"input {_input_name(p)} changed since the lock was made" for p in changed]
+    messages += [f"input {_input_name(p)} is new since the lock was made" for p in added]
+    messages += [f"input {_input_name(p)} was used by the lock but is no longer" for p in removed]
     options = {"kubeVersion": recipe.kube_version, "apiVersions": list(recipe.api_versions)}
     if lock.inputs.options != options:
         messages.append(f"engine options changed: lock {lock.inputs.options} ≠ now {options}")
     return messages
+
+
+def _input_name(key: str) -> str:
+    """An input as messages name it: a file, or ``pipeline.yaml (spec.kubeVersion)`` for a part of it."""
+    file, sep, part = key.partition("#")
+    return f"{file} ({part})" if sep else key
 
 
 def display_path(path: Path) -> str:
@@ -249,7 +289,8 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
-def check_lock(recipe: Recipe, lockdir: Path, *, engine: Mapping[str, str]) -> LockCheck:
+def check_lock(recipe: Recipe, lockdir: Path, *, engine: Mapping[str, str],
+               equivalent: Sequence[Mapping[str, str]] = ()) -> LockCheck:
     """Read the lock of ``recipe`` and check, in order: integrity, engine, staleness."""
     path = lock_path(lockdir, recipe.name)
     result = LockCheck(recipe=recipe.name, path=path, display=display_path(path))
@@ -269,7 +310,7 @@ def check_lock(recipe: Recipe, lockdir: Path, *, engine: Mapping[str, str]) -> L
         result.failures["lock integrity"] = [f"{result.display} is the lock of recipe '{lock.name}', "
                                              f"not of '{recipe.name}'"]
         return result
-    mismatch = engine_mismatch(lock, engine)
+    mismatch = engine_mismatch(lock, engine, equivalent=equivalent)
     if mismatch is not None:
         result.failures["engine"] = [mismatch]
     stale = stale_inputs(recipe, lock)
@@ -278,7 +319,8 @@ def check_lock(recipe: Recipe, lockdir: Path, *, engine: Mapping[str, str]) -> L
     return result
 
 
-def verified_locks(recipes: Sequence[Recipe], lockdir: Path, *, engine: Mapping[str, str]) -> list[Lockfile]:
+def verified_locks(recipes: Sequence[Recipe], lockdir: Path, *, engine: Mapping[str, str],
+                   equivalent: Sequence[Mapping[str, str]] = ()) -> list[Lockfile]:
     """The lock of every recipe, verified, made by ``engine`` and fresh; otherwise an error.
 
     A missing or unreadable lock is a :class:`~pipeline.errors.LockError` (exit 2), a tampered one an
@@ -289,7 +331,7 @@ def verified_locks(recipes: Sequence[Recipe], lockdir: Path, *, engine: Mapping[
     locks: list[Lockfile] = []
     problems: list[str] = []
     for recipe in recipes:
-        checked = check_lock(recipe, lockdir, engine=engine)
+        checked = check_lock(recipe, lockdir, engine=engine, equivalent=equivalent)
         if checked.error is not None:
             raise checked.error
         problems += [f"recipe '{recipe.name}': {m}" for messages in checked.failures.values() for m in messages]

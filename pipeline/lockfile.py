@@ -30,6 +30,7 @@ from typing import Any, NoReturn
 from .errors import IntegrityError, LockError
 from .images import ImageRef, ImageRefError, Origin
 from .recipes.model import ChartRef, ComponentType
+from .registry import ResolvedImage
 from .vocabulary.digest import Digest, canonical_json, parse_digest, sha256
 from .volatile import VolatileField
 
@@ -116,13 +117,20 @@ class LockedImage:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LockedChart:
-    """A component's chart: where it is pinned, and its content digests (archive bytes, normalised tree)."""
+    """A component's chart: where it is pinned, and its content digests (archive bytes, normalised tree).
+
+    ``served_by`` names who served the archive when it was locked (the upstream repository, or the
+    mirror that stood in for it; ``None`` for charts of the catalog itself and for locks made
+    before it was recorded). It is a record, not a claim a re-render checks: a mirror changes no
+    byte, so a lock made against upstream reproduces behind a mirror.
+    """
 
     repository: str
     name: str
     version: str
     archive: Digest
     tree: Digest
+    served_by: str | None = None
 
     @property
     def ref(self) -> ChartRef:
@@ -138,8 +146,11 @@ class LockedChart:
         return self.ref.is_local
 
     def as_json(self) -> dict[str, Any]:
-        return {"repository": self.repository, "name": self.name, "version": self.version,
-                "archive": self.archive, "tree": self.tree}
+        out: dict[str, Any] = {"repository": self.repository, "name": self.name, "version": self.version,
+                               "archive": self.archive, "tree": self.tree}
+        if self.served_by is not None:
+            out["servedBy"] = self.served_by
+        return out
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -595,13 +606,14 @@ class _Parser:
             return None
         if not isinstance(entry, dict):
             self.fail(path, "must be an object or null")
-        self.keys(entry, path, _CHART)
+        self.keys(entry, path, _CHART, ("servedBy",))
         return LockedChart(
             repository=self.text(entry["repository"], (*path, "repository")),
             name=self.text(entry["name"], (*path, "name")),
             version=self.text(entry["version"], (*path, "version")),
             archive=self.digest(entry["archive"], (*path, "archive")),
             tree=self.digest(entry["tree"], (*path, "tree")),
+            served_by=self.text(entry["servedBy"], (*path, "servedBy")) if "servedBy" in entry else None,
         )
 
     def image(self, entry: Any, path: Sequence[str | int]) -> LockedImage:
@@ -639,6 +651,13 @@ class _Parser:
         if resolved:
             block = self.obj(entry, (*path, "platforms"))
             platforms = tuple(sorted((str(p), self.digest(d, (*path, "platforms", str(p)))) for p, d in block.items()))
+        if resolved and digest is not None:
+            try:  # what a registry answered must be an answer a registry can give (one set of rules)
+                ResolvedImage(ref=image, digest=digest, media_type=self.text(entry["mediaType"], (*path, "mediaType")),
+                              size=0, platforms=dict(platforms or ()), served_by=self.text(entry["servedBy"],
+                                                                                           (*path, "servedBy")))
+            except ValueError as exc:
+                self.fail(path, f"is not something a registry can answer: {exc}")
         return LockedImage(
             ref=text, image=image, digest=digest, source=source, origin=origin,
             found_at=self.texts(entry["foundAt"], (*path, "foundAt")),

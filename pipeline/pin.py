@@ -22,9 +22,9 @@ Contract of :func:`pin_render` (pure):
   ``post-render``, one the lock does not know), a sibling-field kind with no table entry, an
   unpinnable field with no exemption.
 
-:func:`normalise_stream` turns ``helm template`` / Helm post-renderer input into the pipeline's
-stream form (the two documented differences of README "Helm parity": blank lines around documents,
-hook order), so that ``post-render`` of Helm's output gives the bytes of ``render --pinned``.
+:func:`read_stream` reads ``helm template`` / Helm post-renderer input as it is: the render is
+byte for byte Helm's (README "Helm parity"), so ``post-render`` of Helm's output gives the bytes of
+``render --pinned`` with nothing normalised.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from ._yaml import YamlMap, compose_strings, load_file, load_strings, problem_of
 from .errors import PinError, RecipeError
 from .images import FoundImage, ImageRef, Via, join_key, resource_of
 from .recipes.load import check_header, expect_mapping, get_str
-from .render.job import ComponentRender, assemble, is_hook, segments_of, sources_of, split_documents
+from .render.job import ComponentRender, assemble, segments_of
 from .vocabulary.digest import Digest
 
 __all__ = [
@@ -56,9 +56,9 @@ __all__ = [
     "Unpinned",
     "UnpinnedFieldExemption",
     "load_pin_rules",
-    "normalise_stream",
     "parse_unpinned_fields",
     "pin_render",
+    "read_stream",
 ]
 
 DIGEST_FIELDS_FILE = "digest-fields.yaml"
@@ -392,22 +392,23 @@ def _walk(node: Node, path: str) -> Iterator[tuple[str, ScalarNode]]:
 # ---- Helm's stream in the pipeline's form ------------------------------------------------------------
 
 
-def normalise_stream(stream: bytes) -> ComponentRender:
-    """``helm template`` (or post-renderer) output in the pipeline's stream form.
+def read_stream(stream: bytes) -> tuple[bytes, ComponentRender]:
+    """``helm template`` (or post-renderer) output as a render, without changing a byte.
 
-    Helm prints each document with the blank lines its template left around it and the hooks
-    after the manifest in kind order; the pipeline strips blank lines around every document and
-    prints hooks by template path, then in file order (README "Helm parity"). Documents keep
-    their ``# Source:`` path; a stream without any is refused (Helm always writes them).
+    Returns what precedes the first ``# Source:`` segment (Helm prints a lone newline for a chart
+    with nothing to render; it is handed back unchanged) and the segments as a
+    :class:`~pipeline.render.job.ComponentRender` whose stream is the rest of the input, byte for
+    byte. Text that is not whitespace outside any segment is refused (Helm always writes the headers).
     """
     try:
-        text = stream.decode("utf-8")
+        stream.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise PinError("the manifests on stdin are not UTF-8 text", hint="pipe Helm's rendered output") from exc
-    documents = [(path, doc) for path, body in sources_of(text) for doc in split_documents(body)]
-    if not documents and text.strip():
-        raise PinError("the manifests on stdin have no '# Source:' headers",
+    segments = segments_of(stream)
+    render = assemble(segments)
+    prefix = stream[: len(stream) - len(render.stream)]
+    if prefix.strip() or not stream.endswith(render.stream):
+        raise PinError("the manifests on stdin have text outside '# Source:' documents" if segments
+                       else "the manifests on stdin have no '# Source:' headers",
                        hint="pipe the output of 'helm template' or Helm's post-renderer input, which carry them")
-    plain = [(p, d) for p, d in documents if not is_hook(d)]
-    hooks = sorted(((p, d) for p, d in documents if is_hook(d)), key=lambda item: item[0])
-    return assemble(plain + hooks)
+    return prefix, render

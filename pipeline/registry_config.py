@@ -10,6 +10,8 @@ numbers); output: a frozen :class:`RegistryConfig`. Example::
 
     registries:
       dockerConfig: /home/ci/.docker/config.json   # optional; credentials under 'auths'
+      requestDeadline: 25                          # seconds per request, all retries (default 25)
+      imageDeadline: 30                            # seconds for all requests of one image (default 30)
       insecure: [registry.internal:5000]           # plain HTTP allowed (loopback always is)
       mirrors:
         nvcr.io:                                   # upstream registry host
@@ -44,7 +46,7 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ._checks import check_keys, line_of, type_name
@@ -52,12 +54,24 @@ from ._yaml import YamlMap
 from .errors import RecipeError
 from .vocabulary.hosts import is_loopback, normalize_registry_host
 
-__all__ = ["Capability", "Mirror", "MirrorSet", "RegistryConfig", "parse_registry_config"]
+__all__ = [
+    "DEFAULT_IMAGE_DEADLINE",
+    "DEFAULT_REQUEST_DEADLINE",
+    "Capability",
+    "Mirror",
+    "MirrorSet",
+    "RegistryConfig",
+    "parse_registry_config",
+]
 
 _HOST = re.compile(r"^(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*|\[[0-9a-f:.]+\])"
                    r"(?::[0-9]{1,5})?$")
 _PREFIX = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$")
-_KEYS = ("dockerConfig", "insecure", "mirrors")
+_KEYS = ("dockerConfig", "insecure", "mirrors", "requestDeadline", "imageDeadline")
+#: Defaults: a registry that accepts connections and never answers fails ``lock`` within 30 s.
+DEFAULT_REQUEST_DEADLINE = 25.0
+DEFAULT_IMAGE_DEADLINE = 30.0
+_MAX_DEADLINE = 3600.0
 _SET_KEYS = ("endpoints", "skipUpstream")
 _ENDPOINT_KEYS = ("url", "capabilities")
 
@@ -114,11 +128,25 @@ class RegistryConfig:
 
     ``docker_config`` is the path as written (``None``: no credentials configured; the caller may
     still pass a :class:`~pipeline.registry.auth.DockerConfig` it found itself).
+    ``request_deadline``: seconds for one request and all its retries; ``image_deadline``: seconds
+    for every request about one image together.
     """
 
     mirrors: Mapping[str, MirrorSet] = field(default_factory=dict)
     insecure: frozenset[str] = frozenset()
     docker_config: str | None = None
+    request_deadline: float = DEFAULT_REQUEST_DEADLINE
+    image_deadline: float = DEFAULT_IMAGE_DEADLINE
+
+    def __post_init__(self) -> None:
+        for name in ("request_deadline", "image_deadline"):
+            value = getattr(self, name)
+            if not 0 < value <= _MAX_DEADLINE:
+                raise ValueError(f"RegistryConfig.{name} must be in (0, {_MAX_DEADLINE:g}], not {value!r}")
+
+    def with_timeout(self, seconds: float) -> RegistryConfig:
+        """This configuration with every image (and so every request) bounded by ``seconds``."""
+        return replace(self, image_deadline=seconds, request_deadline=min(self.request_deadline, seconds))
 
     def plain_http(self, host: str) -> bool:
         """Whether ``host`` is reached over plain HTTP (loopback or listed as insecure)."""
@@ -165,7 +193,19 @@ def parse_registry_config(node: YamlMap | None, *, path: str) -> RegistryConfig:
             first_line[upstream] = line
             mirrors[upstream] = _mirror_set(value, upstream=upstream, insecure=insecure, path=path, line=line)
     return RegistryConfig(mirrors=dict(sorted(mirrors.items())), insecure=insecure,
-                          docker_config=docker_config.strip() if isinstance(docker_config, str) else None)
+                          docker_config=docker_config.strip() if isinstance(docker_config, str) else None,
+                          request_deadline=_seconds(node, "requestDeadline", DEFAULT_REQUEST_DEADLINE, path=path),
+                          image_deadline=_seconds(node, "imageDeadline", DEFAULT_IMAGE_DEADLINE, path=path))
+
+
+def _seconds(node: YamlMap, key: str, default: float, *, path: str) -> float:
+    value = node.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= _MAX_DEADLINE:
+        raise RecipeError(f"registries.{key} must be a number of seconds in (0, {_MAX_DEADLINE:g}], not {value!r}",
+                          path=path, line=line_of(node, key), hint=f"write {key}: {default:g}")
+    return float(value)
 
 
 def _insecure(node: YamlMap, *, path: str) -> frozenset[str]:

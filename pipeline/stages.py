@@ -12,15 +12,16 @@ previous lockfile intact.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import difflib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .build import RecipeBuild, build, chart_record
-from .charts import ChartStore, OciChartSource, SourceFactory
+from .build import ChartProblem, RecipeBuild, build, chart_record, pin_location
+from .charts import ChartStore, OciChartSource, SourceFactory, apply_mirrors, redact_url
 from .errors import DivergenceError, PinError, PipelineError, UsageError
 from .gates import Finding, ghost_finding, run_gates
 from .images import FoundImage, ImageRef, discover
@@ -30,6 +31,7 @@ from .lock import (
     build_component,
     build_lockfile,
     check_lock,
+    complete_lockfile,
     display_path,
     engine_mismatch,
     ghost_locks,
@@ -37,39 +39,51 @@ from .lock import (
     verified_locks,
 )
 from .lockfile import LOCK_SUFFIX, LockedComponent, Lockfile, load, lock_path
-from .pin import PinnedRender, load_pin_rules, normalise_stream, pin_render
+from .pin import PinnedRender, load_pin_rules, pin_render, read_stream
 from .progress import SILENT, Progress
-from .recipes import Catalog, Component, Recipe, catalog_recipes, compose, load_catalog
-from .registry import DockerConfig, RegistryClient, ResolvedImage, resolve_all
-from .render.identity import installed_engine, library_identity
+from .recipes import Catalog, Component, ComponentType, Recipe, catalog_recipes, compose, load_catalog, load_environment
+from .registry import DockerConfig, RegistryClient, RegistryConfig, ResolvedImage, resolve_all
+from .render.cache import CachedRenderer, RenderCache
+from .render.identity import ENGINE_NAME, installed_engine, library_identity, pinned_engines, pinned_helm_cli
+from .render.job import ComponentRender
 from .render.pool import WorkerPool
 from .render.sandbox import CANONICAL, VARIANT_A, VARIANT_B, Variation
 from .reproduce import Divergence, compare_images, compare_renders, compare_with_lock
 from .vocabulary.digest import Digest, sha256
-from .vocabulary.files import sync_tree
+from .vocabulary.files import plan_sync, sync_tree
 from .vocabulary.store import ContentStore
 from .volatile import load_volatile
 
 if TYPE_CHECKING:
+    from .diff import LockDiff
     from .drift import DriftReport
 
 __all__ = [
     "CHECKS",
+    "DiffResult",
     "LockResult",
+    "NeededChart",
     "PinnedRecipe",
+    "PublishedCheck",
+    "PublishedPaths",
     "QualifyResult",
     "RecipeOutcome",
     "ReproduceResult",
     "Workspace",
+    "catalog_charts",
+    "check_published",
     "compose_recipes",
+    "diff_catalog",
     "drift_catalog",
     "fresh_locks",
+    "load_workspace_catalog",
     "lock_catalog",
     "pinned_recipe",
     "post_render",
     "qualify_catalog",
     "render_recipe",
     "reproduce_catalog",
+    "resolve_locks",
 ]
 
 log = logging.getLogger("pipeline")
@@ -83,8 +97,19 @@ class Workspace:
     lockdir: Path
     cache: Path
     workers: int | None = None
+    #: what renders: ``helm-python-sdk`` (in-process, default) or ``helm-cli`` (the pinned helm binary)
+    engine: str = ENGINE_NAME
     #: ``lock`` asks registries for every image's digest; ``False`` keeps only reference digests
     resolve: bool = True
+    #: the environment file (mirrors, registries, credentials) merged over the catalog's ``pipeline.yaml``
+    #: (the CLI finds it: ``--config``, ``$PIPELINE_CONFIG``, the user file); never a lock input
+    environment: Path | None = None
+    #: ``--registry-timeout``: seconds for all registry requests about one image (``None``: pipeline.yaml's)
+    registry_timeout: float | None = None
+
+    def registries(self, config: RegistryConfig) -> RegistryConfig:
+        """``config`` with the command line's registry timeout applied."""
+        return config if self.registry_timeout is None else config.with_timeout(self.registry_timeout)
 
     @property
     def store(self) -> ChartStore:
@@ -102,9 +127,19 @@ class Workspace:
         return self.renders.get(digest)
 
 
-def compose_recipes(catalog_dir: Path, names: Sequence[str] | None = None) -> tuple[Catalog, list[Recipe]]:
-    """Load the catalog and compose its recipes (all, or the ``names`` asked for)."""
+def load_workspace_catalog(catalog_dir: Path, environment: Path | None = None) -> Catalog:
+    """The catalog, its configuration merged with the environment file (when there is one)."""
     catalog = load_catalog(catalog_dir)
+    if environment is None:
+        return catalog
+    return dataclasses.replace(catalog, config=catalog.config.with_environment(load_environment(environment)))
+
+
+def compose_recipes(catalog_dir: Path, names: Sequence[str] | None = None, *,
+                    environment: Path | None = None) -> tuple[Catalog, list[Recipe]]:
+    """Load the catalog (with the environment file merged over its configuration) and compose its
+    recipes (all, or the ``names`` asked for)."""
+    catalog = load_workspace_catalog(catalog_dir, environment)
     queries = catalog_recipes(catalog)
     if names:
         known = {q.name: q for q in queries}
@@ -118,6 +153,64 @@ def compose_recipes(catalog_dir: Path, names: Sequence[str] | None = None) -> tu
             )
         queries = tuple(known[n] for n in names)
     return catalog, [compose(catalog, q) for q in queries]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NeededChart:
+    """A chart the catalog needs: the pin as written, where it is chosen, and the recipes that use it."""
+
+    repository: str
+    name: str
+    version: str
+    #: the mirror the environment or the catalog configures for it (``None``: fetched from upstream)
+    served_from: str | None
+    components: tuple[str, ...]
+    pinned_at: tuple[str, ...]
+    recipes: tuple[str, ...]
+
+
+def catalog_charts(ws: Workspace, names: Sequence[str] | None = None) -> list[NeededChart]:
+    """Every remote chart the catalog's recipes need (local charts live in the catalog), sorted by
+    repository, name and version; nothing is fetched, so mirrors can be prepared before a first lock."""
+    catalog, recipes = compose_recipes(ws.catalog, names, environment=ws.environment)
+    found: dict[tuple[str, str, str], dict[str, set[str]]] = {}
+    for recipe in recipes:
+        for component in recipe.components:
+            chart = component.chart
+            if chart is None or chart.is_local or component.type is not ComponentType.HELM:
+                continue
+            entry = found.setdefault((chart.repository, chart.name, chart.version),
+                                     {"components": set(), "pinned_at": set(), "recipes": set()})
+            entry["components"].add(component.name)
+            entry["recipes"].add(recipe.name)
+            where = pin_location(recipe, component)
+            if where is not None:
+                entry["pinned_at"].add(f"{where[0]}:{where[1]}" if where[1] is not None else where[0])
+    out = []
+    for (repository, name, version), entry in sorted(found.items()):
+        mirror = apply_mirrors(repository, catalog.config.mirrors)
+        out.append(NeededChart(repository=repository, name=name, version=version,
+                               served_from=redact_url(mirror) if mirror != repository else None,
+                               components=tuple(sorted(entry["components"])),
+                               pinned_at=tuple(sorted(entry["pinned_at"])), recipes=tuple(sorted(entry["recipes"]))))
+    return out
+
+
+def _selected_engine(name: str) -> dict[str, str]:
+    """The identity of the engine ``--engine`` selects, as the render cache keys its entries."""
+    if name == ENGINE_NAME:
+        return installed_engine()
+    pinned = pinned_helm_cli()
+    if pinned is None:
+        raise PipelineError(f"--engine {name}: no helm binary is pinned in tools/go/tools.json",
+                            hint="use the default engine, or record the tool: 'python3 tools/go/build.py --record'")
+    return pinned
+
+
+def _render_limits(catalog: Catalog) -> dict[str, Any]:
+    """``limits.render`` of the catalog's pipeline.yaml, as :class:`WorkerPool` arguments."""
+    limits = catalog.config.limits.render
+    return {"max_seconds": limits.max_seconds, "max_memory_mib": limits.max_memory_mib}
 
 
 def _engine_of(pool: WorkerPool) -> dict[str, str]:
@@ -136,41 +229,117 @@ class LockResult:
     removed: tuple[Path, ...]
     recipes: tuple[Recipe, ...]
     renders: int
+    #: recipes not locked (``keep_going``) because a chart they need could not be fetched; their old
+    #: lockfiles are left as they were
+    skipped: tuple[str, ...] = ()
+    problems: tuple[ChartProblem, ...] = ()
+    #: distinct render jobs served by the render cache
+    cache_hits: int = 0
+    #: digest-pinned references whose resolution came from the previous locks
+    reused_digests: int = 0
+    #: ``lock --check``: ``written``/``removed`` are what would change; nothing was written
+    checked_only: bool = False
 
 
 def lock_catalog(
     ws: Workspace, names: Sequence[str] | None = None, *, credentials: DockerConfig | None = None,
-    progress: Progress = SILENT,
+    progress: Progress = SILENT, keep_going: bool = False, check: bool = False,
 ) -> LockResult:
     """Compose, fetch, render (canonical sandbox), resolve every image, write every lockfile atomically.
 
     With ``ws.resolve`` (the default) every image reference is resolved to its digest (and its
     per-platform digests) from its registry or a configured mirror; a registry that cannot answer
     is a :class:`ResolveError` and nothing is written. ``credentials`` come from a Docker config.
+    Every chart is tried first: those that cannot be fetched raise one error naming them all; with
+    ``keep_going`` the recipes that need them are skipped (``LockResult.skipped``, their lockfiles
+    untouched) and the others locked.
+
+    Incremental: a render job whose content key (and engine) is in the render cache is not rendered
+    again; references pinned by digest take their resolution from the previous locks (tags are always
+    asked); only lockfiles whose bytes change are rewritten. With ``check`` nothing is written: the
+    result says which lockfiles would change.
     """
-    catalog, recipes = compose_recipes(ws.catalog, names)
+    catalog, recipes = compose_recipes(ws.catalog, names, environment=ws.environment)
     volatile = load_volatile(ws.catalog)
-    with SourceFactory() as sources, WorkerPool(CANONICAL, workers=ws.workers) as pool:
-        builds = build(recipes, pool=pool, store=ws.store, mirrors=catalog.config.mirrors, volatile=volatile,
-                       sources=sources, progress=progress)
-        engine = _engine_of(pool)
+    problems: list[ChartProblem] | None = [] if keep_going else None
+    cache = RenderCache(ws.cache / "render-jobs", engine=_selected_engine(ws.engine))
+    limits = _render_limits(catalog)
+    with SourceFactory() as sources, WorkerPool(CANONICAL, workers=ws.workers, engine=ws.engine, **limits) as pool:
+        # Jobs whose content key is cached are not rendered; workers start only for the others.
+        renderer = CachedRenderer(pool, cache, engine_of=lambda: _engine_of(pool))
+        builds = build(recipes, pool=renderer, store=ws.store, mirrors=catalog.config.mirrors, volatile=volatile,
+                       sources=sources, progress=progress, problems=problems)
+        if len(renderer.engines) > 1:
+            raise PipelineError(f"render cache entries and workers report different engines: {renderer.engines}",
+                                hint=f"remove the render cache ({ws.cache / 'render-jobs'}) and lock again")
+        engine = renderer.engines[0] if renderer.engines else _engine_of(pool)
         renders = pool.rendered
     resolved: dict[ImageRef, ResolvedImage] = {}
+    reused = 0
     if ws.resolve:
         refs = sorted({i.ref for b in builds.values() for found in b.images.values() for i in found}, key=str)
-        advance = progress.task("resolve images", len(refs))
-        with RegistryClient(config=catalog.config.registries, credentials=credentials) as client:
-            resolved = resolve_all(refs, client=client, progress=lambda _ref: advance())
-        log.info("resolved %d distinct image references", len(resolved))
+        known = _previous_resolutions(ws.lockdir)
+        resolved = {ref: known[ref] for ref in refs if ref in known}
+        reused = len(resolved)
+        ask = [ref for ref in refs if ref not in resolved]
+        advance = progress.task("resolve images", len(ask))
+        with RegistryClient(config=ws.registries(catalog.config.registries), credentials=credentials) as client:
+            resolved.update(resolve_all(ask, client=client, progress=lambda _ref: advance()))
+        log.info("resolved %d distinct image references (%d digest-pinned ones taken from the previous locks)",
+                 len(resolved), reused)
     files: dict[Path, bytes] = {}
-    for recipe in recipes:
+    skipped = tuple(r.name for r in recipes if r.name not in builds)
+    kept = {lock_path(ws.lockdir, name) for name in skipped}
+    locked = [r for r in recipes if r.name in builds]
+    for recipe in locked:
         lockfile = _lockfile(recipe, builds[recipe.name], engine=engine, volatile=volatile, resolved=resolved)
         files[lock_path(ws.lockdir, recipe.name)] = lockfile.dumps()
         for render in builds[recipe.name].renders.values():
             ws.cache_stream(render.stream)
-    synced = sync_tree(files, generated=() if names else ws.lockdir.glob(f"*{LOCK_SUFFIX}"))
+    generated = () if names else [p for p in ws.lockdir.glob(f"*{LOCK_SUFFIX}") if p not in kept]
+    synced = plan_sync(files, generated=generated) if check else sync_tree(files, generated=generated)
     return LockResult(written=synced.written, unchanged=synced.unchanged, removed=synced.removed,
-                      recipes=tuple(recipes), renders=renders)
+                      recipes=tuple(locked), renders=renders, skipped=skipped, problems=tuple(problems or ()),
+                      cache_hits=renderer.hits, reused_digests=reused, checked_only=check)
+
+
+def _previous_resolutions(lockdir: Path) -> dict[ImageRef, ResolvedImage]:
+    """What the previous locks recorded for references **pinned by digest**: the digest is the
+    content, so its media type and per-platform digests cannot have changed, and the registry need not
+    be asked again. Tags are always asked: a tag can move at any time, and a lock that reused an old
+    answer would hide it. Locks that fail to load (tampered, another format) are ignored."""
+    out: dict[ImageRef, ResolvedImage] = {}
+    for path in sorted(lockdir.glob(f"*{LOCK_SUFFIX}")) if lockdir.is_dir() else []:
+        try:
+            lock = load(path)
+        except PipelineError:
+            continue
+        for _, image in lock.images():
+            if image.image.pinned and image.resolved and image.digest is not None \
+                    and image.digest == image.image.digest and image.served_by is not None \
+                    and image.media_type is not None:
+                out[image.image] = ResolvedImage(ref=image.image, digest=image.digest, media_type=image.media_type,
+                                                 size=0, platforms=dict(image.platforms or ()),
+                                                 served_by=image.served_by)
+    return out
+
+
+def resolve_locks(ws: Workspace, locks: Sequence[Lockfile], *,
+                  credentials: DockerConfig | None = None) -> list[Lockfile]:
+    """The resolve step of ``lock`` for locks made elsewhere with ``--no-resolve`` (in containers).
+
+    Asks the registries (the catalog's registry configuration, ``credentials``) for every image of
+    ``locks`` once, and completes each lock as :func:`lock_catalog` would have written it: the same
+    bytes. A registry that cannot answer is a :class:`ResolveError`, as with a local lock.
+    """
+    if not ws.resolve:
+        return list(locks)
+    catalog = load_catalog(ws.catalog)
+    refs = sorted({i.image for lock in locks for c in lock.components.values() for i in c.images}, key=str)
+    with RegistryClient(config=catalog.config.registries, credentials=credentials) as client:
+        resolved = resolve_all(refs, client=client)
+    log.info("resolved %d distinct image references on the host", len(resolved))
+    return [complete_lockfile(lock, resolved) for lock in locks]
 
 
 def _lockfile(recipe: Recipe, built: RecipeBuild, *, engine: Mapping[str, str], volatile: Sequence[Any],
@@ -189,8 +358,9 @@ def _lockfile(recipe: Recipe, built: RecipeBuild, *, engine: Mapping[str, str], 
 
 def render_recipe(ws: Workspace, name: str, *, variation: Variation = CANONICAL) -> RecipeBuild:
     """Render one recipe (for ``python -m pipeline render``)."""
-    catalog, recipes = compose_recipes(ws.catalog, [name])
-    with SourceFactory() as sources, WorkerPool(variation, workers=ws.workers) as pool:
+    catalog, recipes = compose_recipes(ws.catalog, [name], environment=ws.environment)
+    limits = _render_limits(catalog)
+    with SourceFactory() as sources, WorkerPool(variation, workers=ws.workers, engine=ws.engine, **limits) as pool:
         return build(recipes, pool=pool, store=ws.store, mirrors=catalog.config.mirrors,
                      volatile=load_volatile(ws.catalog), sources=sources)[name]
 
@@ -246,9 +416,9 @@ class _Bare:
 def post_render(manifests: bytes, *, lockfile: Path, component: str, catalog: Path) -> PinnedRender:
     """Helm post-renderer: ``manifests`` (Helm's output) pinned with ``lockfile``'s digests for ``component``.
 
-    The input is brought to the pipeline's stream form first (:func:`pipeline.pin.normalise_stream`:
-    blank lines around documents, hook order), so Helm's output of a chart gives the bytes of
-    ``render --pinned`` for that component. The lock is integrity-checked; ``catalog`` gives the
+    The input is read as it is (:func:`pipeline.pin.read_stream`): the render is Helm's bytes, so
+    Helm's output of a chart gives the bytes of ``render --pinned`` for that component, and nothing
+    but the image scalars changes. The lock is integrity-checked; ``catalog`` gives the
     digest-field table and the exemptions. Every image found must be one the lock knows for the
     component: another is a :class:`~pipeline.errors.PinError` (exit 2), and nothing is written.
     """
@@ -257,7 +427,7 @@ def post_render(manifests: bytes, *, lockfile: Path, component: str, catalog: Pa
     if locked is None:
         raise UsageError(f"lockfile {display_path(lockfile)} has no component {component!r}",
                          hint=f"its components: {', '.join(sorted(lock.components))}")
-    render = normalise_stream(manifests)
+    prefix, render = read_stream(manifests)
     found = discover(render.stream, component=_Bare(name=component), recipe=lock.name).images
     known = {image.image for image in locked.images}
     unknown = [f for f in found if f.ref not in known]
@@ -268,8 +438,11 @@ def post_render(manifests: bytes, *, lockfile: Path, component: str, catalog: Pa
                        + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""),
                        hint="deploy the chart with the values the recipe locked, or re-lock the recipe "
                             "('nox -s lock') after changing it")
-    return pin_render(render, found, digests=_digests(locked), component=component,
-                      rules=load_pin_rules(catalog))
+    pinned = pin_render(render, found, digests=_digests(locked), component=component, rules=load_pin_rules(catalog))
+    if not prefix:
+        return pinned
+    return dataclasses.replace(pinned, render=ComponentRender(stream=prefix + pinned.render.stream,
+                                                              files=pinned.render.files))
 
 
 @dataclass(slots=True, kw_only=True)
@@ -330,7 +503,7 @@ def reproduce_catalog(ws: Workspace, names: Sequence[str] | None = None, *,
     Checks, in order, per recipe: lock integrity, engine identity, staleness (naming the changed
     input), render A = render B, render = lock, images = lock.
     """
-    catalog, recipes = compose_recipes(ws.catalog, names)
+    catalog, recipes = compose_recipes(ws.catalog, names, environment=ws.environment)
     volatile = load_volatile(ws.catalog)
     outcomes = {r.name: RecipeOutcome(recipe=r.name, checks=dict.fromkeys(CHECKS, "skipped")) for r in recipes}
     locks: dict[str, Lockfile] = {}
@@ -348,7 +521,8 @@ def reproduce_catalog(ws: Workspace, names: Sequence[str] | None = None, *,
     rendered = 0
     discovered: dict[Any, Any] = {}
     with SourceFactory() as sources, contextlib.ExitStack() as stack:
-        pools = [stack.enter_context(WorkerPool(v, workers=ws.workers)) for v in (VARIANT_A, VARIANT_B)]
+        pools = [stack.enter_context(WorkerPool(v, workers=ws.workers, engine=ws.engine, **_render_limits(catalog)))
+                 for v in (VARIANT_A, VARIANT_B)]
         pools[1].spawn()  # B's interpreters start while A renders
         for pool in pools:
             builds[pool.variation.name] = build(recipes, pool=pool, store=ws.store, mirrors=catalog.config.mirrors,
@@ -363,7 +537,7 @@ def reproduce_catalog(ws: Workspace, names: Sequence[str] | None = None, *,
         failures = dict(checked[recipe.name].failures)
         if lock is not None:
             failures.pop("engine", None)
-            if (mismatch := engine_mismatch(lock, engine)) is not None:
+            if (mismatch := engine_mismatch(lock, engine, equivalent=pinned_engines())) is not None:
                 failures["engine"] = [mismatch]
         for check in LOCK_CHECKS:
             if check in failures:
@@ -456,9 +630,12 @@ def _check_recipe(
             outcome.fail("images = lock", divergence)
         # Every other claim the lock makes and a render can confirm: chart identity and content
         # digests, values, files, render digests, image origins and where each image was found.
-        expected = build_component(component, chart=chart_record(a.charts[name]) if name in a.charts else None,
-                                   render=a.renders[name], images=a.images[name], resolved=_registry_claims(locked),
-                                   rules=rules)
+        # Who served the chart is a record of the lock run, not a claim: a mirror changes no byte.
+        claim = (dataclasses.replace(chart_record(a.charts[name]),
+                                     served_by=locked.chart.served_by if locked.chart is not None else None)
+                 if name in a.charts else None)
+        expected = build_component(component, chart=claim, render=a.renders[name], images=a.images[name],
+                                   resolved=_registry_claims(locked), rules=rules)
         for where, want, got in _claims_differ(expected.as_json(), locked.as_json()):
             check = "images = lock" if where.startswith("images") else "render = lock"
             if (where.startswith("render") and stream_differs) or (check == "images = lock" and image_set_differs):
@@ -521,8 +698,65 @@ def fresh_locks(ws: Workspace, names: Sequence[str] | None = None) -> list[Lockf
     A missing or unreadable lock is a :class:`LockError`, a tampered one an :class:`IntegrityError`, a
     stale one a :class:`StaleLockError` naming the changed inputs: nothing is published from them.
     """
-    _, recipes = compose_recipes(ws.catalog, names)
-    return verified_locks(recipes, ws.lockdir, engine=installed_engine())
+    _, recipes = compose_recipes(ws.catalog, names, environment=ws.environment)
+    return verified_locks(recipes, ws.lockdir, engine=installed_engine(), equivalent=pinned_engines())
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PublishedPaths:
+    """Where the artefacts published from the locks live (what qualify checks for freshness)."""
+
+    bom: Path
+    inventory: Path
+    provenance: Path
+    policies: Path
+    #: the Kyverno and policy-controller CRDs to validate policies against (``None``: freshness only)
+    schemas: Path | None
+    #: how the inventory names the lock directory
+    lockdir: str = "lockfiles"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PublishedCheck:
+    """One published artefact's freshness: what differs from the locks (empty: fresh), and notes."""
+
+    name: str
+    problems: tuple[str, ...]
+    notes: tuple[str, ...] = ()
+
+
+def check_published(ws: Workspace, paths: PublishedPaths) -> tuple[PublishedCheck, ...]:
+    """qualify's freshness gate: the BOMs and inventory, the provenance matrix and the admission
+    policies are exactly what the (fresh, verified) locks give; nothing is written."""
+    from .bom import stale
+    from .gates import load_exemptions
+    from .provenance import check_document
+
+    def guarded(name: str, check: Callable[[Sequence[Lockfile]], Sequence[str]], notes: tuple[str, ...] = ()
+                ) -> PublishedCheck:
+        try:
+            return PublishedCheck(name=name, problems=tuple(check(fresh_locks(ws))), notes=notes)
+        except PipelineError as exc:
+            return PublishedCheck(name=name, problems=(exc.diagnostics(),), notes=notes)
+
+    exemptions = load_exemptions(ws.catalog).image_pins
+    notes = () if paths.schemas is not None else (
+        "CRD schemas not found: policies checked for freshness only (pass --schemas DIR to validate them "
+        "against the Kyverno and policy-controller CRDs)",)
+    return (
+        guarded("BOMs and inventory", lambda locks: stale(locks, bom_dir=paths.bom, inventory=paths.inventory,
+                                                          exemptions=exemptions, lockdir=paths.lockdir)),
+        guarded("provenance matrix", lambda locks: check_document(ws.catalog, locks, document=paths.provenance)),
+        guarded("admission policies", lambda locks: _policies_fresh(ws, locks, paths), notes),
+    )
+
+
+def _policies_fresh(ws: Workspace, locks: Sequence[Lockfile], paths: PublishedPaths) -> list[str]:
+    from .provenance import check_policies
+
+    count = check_policies(ws.catalog, locks, out=paths.policies, schemas=paths.schemas)  # raises a GateError
+    log.info("%d admission policies checked", count)
+    return []
 
 
 def drift_catalog(ws: Workspace, names: Sequence[str] | None = None, *,
@@ -532,7 +766,71 @@ def drift_catalog(ws: Workspace, names: Sequence[str] | None = None, *,
     # costs a second at import; reproduce and lock must not pay it.
     from .drift import check_drift
     locks = fresh_locks(ws, names)
-    config = load_catalog(ws.catalog).config
-    with RegistryClient(config=config.registries, credentials=credentials) as client, \
+    config = load_workspace_catalog(ws.catalog, ws.environment).config
+    with RegistryClient(config=ws.registries(config.registries), credentials=credentials) as client, \
             SourceFactory(oci=OciChartSource(client=client)) as charts:
         return check_drift(locks, client=client, charts=charts, catalog=ws.catalog, mirrors=config.mirrors)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DiffResult:
+    diff: LockDiff
+    #: rendered streams re-rendered because the render cache lacked them, per side
+    rerendered: Mapping[str, int]
+
+
+def diff_catalog(ws: Workspace, source: str, target: str | None = None, *, rerender: bool = True) -> DiffResult:
+    """What changes from the locks at ``source`` (a directory or a git revision) to ``target`` (a
+    directory; default the workspace's lockdir), rendered resources included.
+
+    Rendered streams come from the render cache (keyed by the locked ``render.stream`` digest). With
+    ``rerender``, a stream the cache lacks is rendered again from the catalog that made it — the
+    working tree's catalog for the workspace's own locks, the catalog committed at the revision for
+    a git ``source`` (read with ``git archive``, no checkout) — and cached; a stream that still
+    cannot be had (the lock is stale against its catalog) is reported per file, by digest.
+    """
+    from .diff import diff_locks, export_tree, missing_streams, read_lock_set
+
+    before = read_lock_set(source, lockdir=ws.lockdir)
+    after = read_lock_set(target or ws.lockdir.as_posix(), lockdir=ws.lockdir)
+    rerendered = {"before": 0, "after": 0}
+    if rerender:
+        missing = missing_streams(before, after, have=lambda digest: digest in ws.renders)
+        if missing["after"] and (target is None or Path(target).resolve() == ws.lockdir.resolve()):
+            rerendered["after"] = _render_into_cache(ws, ws.catalog, after.locks, missing["after"])
+        if missing["before"] and not Path(source).is_dir():
+            import tempfile
+
+            with tempfile.TemporaryDirectory(prefix="pipeline-diff-") as tmp:
+                catalog = export_tree(source, ws.catalog, Path(tmp))
+                if catalog is not None and catalog.is_dir():
+                    rerendered["before"] = _render_into_cache(ws, catalog, before.locks, missing["before"])
+    return DiffResult(diff=diff_locks(before, after, streams=ws.cached_stream), rerendered=rerendered)
+
+
+def _render_into_cache(ws: Workspace, catalog_dir: Path, locks: Mapping[str, Lockfile], wanted: set[Digest]) -> int:
+    """Render the recipes of ``catalog_dir`` whose locks name a ``wanted`` stream; cache what matches."""
+    names = sorted(name for name, lock in locks.items()
+                   if any(c.render.stream in wanted for c in lock.components.values()))
+    try:
+        catalog, recipes = compose_recipes(catalog_dir, None)
+    except PipelineError as exc:
+        log.warning("cannot re-render %s for the diff: %s", catalog_dir, exc.message)
+        return 0
+    recipes = [r for r in recipes if r.name in names]
+    if not recipes:
+        return 0
+    found: set[Digest] = set()
+    try:
+        with SourceFactory() as sources, WorkerPool(CANONICAL, workers=ws.workers) as pool:
+            builds = build(recipes, pool=pool, store=ws.store, mirrors=catalog.config.mirrors,
+                           volatile=load_volatile(catalog_dir), sources=sources)
+    except PipelineError as exc:
+        log.warning("cannot re-render %s for the diff: %s", catalog_dir, exc.message)
+        return 0
+    for built in builds.values():
+        for render in built.renders.values():
+            if (digest := sha256(render.stream)) in wanted:
+                ws.cache_stream(render.stream)
+                found.add(digest)
+    return len(found)

@@ -223,8 +223,13 @@ PIPELINE = ROOT / "pipeline"
 
 #: The modules that parse JSON with the json module, each with what it parses (none of it a lock).
 JSON_READERS = {
+    "pipeline/bundle/export.py": "manifests and indexes fetched for the bundle (lockfiles go through the model)",
+    "pipeline/bundle/verify.py": "the bundle's index.json, manifests, bundle.json and signature payloads "
+                                 "(the carried lockfiles go through Lockfile.from_bytes)",
+    "pipeline/bundle/relocate.py": "the bundle's index.json and manifests, to push them",
     "pipeline/lockfile.py": "the lockfile model itself: the one reader of lockfiles/*.lock.json",
     "pipeline/render/engine.py": "the Helm SDK's JSON answers (release and rendered files)",
+    "pipeline/render/identity.py": "tools/go/tools.json, for the pinned helm binary of --engine helm-cli",
     "pipeline/registry/client.py": "registry manifests, indexes and distribution error bodies",
     "pipeline/registry/auth.py": "Docker config.json and token-server replies",
     "pipeline/charts/oci.py": "OCI chart manifests",
@@ -233,6 +238,10 @@ JSON_READERS = {
     "pipeline/provenance/registry.py": "referrers index replies",
     "pipeline/provenance/verify.py": "signature payloads, DSSE envelopes and in-toto statements",
     "pipeline/provenance/keyless.py": "Sigstore bundles",
+    "pipeline/render/cache.py": "render-cache index entries (stream digest and engine identity; never a lock)",
+    "pipeline/attest/dsse.py": "DSSE envelopes and key-signed Sigstore bundles of our attestations",
+    "pipeline/attest/statement.py": "the in-toto statement a verified attestation signs",
+    "pipeline/backends/podman.py": "its own step-cache records (exit code, output files, report tails)",
 }
 
 

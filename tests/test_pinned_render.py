@@ -23,7 +23,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lab.registry import LocalRegistryError, serve_catalog_images
 from pipeline.errors import PinError
 from pipeline.images import Origin, Resource, Via
 from pipeline.images.model import FoundImage
@@ -179,20 +178,6 @@ def test_post_render_refuses_an_image_the_lock_does_not_know() -> None:
 
 
 # ---- Kyverno: the policies admit exactly the pinned render ------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def lab_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Our images on 127.0.0.1:5001; a registry another run started there serves the same bytes."""
-    try:
-        registry = serve_catalog_images(CATALOG, storage=tmp_path_factory.mktemp("lab-registry"))
-    except LocalRegistryError as exc:
-        if "already in use" not in exc.message:
-            raise
-        yield  # the images are deterministic: whoever serves 127.0.0.1:5001 serves these digests
-        return
-    with registry:
-        yield
 
 
 def _workloads(streams: dict[str, bytes]) -> list[dict[str, object]]:

@@ -1,5 +1,6 @@
 """Execution backends: where a stage runs. ``local`` (default, in-process with sandboxed render
-workers) and ``dagger`` (containers through the Dagger SDK, an optional dependency).
+workers), ``dagger`` (containers through the Dagger SDK, an optional dependency), and ``podman`` /
+``docker`` (containers through the Docker-compatible CLI).
 
 The CLI calls :func:`run_on`: it picks the backend (:func:`get_backend`), checks that the backend can
 run here (fast, before any download), builds the :class:`Plan` (:func:`plan_for`) and runs it; the
@@ -22,10 +23,11 @@ from .interface import (
     Pin,
     Plan,
     Stage,
+    Step,
     Wheels,
 )
 from .local import LocalBackend
-from .plan import Applied, build_plan, check_outputs, plan_for, verify_inputs, write_outputs
+from .plan import Applied, assemble, build_plan, check_outputs, plan_for, verify_inputs, write_outputs
 from .settings import ContainerSettings, load_settings
 from .wheelhouse import prepare_wheelhouse
 
@@ -42,7 +44,9 @@ __all__ = [
     "Pin",
     "Plan",
     "Stage",
+    "Step",
     "Wheels",
+    "assemble",
     "build_plan",
     "check_outputs",
     "get_backend",
@@ -79,6 +83,10 @@ def get_backend(name: BackendName | str) -> Backend:
                     "(nox installs it when the session is given '--backend dagger')",
                 ) from exc
             return DaggerBackend()
+        case BackendName.PODMAN | BackendName.DOCKER:
+            from .podman import ContainerCliBackend
+
+            return ContainerCliBackend(which)
 
 
 def run_on(name: BackendName | str, stage: Stage, ws: Workspace, *,

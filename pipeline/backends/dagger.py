@@ -1,17 +1,24 @@
 """The Dagger backend: runs a stage in a container through the Dagger Python SDK (``dagger-io``).
 
 The only module that imports ``dagger``. Input: a :class:`~.interface.Plan`. What it asks the engine
-for, in order (:func:`build_container`):
+for, in order (:func:`build_base` once, :func:`build_container` per step):
 
 1. ``container(platform).from(<base image>@sha256:…)`` — the pinned base image; the engine checks the
    digest when it pulls;
 2. ``withEnvVariable`` for every variable of the plan's allow-list;
 3. the wheelhouse mounted read-only, then ``pip install --no-index --find-links … --require-hashes``;
-4. this package's source and the catalog (and, for reproduce, the lockfiles) mounted read-only; the
-   content-addressed cache copied in (writable inside the container, never written back);
-5. ``withWorkdir`` and ``withExec(python -m pipeline lock|reproduce …)`` accepting any exit code;
-6. ``exitCode``, ``stdout``, ``stderr``, and for ``lock`` the ``entries`` and ``contents`` of the
-   output directory.
+4. this package's source mounted read-only; the content-addressed cache copied in (writable inside
+   the container, never written back);
+5. per :class:`~.interface.Step` (one recipe): the catalog directory holding only that recipe's
+   inputs (``include``) and its own files (``reproduce``: the recipe's lockfile) mounted read-only,
+   ``withWorkdir`` and ``withExec(python -m pipeline lock|reproduce … --recipe R)`` accepting any
+   exit code;
+6. per step, concurrently: ``exitCode``, ``stdout``, ``stderr``, and for ``lock`` the ``entries`` and
+   ``contents`` of the output directory; :func:`~.plan.assemble` puts them together on the host.
+
+Steps 1 to 4 are one shared prefix of every step's query, so the engine builds it once and caches it by
+content, like each step (whose key covers only its recipe's inputs): a second run with nothing
+changed is served from the engine's cache.
 
 No service bindings, no proxies, no secrets: the stage needs no network (render workers inside the
 container isolate themselves as they do on the host). Outputs are verified against the plan by
@@ -43,10 +50,11 @@ import anyio
 import dagger
 
 from ..errors import BackendError
-from .interface import Backend, BackendName, Mount, Outputs, Plan, tail
-from .plan import check_outputs, verify_inputs
+from .interface import Backend, BackendName, Mount, Outputs, Plan, Step, tail
+from .plan import assemble, verify_inputs
 
-__all__ = ["ENGINE_HINT", "DaggerBackend", "EngineRoute", "build_container", "build_export", "find_engine"]
+__all__ = ["ENGINE_HINT", "DaggerBackend", "EngineRoute", "build_base", "build_container", "build_export",
+           "find_engine"]
 
 ENGINE_HINT = (
     "install Docker or Podman and the dagger CLI (https://docs.dagger.io/install), then run "
@@ -121,8 +129,8 @@ def _place(ctr: dagger.Container, host: dagger.Host, mount: Mount) -> dagger.Con
     return ctr.with_directory(str(mount.target), source)
 
 
-def build_container(client: dagger.Client, plan: Plan) -> dagger.Container:
-    """The container the plan describes, as a lazy SDK query chain (building it does no I/O)."""
+def build_base(client: dagger.Client, plan: Plan) -> dagger.Container:
+    """The container every step starts from, as a lazy SDK query chain (building it does no I/O)."""
     host = client.host()
     ctr = client.container(platform=dagger.Platform(plan.platform)).from_(str(plan.base_image))
     for name, value in plan.environment:
@@ -131,8 +139,23 @@ def build_container(client: dagger.Client, plan: Plan) -> dagger.Container:
     ctr = ctr.with_exec(list(plan.wheels.install))
     for mount in (plan.project, *plan.inputs):
         ctr = _place(ctr, host, mount)
+    return ctr
+
+
+def build_container(client: dagger.Client, plan: Plan, step: Step, *, base: dagger.Container | None = None,
+                    ) -> dagger.Container:
+    """The container of one step: the shared base, the step's own files read-only, its command."""
+    ctr = base if base is not None else build_base(client, plan)
+    host = client.host()
+    if step.catalog:
+        inputs = [f.target.relative_to(plan.catalog).as_posix() for f in step.catalog]
+        source = host.directory(str(plan.workspace.catalog.resolve()), include=inputs)
+        ctr = ctr.with_mounted_directory(str(plan.catalog), source, read_only=True)
+    for file in step.files:
+        only = host.directory(str(file.source.parent), include=[file.source.name])
+        ctr = ctr.with_mounted_directory(str(file.target.parent), only, read_only=True)
     ctr = ctr.with_workdir(str(plan.workdir))
-    return ctr.with_exec(list(plan.argv), expect=dagger.ReturnType.ANY)
+    return ctr.with_exec(list(step.argv), expect=dagger.ReturnType.ANY)
 
 
 def build_export(ctr: dagger.Container, plan: Plan) -> dagger.Directory | None:
@@ -159,7 +182,7 @@ def _cli_for_sdk(route: EngineRoute) -> Iterator[None]:
             os.environ[_CLI_VARIABLE] = previous
 
 
-async def _execute(plan: Plan, route: EngineRoute) -> Outputs:
+async def _execute(plan: Plan, route: EngineRoute) -> dict[str, Outputs]:
     config = dagger.Config(timeout=dagger.Timeout(None, connect=route.connect_seconds),
                            retry=dagger.Retry(connect=False, execute=True))
     async with contextlib.AsyncExitStack() as stack:
@@ -169,15 +192,30 @@ async def _execute(plan: Plan, route: EngineRoute) -> Outputs:
         except TimeoutError as exc:
             raise BackendError(f"no Dagger engine answered at {route.where} within {route.connect_seconds:.0f} s",
                                hint=ENGINE_HINT) from exc
-        ctr = build_container(dagger.dag, plan)
-        exit_code = await ctr.exit_code()
-        stdout = await ctr.stdout()
-        stderr = await ctr.stderr()
-        files: dict[str, bytes] = {}
-        directory = build_export(ctr, plan)
-        if exit_code == 0 and directory is not None:
-            for name in sorted(await directory.entries()):
-                files[name] = (await directory.file(name).contents()).encode()
+        base = build_base(dagger.dag, plan)
+        results: dict[str, Outputs] = {}
+
+        async def one(step: Step) -> None:
+            results[step.name] = await _run_step(build_container(dagger.dag, plan, step, base=base), plan)
+
+        try:
+            async with anyio.create_task_group() as group:
+                for step in plan.steps:
+                    group.start_soon(one, step)
+        except BaseExceptionGroup as failed:  # the first step's failure, as the SDK raised it
+            raise failed.exceptions[0] from None
+    return results
+
+
+async def _run_step(ctr: dagger.Container, plan: Plan) -> Outputs:
+    exit_code = await ctr.exit_code()
+    stdout = await ctr.stdout()
+    stderr = await ctr.stderr()
+    files: dict[str, bytes] = {}
+    directory = build_export(ctr, plan)
+    if exit_code == 0 and directory is not None:
+        for name in sorted(await directory.entries()):
+            files[name] = (await directory.file(name).contents()).encode()
     return Outputs(exit_code=exit_code, files=files, stdout=tail(stdout), stderr=tail(stderr))
 
 
@@ -194,18 +232,17 @@ class DaggerBackend(Backend):
         verify_inputs(plan)
         try:
             with _cli_for_sdk(route):
-                outputs = anyio.run(_execute, plan, route)
+                results = anyio.run(_execute, plan, route)
         except dagger.ExecError as exc:
             what = "installing the pinned wheels" if list(exc.command) == list(plan.wheels.install) else "the stage"
             raise BackendError(
                 f"{what} failed in the container (exit {exc.exit_code}): {tail(exc.stderr.strip(), 2000)}",
                 hint="the base image and the wheels must fit each other: check [tool.recipe-pipeline.backends."
-                "dagger] in pyproject.toml against requirements/run.txt",
+                "container] in pyproject.toml against requirements/run.txt",
             ) from exc
         except dagger.QueryError as exc:
             raise BackendError(f"the Dagger engine at {route.where} refused the plan: {exc}",
                                hint="check the engine's version against dagger-io's (pyproject.toml)") from exc
         except (dagger.DaggerError, OSError) as exc:
             raise BackendError(f"no Dagger engine is reachable at {route.where}: {exc}", hint=ENGINE_HINT) from exc
-        check_outputs(plan, outputs, backend=self.name.value)
-        return outputs
+        return assemble(plan, results, backend=self.name.value)

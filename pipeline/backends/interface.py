@@ -5,12 +5,16 @@ Contract:
 
 - input: a :class:`Plan`, built and validated once on the host (:func:`~pipeline.backends.plan.build_plan`):
   the stage and its recipes, the base image pinned by digest, the project's pinned wheels, every
-  input directory with the digest of its files, the allow-listed environment, the command, and the
-  outputs expected back (with their digests when known);
+  input directory with the digest of its files, the allow-listed environment, one :class:`Step`
+  per recipe (its command and its own inputs: the unit a container backend runs, in parallel, and
+  caches by content), and the outputs expected back (with their digests when known);
 - ``Backend.run`` executes the plan and returns :class:`Outputs`: the exit code of the stage, the
-  files of the plan's output directory (name → bytes) and the tails of stdout and stderr. A backend
-  never writes into the host workspace itself except as the stage does today (the local backend
-  runs the stage in-process); the CLI applies outputs with
+  files of the plan's output directory (name → bytes) and the tails of stdout and stderr. A
+  container backend runs every step and hands the step results to
+  :func:`~pipeline.backends.plan.assemble`, which puts them together on the host exactly as the
+  local backend does (for ``lock``: images resolved on the host, which has the network the
+  containers lack). A backend never writes into the host workspace itself except as the stage does
+  today (the local backend runs the stage in-process); the CLI applies outputs with
   :func:`~pipeline.backends.plan.write_outputs`;
 - a backend checks what it returns against the plan (:func:`~pipeline.backends.plan.check_outputs`):
   missing, unexpected or different files raise :class:`OutputMismatchError`;
@@ -42,12 +46,14 @@ __all__ = [
     "Backend",
     "BackendName",
     "ExpectedOutputs",
+    "FileMount",
     "Mount",
     "OutputMismatchError",
     "Outputs",
     "Pin",
     "Plan",
     "Stage",
+    "Step",
     "Wheels",
     "tail",
 ]
@@ -64,10 +70,12 @@ class Stage(enum.StrEnum):
 
 
 class BackendName(enum.StrEnum):
-    """The backends ``--backend`` selects."""
+    """The backends ``--backend`` selects: in-process, a Dagger engine, or a Docker-compatible CLI."""
 
     LOCAL = "local"
     DAGGER = "dagger"
+    PODMAN = "podman"
+    DOCKER = "docker"
 
 
 class OutputMismatchError(BackendError):
@@ -101,6 +109,42 @@ class Mount:
         _absolute(self.target, "mount target")
         if not self.source.is_absolute():
             raise ValueError(f"mount source {str(self.source)!r} must be an absolute host path")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FileMount:
+    """One host file placed read-only at ``target`` (the only file of its directory in the container)."""
+
+    target: PurePosixPath
+    source: Path
+    digest: Digest
+
+    def __post_init__(self) -> None:
+        _absolute(self.target, "file mount target")
+        if not self.source.is_absolute():
+            raise ValueError(f"file mount source {str(self.source)!r} must be an absolute host path")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Step:
+    """One container run of a plan: one recipe, its command, the files only it reads, what it must produce.
+
+    ``catalog`` are the recipe's own catalog inputs (every file its lock records a digest of: registry,
+    overlays, mixins, values, manifests, config, local charts), placed read-only under the plan's
+    catalog directory, and nothing else of the catalog; ``files`` are other files placed read-only
+    (``reproduce``: the recipe's own lockfile); ``outputs`` names the files expected in the plan's
+    output directory after the run.
+    """
+
+    name: str
+    argv: tuple[str, ...]
+    catalog: tuple[FileMount, ...] = ()
+    files: tuple[FileMount, ...] = ()
+    outputs: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.argv:
+            raise ValueError(f"step {self.name!r} has an empty argv")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -163,7 +207,7 @@ class Plan:
 
     ``workspace`` is the host's view (what the local backend runs on); the other fields are the
     container's view. ``environment`` is the complete, sorted allow-list of variables the plan
-    sets; ``argv`` is the stage's command (``python -m pipeline lock|reproduce …``).
+    sets; ``steps`` run the stage one recipe each (``python -m pipeline lock|reproduce … --recipe R``).
     """
 
     stage: Stage
@@ -176,7 +220,8 @@ class Plan:
     inputs: tuple[Mount, ...]
     environment: tuple[tuple[str, str], ...]
     workdir: PurePosixPath
-    argv: tuple[str, ...]
+    catalog: PurePosixPath
+    steps: tuple[Step, ...]
     outputs: ExpectedOutputs
 
     def __post_init__(self) -> None:
@@ -189,8 +234,18 @@ class Plan:
         if len(set(targets)) != len(targets):
             raise ValueError(f"two mounts share a target: {sorted(map(str, targets))}")
         _absolute(self.workdir, "workdir")
-        if not self.argv:
-            raise ValueError("argv is empty")
+        if not self.steps:
+            raise ValueError("a plan has at least one step")
+        if len({s.name for s in self.steps}) != len(self.steps):
+            raise ValueError("two steps share a name")
+        _absolute(self.catalog, "catalog directory")
+        for step in self.steps:
+            outside = [str(f.target) for f in step.catalog if not f.target.is_relative_to(self.catalog)]
+            if outside:
+                raise ValueError(f"step {step.name!r} places catalog input {outside[0]} outside {self.catalog}")
+            clash = {f.target for f in (*step.catalog, *step.files)} & set(targets)
+            if clash:
+                raise ValueError(f"step {step.name!r} places a file over a mount: {sorted(map(str, clash))}")
 
     @property
     def mounts(self) -> tuple[Mount, ...]:
@@ -207,12 +262,16 @@ def tail(text: str, limit: int = TAIL_CHARS) -> str:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Outputs:
-    """What a backend hands back: the stage's exit code, its output files and its stdout/stderr tails."""
+    """What a backend hands back: the stage's exit code, its output files and its stdout/stderr tails.
+
+    ``cached`` names the steps a container backend served from its content-addressed cache.
+    """
 
     exit_code: int
     files: Mapping[str, bytes] = field(default_factory=dict)
     stdout: str = ""
     stderr: str = ""
+    cached: tuple[str, ...] = ()
 
 
 class Backend(abc.ABC):

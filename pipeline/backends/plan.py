@@ -1,18 +1,24 @@
 """Plans: turning ``lock``/``reproduce`` on a host workspace into a :class:`~.interface.Plan`, and
 checking and applying what a backend hands back.
 
-Container layout (the same for every stage)::
+Container layout (the same for every stage and step)::
 
     /opt/wheels                   the wheelhouse (read-only): one hashed wheel per pin + requirements.txt
     /opt/recipe-pipeline/pipeline this package's source (read-only; PYTHONPATH=/opt/recipe-pipeline)
-    /in/catalog                   the catalog (read-only)
-    /in/lockfiles                 the committed lockfiles (read-only; reproduce only)
+    /in/catalog/…                 the step's recipe's catalog inputs, and only those (read-only)
+    /in/lockfiles/<recipe>.lock.json  the step's own committed lockfile (read-only; reproduce only)
     /work/cache/charts, /renders  the host cache, copied in (content-addressed, verified on read)
-    /out/lockfiles                where ``lock`` writes; exported back to the host
+    /out/lockfiles                where a ``lock`` step writes; exported back to the host
+
+The catalog and the lockfiles go to ``/work/<same relative path>`` instead when they lie below the
+host's working directory (:func:`container_path`), so messages naming them read the same inside and
+outside. One :class:`~.interface.Step` per recipe runs ``python -m pipeline lock|reproduce …
+--recipe R``; ``lock`` steps add ``--no-resolve`` (no network in a container) and :func:`assemble`
+resolves on the host.
 
 Guarantees: :func:`build_plan` composes the recipes on the host first (an unknown recipe or a broken
-catalog fails here exactly as with the local backend), digests every input directory, and verifies
-the wheelhouse against the pinned hashes; :func:`verify_inputs` re-digests the inputs just before a
+catalog fails here exactly as with the local backend), digests every input directory and step file,
+and verifies the wheelhouse against the pinned hashes; :func:`verify_inputs` re-digests the inputs just before a
 run (a catalog edited since the plan was made is a :class:`~pipeline.errors.BackendError`);
 :func:`check_outputs` compares what came back with what the plan expected (names and, when known,
 digests), and checks every lockfile's own integrity digest; :func:`write_outputs` writes the files
@@ -21,17 +27,21 @@ atomically (all or none) and prunes orphans as ``lock`` does.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from ..errors import BackendError
-from ..lockfile import LOCK_SUFFIX, Lockfile
+from ..lock import input_digests
+from ..lockfile import LOCK_SUFFIX, MISSING_INPUT, Lockfile
+from ..recipes import Recipe
+from ..registry import DockerConfig, docker_config_path
 from ..render.sandbox import CANONICAL
-from ..stages import Workspace, compose_recipes
+from ..stages import Workspace, compose_recipes, resolve_locks
 from ..vocabulary.digest import Digest, sha256, sha256_of_entries
 from ..vocabulary.files import atomic_write_many
-from .interface import ExpectedOutputs, Mount, OutputMismatchError, Outputs, Plan, Stage, Wheels
+from .interface import ExpectedOutputs, FileMount, Mount, OutputMismatchError, Outputs, Plan, Stage, Step, Wheels
 from .settings import ContainerSettings, load_settings, project_root
 from .wheelhouse import REQUIREMENTS_NAME, check_wheelhouse, parse_requirements, prepare_wheelhouse
 
@@ -44,9 +54,11 @@ __all__ = [
     "CONTAINER_WHEELHOUSE",
     "RUN_REQUIREMENTS",
     "Applied",
+    "assemble",
     "build_plan",
     "check_outputs",
     "container_environment",
+    "container_path",
     "plan_for",
     "tree_digest",
     "verify_inputs",
@@ -108,6 +120,33 @@ def _install_argv(target: PurePosixPath) -> tuple[str, ...]:
             "--root-user-action=ignore", "--requirement", str(target / REQUIREMENTS_NAME))
 
 
+def container_path(host: Path, fallback: PurePosixPath, *, cwd: Path | None = None) -> PurePosixPath:
+    """Where a host input goes in the container: under the workdir at the same relative path when it
+    is below the working directory (so messages that name files relative to the working directory read
+    the same inside and outside), else ``fallback``."""
+    try:
+        rel = host.resolve().relative_to((cwd or Path.cwd()).resolve())
+    except ValueError:
+        return fallback
+    if not rel.parts or rel.parts[0] in {"cache", ".."}:
+        return fallback
+    return CONTAINER_WORKDIR / rel.as_posix()
+
+
+def _catalog_inputs(recipe: Recipe, target: PurePosixPath) -> tuple[FileMount, ...]:
+    """The recipe's catalog inputs (what its lock records), each placed at the same path under ``target``."""
+    # An input is a file, or a part of one (``pipeline.yaml#spec.kubeVersion``): mount each file once,
+    # pinned by the digest of its bytes.
+    files = sorted({rel.partition("#")[0] for rel, digest in input_digests(recipe).items() if digest != MISSING_INPUT})
+    mounts = []
+    for rel in files:
+        source = (recipe.catalog / rel).resolve()
+        if not source.is_file():  # a part with its default value (no pipeline.yaml): nothing to mount
+            continue
+        mounts.append(FileMount(target=target / rel, source=source, digest=sha256(source.read_bytes())))
+    return tuple(mounts)
+
+
 def build_plan(
     stage: Stage,
     ws: Workspace,
@@ -121,6 +160,8 @@ def build_plan(
 ) -> Plan:
     """The plan for ``stage`` on ``ws`` (see the module docstring for the container layout).
 
+    One :class:`Step` per recipe, each running the stage for that recipe alone. ``lock`` steps run
+    with ``--no-resolve`` (containers have no network); :func:`assemble` resolves on the host.
     ``expected`` gives known digests of output files by name (e.g. the local backend's lockfiles,
     to check that both backends produce the same bytes); names not given are expected with an
     unknown digest. ``wheelhouse`` must already hold the pinned wheels (:func:`prepare_wheelhouse`).
@@ -134,45 +175,52 @@ def build_plan(
         wheelhouse=_mount(CONTAINER_WHEELHOUSE, wheelhouse), install=_install_argv(CONTAINER_WHEELHOUSE),
     )
     package = project / "pipeline"
-    inputs = [_mount(CONTAINER_CATALOG, ws.catalog)]
-    argv = ["python", "-m", "pipeline", stage.value, "--catalog", str(CONTAINER_CATALOG)]
+    catalog = container_path(ws.catalog, CONTAINER_CATALOG)
+    inputs: list[Mount] = []
+    common = ["python", "-m", "pipeline", stage.value, "--catalog", str(catalog)]
+    lockdir = container_path(ws.lockdir, CONTAINER_LOCKDIR)
+    names = [r.name for r in composed]
     match stage:
         case Stage.LOCK:
-            argv += ["--lockdir", str(CONTAINER_OUTPUT)]
+            common += ["--lockdir", str(CONTAINER_OUTPUT), "--no-resolve"]
             known = dict(expected or {})
-            names = {f"{r.name}{LOCK_SUFFIX}" for r in composed}
-            unknown = sorted(set(known) - names)
+            produced = {f"{name}{LOCK_SUFFIX}" for name in names}
+            unknown = sorted(set(known) - produced)
             if unknown:
                 raise BackendError(f"an expected digest names {unknown[0]!r}, which this lock does not produce",
-                                   hint=f"expected outputs are {', '.join(sorted(names))}")
+                                   hint=f"expected outputs are {', '.join(sorted(produced))}")
             outputs = ExpectedOutputs(
-                directory=CONTAINER_OUTPUT, files={n: known.get(n) for n in sorted(names)},
+                directory=CONTAINER_OUTPUT, files={n: known.get(n) for n in sorted(produced)},
                 host=ws.lockdir, prune=None if recipes else f"*{LOCK_SUFFIX}",
             )
         case Stage.REPRODUCE:
             if expected:
                 raise BackendError("reproduce produces no files, so no output digest can be expected",
                                    hint="pass expected digests to a lock plan")
-            argv += ["--lockdir", str(CONTAINER_LOCKDIR)]
-            if ws.lockdir.is_dir():
-                inputs.append(_mount(CONTAINER_LOCKDIR, ws.lockdir))
+            common += ["--lockdir", str(lockdir)]
             outputs = ExpectedOutputs()
     for part in _CACHE_PARTS:
         if (ws.cache / part).is_dir():
             inputs.append(_mount(CONTAINER_CACHE / part, ws.cache / part, read_only=False))
-    if stage is Stage.LOCK and not ws.resolve:
-        argv += ["--no-resolve"]
-    argv += ["--cache", str(CONTAINER_CACHE)]
+    common += ["--cache", str(CONTAINER_CACHE)]
     if ws.workers is not None:
-        argv += ["--workers", str(ws.workers)]
-    for name in recipes:
-        argv += ["--recipe", name]
+        common += ["--workers", str(ws.workers)]
+    steps = []
+    for recipe in composed:
+        name = recipe.name
+        lockfile = f"{name}{LOCK_SUFFIX}"
+        files: tuple[FileMount, ...] = ()
+        if stage is Stage.REPRODUCE and (ws.lockdir / lockfile).is_file():
+            source = (ws.lockdir / lockfile).resolve()
+            files = (FileMount(target=lockdir / lockfile, source=source, digest=sha256(source.read_bytes())),)
+        steps.append(Step(name=name, argv=(*common, "--recipe", name), catalog=_catalog_inputs(recipe, catalog),
+                          files=files, outputs=(lockfile,) if stage is Stage.LOCK else ()))
     return Plan(
         stage=stage, recipes=tuple(recipes), workspace=ws, base_image=settings.base_image,
         platform=settings.platform, wheels=wheels,
         project=_mount(CONTAINER_PROJECT / "pipeline", package, skip=_SKIP),
-        inputs=tuple(inputs), environment=container_environment(), workdir=CONTAINER_WORKDIR,
-        argv=tuple(argv), outputs=outputs,
+        inputs=tuple(inputs), environment=container_environment(), workdir=CONTAINER_WORKDIR, catalog=catalog,
+        steps=tuple(steps), outputs=outputs,
     )
 
 
@@ -186,6 +234,15 @@ def verify_inputs(plan: Plan) -> None:
                 f"planned {mount.digest}, now {now or 'missing'}",
                 hint="something wrote to the workspace during the run; run again when it is quiet",
             )
+    for step in plan.steps:
+        for file in (*step.catalog, *step.files):
+            now = sha256(file.source.read_bytes()) if file.source.is_file() else None
+            if now != file.digest:
+                raise BackendError(
+                    f"input {file.source} (for {file.target}) changed since the plan was made: "
+                    f"planned {file.digest}, now {now or 'missing'}",
+                    hint="something wrote to the workspace during the run; run again when it is quiet",
+                )
 
 
 def check_outputs(plan: Plan, outputs: Outputs, *, backend: str) -> None:
@@ -240,6 +297,54 @@ def write_outputs(plan: Plan, outputs: Outputs) -> Applied:
                 removed.append(orphan)
     written = tuple(sorted(p for p in files if p not in unchanged))
     return Applied(written=written, unchanged=unchanged, removed=tuple(removed))
+
+
+def assemble(plan: Plan, results: Mapping[str, Outputs], *, backend: str, step_cache: bool = False) -> Outputs:
+    """The steps' results put together on the host as the local backend reports the whole stage.
+
+    A step that failed with bad input (exit 2 or more) makes the stage fail with that step's exit
+    code and message, the first in recipe order, as the local backend stops at the first; otherwise
+    the exit code is the worst step's (1: a recipe did not reproduce). ``reproduce`` relays every
+    step's report in recipe order and a summary line; ``lock`` parses every step's ``--no-resolve``
+    lockfile, resolves its images on the host (:func:`~pipeline.stages.resolve_locks`) and hands back
+    the completed lockfiles, checked against the plan (:func:`check_outputs`). ``step_cache``: the
+    backend keeps its own step cache, and the summary says how many steps it served.
+    """
+    ordered = [(step, results[step.name]) for step in plan.steps]
+    cached = tuple(step.name for step, out in ordered if out.cached)
+    broken = [(step, out) for step, out in ordered if out.exit_code not in {0, 1}]
+    if broken:
+        step, out = broken[0]
+        return Outputs(exit_code=out.exit_code, stdout="", stderr=out.stderr, cached=cached)
+    stderr = "".join(out.stderr for _, out in ordered)
+    exit_code = max(out.exit_code for _, out in ordered)
+    match plan.stage:
+        case Stage.REPRODUCE:
+            passed = sum(1 for _, out in ordered if out.exit_code == 0)
+            summary = f"{passed}/{len(ordered)} recipes reproduced in {len(ordered)} {backend} container steps"
+            summary += f" ({len(cached)} served from the step cache)\n" if step_cache else "\n"
+            outputs = Outputs(exit_code=exit_code, stdout="".join(out.stdout for _, out in ordered) + summary,
+                              stderr=stderr, cached=cached)
+        case Stage.LOCK:
+            files: dict[str, bytes] = {}
+            if exit_code == 0:
+                for step, out in ordered:
+                    extra = sorted(set(out.files) - set(step.outputs))
+                    if extra:
+                        raise OutputMismatchError(f"the {backend} backend's step {step.name!r} produced an "
+                                                  f"unexpected file {extra[0]!r}",
+                                                  hint=f"expected only {', '.join(step.outputs)}")
+                    files.update(out.files)
+                if plan.workspace.resolve and set(files) == set(plan.outputs.files):
+                    locks = [Lockfile.from_bytes(data, display=f"{name} (from the {backend} backend)")
+                             for name, data in sorted(files.items())]
+                    credentials = DockerConfig.load(docker_config_path(os.environ), required=False)
+                    files = {f"{lock.name}{LOCK_SUFFIX}": lock.dumps()
+                             for lock in resolve_locks(plan.workspace, locks, credentials=credentials)}
+            outputs = Outputs(exit_code=exit_code, files=files, stdout="".join(out.stdout for _, out in ordered),
+                              stderr=stderr, cached=cached)
+    check_outputs(plan, outputs, backend=backend)
+    return outputs
 
 
 def plan_for(stage: Stage, ws: Workspace, *, recipes: Sequence[str] = (),

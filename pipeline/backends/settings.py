@@ -1,4 +1,4 @@
-"""The container backend's settings: ``[tool.recipe-pipeline.backends.dagger]`` in ``pyproject.toml``.
+"""The container backend's settings: ``[tool.recipe-pipeline.backends.container]`` in ``pyproject.toml``.
 
 Input: the project root (a checkout of this project: the Dagger backend installs the project's own
 pinned wheels and mounts its own source, so it runs from a checkout). Output: a frozen
@@ -6,11 +6,14 @@ pinned wheels and mounts its own source, so it runs from a checkout). Output: a 
 catalog, because it is part of the toolchain: changing it must not make any lock stale (the lock
 records the engine, which is the pinned wheel, identical on every backend). Example::
 
-    [tool.recipe-pipeline.backends.dagger]
+    [tool.recipe-pipeline.backends.container]
     base-image = "docker.io/library/python:3.11-slim-bookworm@sha256:<64 hex>"
     platform = "linux/amd64"
     python-version = "3.11"
     glibc = "2.36"
+
+``RECIPE_PIPELINE_BASE_IMAGE`` in the environment, when set, replaces ``base-image`` (validated the
+same way): how the tests and CI select the image built here (``python -m lab base-image``).
 
 Every key is required and validated: the base image must be pinned by a sha256 digest, the platform
 must be one the wheelhouse can be downloaded for, and ``python-version``/``glibc`` say which wheels
@@ -20,8 +23,10 @@ fit the image (cp311, manylinux up to glibc 2.36 for Debian bookworm). Errors ar
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,9 +35,13 @@ from ..errors import BackendError
 from ..vocabulary.digest import is_sha256
 from ..vocabulary.reference import ImageRef, ImageRefError
 
-__all__ = ["PLATFORM_ARCH", "SETTINGS_TABLE", "ContainerSettings", "load_settings", "project_root"]
+__all__ = [
+    "BASE_IMAGE_VARIABLE", "PLATFORM_ARCH", "SETTINGS_TABLE", "ContainerSettings", "load_settings", "project_root",
+]
 
-SETTINGS_TABLE = "tool.recipe-pipeline.backends.dagger"
+SETTINGS_TABLE = "tool.recipe-pipeline.backends.container"
+#: The environment variable that replaces the base image of the settings.
+BASE_IMAGE_VARIABLE = "RECIPE_PIPELINE_BASE_IMAGE"
 #: Container platforms the wheelhouse can be prepared for, and the wheel tag architecture of each.
 PLATFORM_ARCH = {"linux/amd64": "x86_64", "linux/arm64": "aarch64"}
 _KEYS = ("base-image", "platform", "python-version", "glibc")
@@ -85,8 +94,9 @@ def project_root() -> Path:
     return root
 
 
-def load_settings(root: Path) -> ContainerSettings:
-    """Read and validate ``[tool.recipe-pipeline.backends.dagger]`` from ``<root>/pyproject.toml``."""
+def load_settings(root: Path, environ: Mapping[str, str] | None = None) -> ContainerSettings:
+    """Read and validate ``[tool.recipe-pipeline.backends.container]`` from ``<root>/pyproject.toml``;
+    ``RECIPE_PIPELINE_BASE_IMAGE`` in ``environ`` (default: this process's) replaces the base image."""
     path = root / "pyproject.toml"
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -111,23 +121,25 @@ def load_settings(root: Path) -> ContainerSettings:
             raise BackendError(f"[{SETTINGS_TABLE}] {key} is missing or not a string", path=path.name,
                                hint=f"set every key: {', '.join(_KEYS)}")
         values[key] = value.strip()
+    override = (os.environ if environ is None else environ).get(BASE_IMAGE_VARIABLE, "").strip()
     return ContainerSettings(
-        base_image=_base_image(values["base-image"], path=path.name),
+        base_image=_base_image(override, what=BASE_IMAGE_VARIABLE, path=None) if override
+        else _base_image(values["base-image"], what=f"[{SETTINGS_TABLE}] base-image", path=path.name),
         platform=_choice(values["platform"], "platform", sorted(PLATFORM_ARCH), path=path.name),
         python_version=_matching(values["python-version"], "python-version", _PYTHON, "3.11", path=path.name),
         glibc=_matching(values["glibc"], "glibc", _GLIBC, "2.36", path=path.name),
     )
 
 
-def _base_image(text: str, *, path: str) -> ImageRef:
+def _base_image(text: str, *, what: str, path: str | None) -> ImageRef:
     try:
         ref = ImageRef.parse(text)
     except ImageRefError as exc:
-        raise BackendError(f"[{SETTINGS_TABLE}] base-image {text!r} is not an image reference: {exc}", path=path,
+        raise BackendError(f"{what} {text!r} is not an image reference: {exc}", path=path,
                            hint="write it as <registry>/<repository>:<tag>@sha256:<64 hex>") from exc
     if not is_sha256(ref.digest):
         raise BackendError(
-            f"[{SETTINGS_TABLE}] base-image {text!r} is not pinned by a sha256 digest", path=path,
+            f"{what} {text!r} is not pinned by a sha256 digest", path=path,
             hint="append the image index digest: '@sha256:<64 hex>' (docker buildx imagetools inspect <image>)",
         )
     return ref

@@ -29,7 +29,6 @@ says so), or when a mirror host for ``hosts.toml`` is not ``[https://]host[:port
 from __future__ import annotations
 
 import enum
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,7 +40,7 @@ import yaml
 
 from ..lockfile import Lockfile
 from ..vocabulary.digest import Digest, canonical_json
-from ..vocabulary.hosts import api_host
+from ..vocabulary.hosts import containerd_hosts_toml, containerd_namespace_dir
 from .interface import BomError, LockedChart, LockedComponent, LockedImage, Output
 
 __all__ = [
@@ -350,18 +349,6 @@ def _mirror_url(mirror: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def _namespace_dir(registry: str) -> str:
-    """containerd's directory for a registry namespace: ``host``, or ``host_port_`` for ``host:port``."""
-    host, sep, port = registry.rpartition(":")
-    if sep and port.isdigit():
-        return f"{host}_{port}_"
-    return registry
-
-
-def _toml_string(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False)
-
-
 def hosts_toml(recipes: Sequence[Lockfile], mirror: str, *,
                allow_unpinned: bool = False) -> dict[PurePosixPath, bytes]:
     """``<namespace>/hosts.toml`` for every registry the locks pull from, all pointing at ``mirror``.
@@ -373,15 +360,7 @@ def hosts_toml(recipes: Sequence[Lockfile], mirror: str, *,
     listing = mirror_list(recipes, allow_unpinned=allow_unpinned)
     out: dict[PurePosixPath, bytes] = {}
     for registry in listing.registries:
-        server = f"https://{api_host(registry)}"
-        text = "\n".join([
-            f"# containerd registry host configuration for {registry}, generated from lockfiles/",
-            f"# by 'python -m pipeline mirror list --hosts-toml {url.removeprefix('https://')}'.",
-            f"server = {_toml_string(server)}",
-            "",
-            f"[host.{_toml_string(url)}]",
-            '  capabilities = ["pull", "resolve"]',
-            "",
-        ])
-        out[PurePosixPath(_namespace_dir(registry)) / "hosts.toml"] = text.encode()
+        text = containerd_hosts_toml(
+            registry, url, generated_by=f"'python -m pipeline mirror list --hosts-toml {url.removeprefix('https://')}'")
+        out[PurePosixPath(containerd_namespace_dir(registry)) / "hosts.toml"] = text
     return out

@@ -28,18 +28,19 @@ Published = Synced
 
 
 def publish(locks: Sequence[Lockfile], *, bom_dir: Path, inventory: Path, catalog: str = "catalog",
-            exemptions: Sequence[Exemption] = (), allow_unpinned: bool = False) -> Published:
+            exemptions: Sequence[Exemption] = (), allow_unpinned: bool = False,
+            lockdir: str = "lockfiles") -> Published:
     """Build, validate and write every BOM and the inventory document (all or nothing)."""
     recipes = locked_recipes(locks)
     files = {bom_dir / rel: data for rel, data in bom_files(locks, catalog=catalog, exemptions=exemptions,
                                                             allow_unpinned=allow_unpinned).items()}
     existing = inventory.read_text(encoding="utf-8") if inventory.is_file() else None
-    files[inventory] = update_document(existing, recipes, where=str(inventory)).encode()
+    files[inventory] = update_document(existing, recipes, where=str(inventory), lockdir=lockdir).encode()
     return sync_tree(files, generated=(bom_dir / "recipes").glob("*.cdx.json"))
 
 
 def stale(locks: Sequence[Lockfile], *, bom_dir: Path, inventory: Path, catalog: str = "catalog",
-          exemptions: Sequence[Exemption] = (), allow_unpinned: bool = False) -> list[str]:
+          exemptions: Sequence[Exemption] = (), allow_unpinned: bool = False, lockdir: str = "lockfiles") -> list[str]:
     """One message per BOM or document that does not match the locks (empty: all fresh)."""
     return [*check_boms_fresh(bom_dir, locks, catalog=catalog, exemptions=exemptions, allow_unpinned=allow_unpinned),
-            *check_fresh(inventory, locks)]
+            *check_fresh(inventory, locks, lockdir=lockdir)]

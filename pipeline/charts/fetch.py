@@ -138,7 +138,8 @@ def fetch_chart(
     if kind is not SourceKind.LOCAL and expected is not None:
         stored = store.get(expected)
         if stored is not None:
-            return _accept(ref, stored, version=None, served_by=STORE, expected=expected, store=store)
+            return _accept(ref, stored, version=None, served_by=STORE, expected=expected, store=store,
+                           archive_name=f"the chart store's copy {expected}")
     url = ref.repository if kind is SourceKind.LOCAL else apply_mirrors(ref.repository, mirrors)
     factory = sources if sources is not None else SourceFactory()
     try:
@@ -146,17 +147,20 @@ def fetch_chart(
         asked = dataclasses.replace(ref, repository=url)
         version = source.served_version(asked)
         data = source.fetch(dataclasses.replace(asked, version=version))
+        archive_name = redact_url(source.describe(dataclasses.replace(asked, version=version)))
     finally:
         if sources is None:
             factory.close()
-    return _accept(ref, data, version=version, served_by=redact_url(url), expected=expected, store=store)
+    return _accept(ref, data, version=version, served_by=redact_url(url), expected=expected, store=store,
+                   archive_name=archive_name)
 
 
 def _accept(
-    ref: ChartRef, data: bytes, *, version: str | None, served_by: str, expected: Digest | None, store: ChartStore
+    ref: ChartRef, data: bytes, *, version: str | None, served_by: str, expected: Digest | None, store: ChartStore,
+    archive_name: str | None = None,
 ) -> FetchedChart:
     upstream = redact_url(ref.repository)
-    info = inspect_archive(data, source=served_by)
+    info = inspect_archive(data, source=archive_name or served_by)
     where = f"chart {ref.name!r} version {ref.version!r} from {upstream}"
     if served_by != upstream:
         where += f" (served by {served_by})"

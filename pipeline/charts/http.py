@@ -95,6 +95,14 @@ class HttpChartSource(ChartSource):
     def served_version(self, ref: ChartRef) -> str:
         return str(self._entry(ref)["version"])
 
+    def describe(self, ref: ChartRef) -> str:
+        """The archive's URL as the index lists it (the repository when the index does not say)."""
+        try:
+            urls = self._entry(ref).get("urls")
+            return str(httpx.URL(_index_url(ref.repository)).join(urls[0]))  # type: ignore[index]
+        except (ChartError, TypeError, IndexError, KeyError, httpx.InvalidURL):
+            return ref.repository
+
     def versions(self, ref: ChartRef) -> tuple[str, ...]:
         entries = self._index(ref.repository).get(ref.name, [])
         return tuple(sorted({v for e in entries if isinstance(v := e.get("version"), str)}))

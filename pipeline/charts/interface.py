@@ -59,6 +59,11 @@ class ChartSource(Closing, abc.ABC):
         """
         return ref.version
 
+    def describe(self, ref: ChartRef) -> str:
+        """Where the archive of ``ref`` comes from, for messages: a file, a URL or a reference
+        (by default ``<repository>/<name>:<version>``, the OCI spelling)."""
+        return f"{ref.repository.rstrip('/')}/{ref.name}:{ref.version}"
+
     @abc.abstractmethod
     def versions(self, ref: ChartRef) -> tuple[str, ...]:
         """Every version of ``ref.name`` that ``ref.repository`` offers (``ref.version`` is ignored)."""

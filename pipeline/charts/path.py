@@ -5,7 +5,9 @@ Contract:
 - input: a :class:`~pipeline.recipes.model.ChartRef` whose ``repository`` is a path relative to the
   catalog root; the chart is either a directory ``<repo>/<name>/`` holding ``Chart.yaml`` (whose
   ``version:`` must equal the pinned version exactly) or an archive ``<repo>/<name>-<version>.tgz``.
-  When both exist the directory wins: its tree is the truth;
+  When both carry the pinned version the directory wins: its tree is the truth; when the directory
+  carries another version, the archive of the pinned one is used (the repository offers both, as
+  :meth:`PathChartSource.versions` lists them);
 - output: archive bytes. An archive is returned as stored. A directory is packed by
   :func:`pack_directory` into a **deterministic** archive: the same tree gives the same bytes on
   every machine, whatever the file order on disk, timestamps, owners, umask or walk order;
@@ -67,8 +69,11 @@ class PathChartSource(ChartSource):
         repo = self._repo_dir(ref)
         chart_dir = repo / ref.name
         shown = _shown(ref.repository, ref.name)
+        archive = repo / f"{ref.name}-{ref.version}.tgz"
         if (chart_dir / "Chart.yaml").is_file():
             found = _chart_yaml_version(chart_dir / "Chart.yaml", f"{shown}/Chart.yaml")
+            if found != ref.version and archive.is_file():
+                return archive.read_bytes()  # the repository offers the pinned version as an archive
             if found != ref.version:
                 raise ChartError(
                     f"chart {ref.name!r}: {shown}/Chart.yaml has version {found!r} but the catalog pins "
@@ -77,7 +82,6 @@ class PathChartSource(ChartSource):
                     f"'version:' in {shown}/Chart.yaml or the pin in the catalog",
                 )
             return pack_directory(chart_dir, ref.name, walk_order=self._walk_order)
-        archive = repo / f"{ref.name}-{ref.version}.tgz"
         if archive.is_file():
             return archive.read_bytes()
         raise ChartError(
@@ -85,6 +89,13 @@ class PathChartSource(ChartSource):
             f"{shown}/Chart.yaml and {_shown(ref.repository, archive.name)}",
             hint="check the chart name and the repository path (relative to the catalog root)",
         )
+
+    def describe(self, ref: ChartRef) -> str:
+        """The chart directory (packed here) or the ``.tgz`` file, relative to the catalog root."""
+        repo = self._repo_dir(ref)
+        if (repo / ref.name / "Chart.yaml").is_file():
+            return _shown(ref.repository, f"{ref.name}/")
+        return _shown(ref.repository, f"{ref.name}-{ref.version}.tgz")
 
     def versions(self, ref: ChartRef) -> tuple[str, ...]:
         repo = self._repo_dir(ref)

@@ -138,6 +138,7 @@ class _LockedImageItem:
     #: what the lock claims a registry answered (``None``: locked without asking one)
     media_type: str | None = None
     platforms: tuple[tuple[str, str], ...] | None = None
+    served_by: str | None = None
 
     @property
     def by_reference(self) -> bool:
@@ -184,7 +185,8 @@ def _collect(locks: Sequence[Lockfile]) -> tuple[dict[_LockedImageItem, set[Usag
             usage = Usage(recipe=recipe.name, component=component.name)
             for image in component.images:
                 item = _LockedImageItem(text=image.ref, ref=image.image, digest=image.image.digest or image.digest,
-                                        media_type=image.media_type, platforms=image.platforms)
+                                        media_type=image.media_type, platforms=image.platforms,
+                                        served_by=image.served_by)
                 images.setdefault(item, set()).add(usage)
             if component.chart is not None:
                 charts.setdefault(_LockedChartItem(chart=component.chart), set()).add(usage)
@@ -263,7 +265,13 @@ def _image_item(item: _LockedImageItem, used_by: tuple[Usage, ...], answer: _Ima
         case _Gone(message=message):
             return made(DriftStatus.DELETED, detail=message)
         case _Found(digest=digest, served_by=served_by, media_type=media_type, platforms=platforms):
-            via = f"served by mirror {served_by!r}" if served_by and served_by != item.ref.registry else ""
+            notes = []
+            if served_by and served_by != item.ref.registry:
+                notes.append(f"served by mirror {served_by!r}")
+            if item.served_by and served_by and item.served_by != served_by:
+                # Who answered is environment (mirrors), not input: digests are checked against bytes.
+                notes.append(f"locked from {item.served_by!r}, served now by {served_by!r}")
+            via = "; ".join(notes)
             if digest == item.digest:
                 contradicted = _contradicted(item, media_type=media_type, platforms=platforms)
                 if contradicted:

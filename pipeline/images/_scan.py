@@ -9,7 +9,9 @@ hold, an image reference:
   pod templates embedded in custom resources alike; for each container its ``image``, its
   ``env`` (``RELATED_IMAGE_*``, ``*_IMAGE``) and its ``args``/``command`` (``--image=``,
   ``--<name>-image=``);
-- sibling fields an operator joins into one reference (:func:`combine`);
+- sibling fields an operator joins into one reference, recognised by their shape (:data:`SHAPES`:
+  which of ``registry``, ``repository``, ``image``, ``name``, ``tag``, ``version``, ``digest`` make a
+  reference) and joined by :func:`combine`;
 - lone image-valued fields of custom resources (``image:``, ``<word>Image:``, image volumes'
   ``image.reference``) and ``env`` lists outside containers (operator CRs carry them too).
 
@@ -25,7 +27,7 @@ Errors: :class:`~pipeline.errors.DiscoveryError` for a document YAML cannot read
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,14 +39,68 @@ from ..render.job import segments_of
 from ..vocabulary.digest import is_sha256
 from .model import Resource, Via, join_key
 
-__all__ = ["Candidate", "combine", "resource_of", "scan", "scan_document"]
+__all__ = ["SHAPES", "Candidate", "Shape", "combine", "resource_of", "scan", "scan_document", "shape_named", "shape_of"]
 
 _CONTAINER_LISTS = frozenset({"containers", "initContainers", "ephemeralContainers"})
 _SKIP_KEYS = frozenset({"metadata", "status", "openAPIV3Schema"})
 #: Sibling fields an operator joins into one reference, in the order they are joined.
-GROUP_KEYS: tuple[str, ...] = ("registry", "repository", "image", "version", "tag", "digest", "containerSHA")
-_NAME_KEYS = ("registry", "repository", "image")
+GROUP_KEYS: tuple[str, ...] = ("registry", "repository", "image", "name", "version", "tag", "digest",
+                               "containerSHA")
 _REF_KEYS = ("version", "tag", "digest", "containerSHA")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Shape:
+    """One way operators split an image reference into sibling fields.
+
+    A mapping has the shape when every ``required`` field is a string, at least one of ``any_of``
+    is (when given), and no ``excluded`` field is. ``path`` lists the fields joined with ``/`` into
+    the name, in order (absent ones skipped); ``tag``/``version`` then follow after ``:`` and
+    ``digest``/``containerSHA`` after ``@``. ``name`` is part of a reference only in shapes that
+    say so: next to ``image`` it names a container, next to ``kind`` a role.
+    """
+
+    label: str
+    required: frozenset[str]
+    any_of: frozenset[str] = frozenset()
+    excluded: frozenset[str] = frozenset()
+    path: tuple[str, ...]
+    example: str
+
+    def matches(self, node: Mapping[str, Any]) -> bool:
+        def has(key: str) -> bool:
+            return isinstance(node.get(key), str)
+        return (all(has(k) for k in self.required) and (not self.any_of or any(has(k) for k in self.any_of))
+                and not any(has(k) for k in self.excluded))
+
+
+_REFS = frozenset(_REF_KEYS)
+#: The shapes, first match wins. Data, not code: a new operator's shape is one row and one test.
+SHAPES: tuple[Shape, ...] = (
+    Shape(label="registry/repository/image:version", required=frozenset({"repository", "image"}),
+          path=("registry", "repository", "image"),
+          example="GPU operator ClusterPolicy {repository: nvcr.io/nvidia, image: driver, version: 580}"),
+    Shape(label="repository/name:tag", required=frozenset({"repository", "name"}), any_of=_REFS,
+          excluded=frozenset({"image", "kind"}), path=("repository", "name"),
+          example="KAI-Scheduler Config {repository: ghcr.io/kai-scheduler/kai-scheduler, name: binder, tag: v0.14.1}"
+          " (KAI's Image.Url(): <repository>/<name>:<tag>)"),
+    Shape(label="registry/repository:tag", required=frozenset({"repository"}), any_of=_REFS | {"registry"},
+          excluded=frozenset({"image"}), path=("registry", "repository"),
+          example="Helm image block {registry: docker.io, repository: bitnami/nginx, tag: 1.25}"),
+    Shape(label="registry/image:tag", required=frozenset({"image"}), any_of=_REFS | {"registry"},
+          path=("registry", "image"),
+          example="{image: nvcr.io/nvidia/k8s/dcgm-exporter, tag: 4.2} or Skyhook {image, version, containerSHA}"),
+)
+
+
+def shape_of(node: Mapping[str, Any]) -> Shape | None:
+    """The first shape of :data:`SHAPES` that ``node`` has (``None``: its fields make no reference)."""
+    return next((shape for shape in SHAPES if shape.matches(node)), None)
+
+
+def shape_named(fields: Sequence[str]) -> Shape | None:
+    """The shape a candidate's fields (as :attr:`Candidate.parts` keeps them) were joined by."""
+    return shape_of(dict.fromkeys(fields, ""))
 _CRD = re.compile(r"^kind:[ \t]*[\"']?CustomResourceDefinition[\"']?[ \t]*$", re.MULTILINE)
 _IMAGE_ARG = re.compile(r"^--?(?:[A-Za-z0-9]+[-_.])*image=(.*)$", re.DOTALL)
 _DIGEST_LIKE = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-fA-F]{32,}$")
@@ -132,13 +188,8 @@ def _text(value: Any) -> str:
 
 
 def is_group(node: Mapping[str, Any]) -> bool:
-    """Whether ``node`` splits one image into sibling fields."""
-    names = [k for k in _NAME_KEYS[1:] if isinstance(node.get(k), str)]
-    if not names:
-        return False
-    if len(names) == 2:  # repository + image
-        return True
-    return any(isinstance(node.get(k), str) for k in ("registry", *_REF_KEYS))
+    """Whether ``node`` splits one image into sibling fields (has one of the :data:`SHAPES`)."""
+    return shape_of(node) is not None
 
 
 def _is_image_key(key: str) -> bool:
@@ -154,7 +205,10 @@ def combine(node: Mapping[str, Any], *, where: str, file: str) -> tuple[str, tup
     Returns the reference text and the fields as written. A ``containerSHA`` that is neither empty
     nor ``sha256:<64 hex>`` raises :class:`DiscoveryError`.
     """
-    parts = tuple((k, node[k] if node[k] not in _NULLS else "") for k in GROUP_KEYS if isinstance(node.get(k), str))
+    shape = shape_of(node)
+    used = (*shape.path, *_REF_KEYS) if shape is not None else GROUP_KEYS
+    parts = tuple((k, node[k] if node[k] not in _NULLS else "") for k in GROUP_KEYS
+                  if k in used and isinstance(node.get(k), str))
     value = dict(parts)
     sha = value.get("containerSHA", "")
     if sha and not is_sha256(sha):
@@ -164,7 +218,8 @@ def combine(node: Mapping[str, Any], *, where: str, file: str) -> tuple[str, tup
             hint="write the image digest as 'containerSHA: sha256:<64 hex>', or leave it empty ('') "
             "to lock it from the registry",
         )
-    name = "/".join(p.strip("/") for p in (value.get(k, "") for k in _NAME_KEYS) if p.strip("/"))
+    path = shape.path if shape is not None else ("registry", "repository", "image")
+    name = "/".join(p.strip("/") for p in (value.get(k, "") for k in path) if p.strip("/"))
     last = name.rsplit("/", 1)[-1]
     if "@" in name or ":" in last:
         return name, parts
@@ -191,9 +246,10 @@ class _Walker:
                          parts=parts, bare_ok=bare_ok)
 
     def mapping(self, node: dict[str, Any], path: str) -> Iterator[Candidate]:
-        grouped = is_group(node)
-        if grouped:
-            names = [k for k in GROUP_KEYS if isinstance(node.get(k), str)]
+        shape = shape_of(node)
+        grouped = shape is not None
+        if shape is not None:
+            names = [k for k in GROUP_KEYS if k in (*shape.path, *_REF_KEYS) and isinstance(node.get(k), str)]
             field = f"{path}.{{{','.join(names)}}}" if path else f"{{{','.join(names)}}}"
             text, parts = combine(node, where=f"{self.resource} {field}", file=self.file)
             yield self.candidate(field, Via.FIELDS, text, parts=parts)

@@ -13,6 +13,7 @@ from typing import assert_never
 
 from ..errors import UsageError
 from ..vocabulary.reference import ImageRef, ImageRefError
+from ._scan import shape_named
 from .model import FoundImage, Origin, Rejected, Via, format_path
 
 __all__ = ["explain", "format_inventory", "matches"]
@@ -101,6 +102,9 @@ def explain(found: Sequence[FoundImage], image: str) -> str:
             how = f"    found in {_how(place.via)}, written {place.written!r}"
             if place.parts:
                 how += " from " + ", ".join(f"{k}={v!r}" for k, v in place.parts)
+                shape = shape_named([k for k, _ in place.parts]) if place.via is Via.FIELDS else None
+                if shape is not None:
+                    how += f", joined as {shape.label}"
             lines.append(how)
             if place.set_by:
                 lines.append(f"    set by our values: {', '.join(format_path(p) for p in place.set_by)}")

@@ -46,7 +46,7 @@ from .policies import (
     write_policies,
 )
 from .report import MATRIX_DOC, cosign_commands, render_matrix
-from .stage import CRD_FILES, ProvenanceResult, check_policies, check_provenance, policies, provenance
+from .stage import CRD_FILES, ProvenanceResult, check_document, check_policies, check_provenance, policies, provenance
 from .verify import Evidence, ImageVerification, Status, Verdict, require_verified, verify_image, verify_images
 
 __all__ = [
@@ -85,6 +85,7 @@ __all__ = [
     "Verdict",
     "WriteResult",
     "check",
+    "check_document",
     "check_policies",
     "check_provenance",
     "cosign_commands",

@@ -44,6 +44,7 @@ from .verify import ImageVerification, verify_images
 __all__ = [
     "CRD_FILES",
     "ProvenanceResult",
+    "check_document",
     "check_policies",
     "check_provenance",
     "policies",
@@ -91,6 +92,17 @@ def tagged_images(catalog: Path, locks: Sequence[Lockfile]) -> tuple[ImageRef, .
                         where.startswith(f"{exemption.kind}/") for where in image.found_at):
                     out.add(image.image)
     return tuple(sorted(out, key=str))
+
+
+def check_document(catalog: Path, locks: Sequence[Lockfile], *, document: Path,
+                   catalog_display: str = "recipes") -> list[str]:
+    """The qualify gate over ``document``: it is what the matrix and the locks give (no registry asked)."""
+    check(load_matrix(catalog), locks)
+    matrix = load_matrix(catalog)
+    expected = render_matrix(matrix, locked_images(locks), None, catalog=catalog_display)
+    if document.is_file() and document.read_bytes() == expected:
+        return []
+    return [f"{document} does not match the locks and recipes/provenance.yaml: run 'nox -s provenance' and commit it"]
 
 
 def policies(catalog: Path, locks: Sequence[Lockfile], *, out: Path,

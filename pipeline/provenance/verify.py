@@ -29,11 +29,14 @@ Contract of :func:`verify_images` / :func:`verify_image`:
     6. its predicate type is recognised (SLSA provenance v0.2/v1, CycloneDX or SPDX SBOM,
        cosign's signature predicate) — anything else is reported, not counted;
 
-  Sigstore bundle (``application/vnd.dev.sigstore.bundle.v0.3+json``, OCI 1.1 referrers)
-    1. the bundle bytes are the ones the manifest names; 2. the signer is keyless;
-    3. sigstore verifies the bundle offline against identity and issuer: a DSSE bundle's
-       statement then goes through DSSE checks 4-6; a message-signature bundle must sign the
-       image manifest itself (the locked digest).
+  Sigstore bundle (``application/vnd.dev.sigstore.bundle.v0.3+json``, OCI 1.1 referrers or their
+  tag schema: what cosign v3 writes by default, keyless or with ``--key``)
+    1. the bundle bytes are the ones the manifest names;
+    2. keyless: sigstore verifies the bundle offline against identity and issuer: a DSSE
+       bundle's statement then goes through DSSE checks 4-6; a message-signature bundle must sign
+       the image manifest itself (the locked digest);
+    3. key: the DSSE envelope goes through DSSE checks 3-6 with the declared key (cosign's
+       ``https://sigstore.dev/cosign/sign/v1`` statement is the image signature).
 
 - output: one :class:`ImageVerification` per image with a :class:`Verdict` for its signature,
   provenance and SBOM: ``verified``, ``present`` (found but not verified, with the reason of the
@@ -481,9 +484,9 @@ def _bundle_layer(layer: Descriptor, *, item: _Found, image: LockedImage, digest
             raise _Unverified(f"found a Sigstore bundle, but {profile.label} declares signing: none; record its "
                               "signer in the provenance matrix to verify it", kind=kind, predicate=predicate)
         case SigningMode.KEY:
-            raise _Unverified("found a Sigstore bundle, but the declared signer is a public key: sigstore-python "
-                              "verifies keyless bundles only; check it with the cosign command in the matrix",
-                              kind=kind, predicate=predicate)
+            assert signer.key is not None
+            return _key_bundle(raw, signer.key, item=item, layer=layer, digest=digest, kind=kind,
+                               predicate=predicate)
         case SigningMode.KEYLESS:
             pass
     assert signer.identity is not None
@@ -508,6 +511,42 @@ def _bundle_layer(layer: Descriptor, *, item: _Found, image: LockedImage, digest
     return Evidence(kind=statement_kind, channel=item.channel, manifest=item.manifest.digest, layer=layer.digest,
                     verified=True, predicate_type=predicate_type,
                     detail=f"{predicate_type} signed by {who} ({item.channel.value})")
+
+
+def _key_bundle(raw: bytes, key: PublicKey, *, item: _Found, layer: Descriptor, digest: Digest,
+                kind: EvidenceKind, predicate: str | None) -> Evidence:
+    """A Sigstore bundle signed with a key (what ``cosign sign|attest --key`` v3 writes by default).
+
+    Its DSSE envelope is checked like a ``.att`` layer: 3. one signature verifies over the DSSE
+    pre-authentication encoding with the declared key; 4-6. the statement is about the locked digest
+    with a recognised predicate (``https://sigstore.dev/cosign/sign/v1`` is the signature itself).
+    A transparency-log entry is not required (``cosign verify --insecure-ignore-tlog``); a bundle
+    that carries a message signature instead of an envelope is reported, not verified.
+    """
+    try:
+        bundle: Any = json.loads(raw)
+        envelope = bundle.get("dsseEnvelope")
+        if envelope is None:
+            raise _Unverified("a key-signed Sigstore bundle with a message signature (not a DSSE envelope) is not "
+                              "verified here: check it with the cosign command in the matrix", kind=kind,
+                              predicate=predicate)
+        payload_type = str(envelope["payloadType"])
+        payload = base64.b64decode(envelope["payload"], validate=True)
+        signatures = [s for s in envelope.get("signatures") or () if isinstance(s, dict)]
+    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error) as exc:
+        raise _Unverified(f"Sigstore bundle {layer.digest} is not readable JSON with a DSSE envelope", kind=kind,
+                          predicate=predicate) from exc
+    if predicate is None:
+        kind = _statement_kind(payload_type, payload)
+    if not any(key.verify(_b64(s.get("sig")), _pae(payload_type, payload)) for s in signatures):
+        raise _Unverified(f"no signature of the Sigstore bundle verifies with the declared {key.description}: the "
+                          "statement was changed after signing, or another key signed it", kind=kind,
+                          predicate=predicate)
+    statement_kind, predicate_type = _statement(payload_type, payload, digest=digest, kind=kind)
+    what = "image signature" if statement_kind is EvidenceKind.SIGNATURE else f"{predicate_type} attestation"
+    return Evidence(kind=statement_kind, channel=item.channel, manifest=item.manifest.digest, layer=layer.digest,
+                    verified=True, predicate_type=predicate_type,
+                    detail=f"{what} signed by {key.description} (Sigstore bundle, {item.channel.value})")
 
 
 def _statement(payload_type: str, payload: bytes, *, digest: Digest, kind: EvidenceKind) -> tuple[EvidenceKind, str]:

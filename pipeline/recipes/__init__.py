@@ -7,7 +7,7 @@ consumes (:class:`Recipe`, :class:`Component`, :class:`ChartRef`). Errors are
 """
 
 from .compose import Catalog, catalog_recipes, compose, load_catalog
-from .config import PipelineConfig, load_config
+from .config import Environment, PipelineConfig, environment_file, load_config, load_environment
 from .model import (
     DEFAULT_API_VERSIONS,
     DEFAULT_KUBE_VERSION,
@@ -27,11 +27,14 @@ __all__ = [
     "Component",
     "ComponentType",
     "Criteria",
+    "Environment",
     "PipelineConfig",
     "Recipe",
     "RecipeQuery",
     "catalog_recipes",
     "compose",
+    "environment_file",
     "load_catalog",
     "load_config",
+    "load_environment",
 ]

@@ -347,14 +347,12 @@ class _Merge:
         components = tuple(self._component(self.drafts[name], enabled) for name in self._order(enabled))
         for comp in components:
             self.files.update(comp.values_files, comp.manifest_files, comp.pre_manifest_files)
-        if self.catalog.config.path is not None:
-            self.files.add(self.catalog.config.path)
         return Recipe(
             name=self.recipe, catalog=self.catalog.root, criteria=criteria, overlays=tuple(self.applied),
             mixins=tuple(self.mixins), components=components, input_files=tuple(sorted(self.files)),
             kube_version=self.catalog.config.kube_version, api_versions=self.catalog.config.api_versions,
             constraints={n: self.constraints[n].value for n in sorted(self.constraints)},
-            disabled=tuple(disabled),
+            disabled=tuple(disabled), config_inputs=self.catalog.config.render_inputs(self.recipe),
         )
 
     def _component(self, draft: _Draft, enabled: set[str]) -> Component:

@@ -125,7 +125,8 @@ class Recipe:
     """A composed recipe: chain, criteria, engine options and components (in deployment order).
 
     ``input_files`` is every catalog-relative file the recipe depends on (registry, overlays and
-    mixins of the chain, values files, manifests); local chart trees are hashed by the fetch stage.
+    mixins of the chain, values files, manifests; not ``pipeline.yaml``, whose render-relevant parts
+    are ``config_inputs``); local chart trees are hashed by the fetch stage.
     """
 
     name: str
@@ -141,6 +142,9 @@ class Recipe:
     #: Components the chain declares but switches off (``overrides: {enabled: false}``); they are
     #: not in ``components`` and are neither rendered nor locked.
     disabled: tuple[str, ...] = ()
+    #: The parts of ``pipeline.yaml`` that change the render, by key (``spec.kubeVersion`` …): lock
+    #: inputs in place of the file, so mirror and registry settings never make a lock stale.
+    config_inputs: Mapping[str, Any] = field(default_factory=dict)
 
     def component(self, name: str) -> Component:
         for comp in self.components:

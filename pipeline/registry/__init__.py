@@ -11,6 +11,7 @@ from ..registry_config import Capability, Mirror, MirrorSet, RegistryConfig, par
 from .auth import Credentials, DockerConfig, Secret, docker_config_path, parse_www_authenticate
 from .client import Manifest, RegistryClient
 from .interface import MANIFEST_ACCEPT, NotFoundError, ResolvedImage, Resolver, TamperingError
+from .push import Pusher
 from .resolver import resolve_all
 from .transport import HttpReply, RetryPolicy, Transport, redact_url
 
@@ -24,6 +25,7 @@ __all__ = [
     "Mirror",
     "MirrorSet",
     "NotFoundError",
+    "Pusher",
     "RegistryClient",
     "RegistryConfig",
     "ResolvedImage",

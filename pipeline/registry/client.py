@@ -28,6 +28,10 @@ Contract of :class:`RegistryClient` (a :class:`~pipeline.registry.interface.Reso
   (HEAD), ``fetch_manifest`` and ``fetch_blob`` (verified against their digests);
 - authentication: bearer tokens and basic auth (:mod:`pipeline.registry.auth`), tokens cached per
   (registry, scope) for the client's lifetime;
+- deadlines: every request ends within the transport's deadline (``registries.requestDeadline``)
+  and all requests for one image (``resolve``, ``fetch_manifest``, ``manifest_exists``, ``tags``:
+  HEAD, GETs, tokens, retries, every endpoint tried) within ``image_deadline`` seconds
+  (``registries.imageDeadline``, ``--registry-timeout``); the error names the registry and the deadline;
 - faults: the shared :class:`~pipeline.registry.transport.Transport` retries timeouts, resets, 5xx
   and 429; when it gives up, a :class:`~pipeline.errors.ResolveError` names the registry, the
   reference, the last status or exception and the number of attempts;
@@ -44,6 +48,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, MutableMapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -67,7 +72,7 @@ from .interface import (
     Resolver,
     TamperingError,
 )
-from .transport import HttpReply, RetryPolicy, Transport, redact_text
+from .transport import HttpReply, RetryPolicy, Transport, deadline_for, redact_text
 
 __all__ = ["MAX_MANIFEST_BYTES", "Endpoint", "Manifest", "RegistryClient"]
 
@@ -145,10 +150,13 @@ class RegistryClient(Resolver):
         clock: Callable[[], float] = time.monotonic,
         manifest_cache: MutableMapping[str, bytes] | None = None,
         cache_manifests: bool = True,
+        image_deadline: float | None = None,
     ) -> None:
         self.config = config or RegistryConfig()
         self._owns_transport = transport is None
-        self.transport = transport or Transport(error=ResolveError, retry=retry)
+        self.transport = transport or Transport(error=ResolveError, retry=retry,
+                                                deadline=self.config.request_deadline)
+        self.image_deadline = image_deadline if image_deadline is not None else self.config.image_deadline
         if credentials is None and self.config.docker_config is not None:
             credentials = DockerConfig.load(Path(self.config.docker_config).expanduser())
         self.auth = Authenticator(transport=self.transport, credentials=credentials,
@@ -208,21 +216,30 @@ class RegistryClient(Resolver):
 
     # ---- public API ----------------------------------------------------------------------------
 
+    def _image_deadline(self, ref: ImageRef) -> AbstractContextManager[None]:
+        return deadline_for(
+            self.image_deadline, what=f"image {str(ref)!r}",
+            hint="raise it with --registry-timeout SECONDS or registries.imageDeadline in pipeline.yaml "
+            "if the registry is merely slow")
+
     def resolve(self, ref: ImageRef) -> ResolvedImage:
         """Resolve ``ref`` to digests (see the module docstring for the steps)."""
         capability = Capability.PULL if ref.digest is not None else Capability.RESOLVE
-        return self._first_answer(ref, capability, lambda ep: self._resolve_at(ep, ref))
+        with self._image_deadline(ref):
+            return self._first_answer(ref, capability, lambda ep: self._resolve_at(ep, ref))
 
     def fetch_manifest(self, ref: ImageRef) -> Manifest:
         """The manifest or index of ``ref`` (by digest when it has one), verified."""
         capability = Capability.PULL if ref.digest is not None else Capability.RESOLVE
-        return self._first_answer(ref, capability, lambda ep: self._manifest_at(ep, ref))
+        with self._image_deadline(ref):
+            return self._first_answer(ref, capability, lambda ep: self._manifest_at(ep, ref))
 
     def manifest_exists(self, ref: ImageRef) -> bool:
         """Whether some endpoint has ``ref``'s manifest (HEAD); ``False`` when all answer 404."""
         capability = Capability.PULL if ref.digest is not None else Capability.RESOLVE
         try:
-            return self._first_answer(ref, capability, lambda ep: self._exists_at(ep, ref))
+            with self._image_deadline(ref):
+                return self._first_answer(ref, capability, lambda ep: self._exists_at(ep, ref))
         except NotFoundError:
             return False
 
@@ -233,9 +250,21 @@ class RegistryClient(Resolver):
         return self._first_answer(ref, Capability.PULL,
                                   lambda ep: self._blob_at(ep, ref, wanted, max_bytes=max_bytes, size=size))
 
+    def referrers(self, ref: ImageRef, digest: str) -> tuple[dict[str, Any], ...] | None:
+        """The descriptors of ``GET /v2/<name>/referrers/<digest>`` (OCI distribution 1.1) at the
+        first endpoint that has the API, all pages; ``None`` when every endpoint answers 404 (no
+        referrers API, as in distribution 2.8: then look for the ``sha256-<hex>`` tag instead)."""
+        wanted = _parse_digest(digest, ref)
+        for ep in self.endpoints(ref, Capability.PULL):
+            found = self._referrers_at(ep, ref, wanted)
+            if found is not None:
+                return found
+        return None
+
     def tags(self, ref: ImageRef) -> tuple[str, ...]:
         """Every tag of ``ref``'s repository (tag and digest of ``ref`` ignored), sorted."""
-        return self._first_answer(ref, Capability.RESOLVE, lambda ep: self._tags_at(ep, ref))
+        with self._image_deadline(ref):
+            return self._first_answer(ref, Capability.RESOLVE, lambda ep: self._tags_at(ep, ref))
 
     # ---- one endpoint --------------------------------------------------------------------------
 
@@ -378,6 +407,33 @@ class RegistryClient(Resolver):
                                   size=size, expected=digest, header=False,
                                   served=f"{what} with bytes that do not match the digest").body
 
+    def _referrers_at(self, ep: Endpoint, ref: ImageRef, digest: Digest) -> tuple[dict[str, Any], ...] | None:
+        what = f"referrers of {ref.name}@{digest}"
+        start = httpx.URL(f"{ep.base}/v2/{ep.name(ref.repository)}/referrers/{digest}")
+        url = start
+        out: list[dict[str, Any]] = []
+        for _ in range(_MAX_TAG_PAGES):
+            reply = self.call_url(ep, ref, "GET", str(url), what=what, accept=OCI_INDEX, max_bytes=MAX_MANIFEST_BYTES)
+            if reply.status == 404:
+                return None if not out else tuple(out)
+            if reply.status != 200:
+                raise self._status_error(ep, ref, reply, what=what)
+            data = _json_object(reply.body, ep, ref)
+            manifests = data.get("manifests") or []
+            if not isinstance(manifests, list) or not all(isinstance(m, dict) for m in manifests):
+                raise ResolveError(f"{ep.describe()}: the answer for {what} is not an OCI index",
+                                   hint="the registry's referrers API is broken; report it to its owner")
+            out.extend(manifests)
+            link = _NEXT_LINK.search(reply.headers.get("link", ""))
+            if link is None:
+                return tuple(out)
+            url = url.join(link.group(1))
+            if (url.scheme, url.netloc) != (start.scheme, start.netloc):
+                raise ResolveError(f"{ep.describe()}: the next page of {what} is on another host",
+                                   hint="the registry's paging is broken; report it to its owner")
+        raise ResolveError(f"{ep.describe()}: more than {_MAX_TAG_PAGES} pages of {what}",
+                           hint="the registry's paging loops; report it to its owner")
+
     def _tags_at(self, ep: Endpoint, ref: ImageRef) -> tuple[str, ...]:
         name = ep.name(ref.repository)
         what = f"tags of {ref.name!r}"
@@ -419,16 +475,21 @@ class RegistryClient(Resolver):
         return self.call_url(ep, ref, method, url, what=what, accept=accept, max_bytes=max_bytes)
 
     def call_url(self, ep: Endpoint, ref: ImageRef, method: str, url: str, *, what: str,
-                  accept: str | None = None, max_bytes: int | None = None) -> HttpReply:
+                  accept: str | None = None, max_bytes: int | None = None, actions: str = "pull",
+                  content: bytes | None = None, content_type: str | None = None) -> HttpReply:
         """``method`` ``url`` (an API URL of ``ep``) with cached credentials; on a 401 challenge,
-        authenticate once and retry. Public for API calls this client does not wrap (referrers)."""
-        scope = f"repository:{ep.name(ref.repository)}:pull"
+        authenticate once and retry. Public for API calls this client does not wrap (referrers,
+        and the uploads of :class:`~pipeline.registry.push.Pusher`: ``actions="pull,push"`` asks
+        for a token that may push, ``content`` is the request body)."""
+        scope = f"repository:{ep.name(ref.repository)}:{actions}"
         headers = {"Accept": accept} if accept else {}
+        if content_type is not None:
+            headers["Content-Type"] = content_type
         sent = self.auth.authorization(ep.host, scope)
         if sent is not None:
             headers["Authorization"] = sent
         reply = self.transport.request(method, url, what=f"{what} at {ep.describe()}", headers=headers,
-                                       max_bytes=max_bytes, error=ResolveError)
+                                       max_bytes=max_bytes, error=ResolveError, content=content)
         challenge = reply.headers.get("www-authenticate")
         if reply.status != 401 or not challenge:
             return reply
@@ -437,7 +498,7 @@ class RegistryClient(Resolver):
             return reply
         headers["Authorization"] = answer
         return self.transport.request(method, url, what=f"{what} at {ep.describe()}", headers=headers,
-                                      max_bytes=max_bytes, error=ResolveError)
+                                      max_bytes=max_bytes, error=ResolveError, content=content)
 
     # ---- errors --------------------------------------------------------------------------------
 

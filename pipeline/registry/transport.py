@@ -6,6 +6,11 @@ Contract of :class:`Transport`:
   keep-alive, a bounded connection pool (``max_connections``) and at most that many requests in
   flight (further threads wait their turn), explicit timeouts; every response is drained, HEAD
   included, so its connection goes back to the pool;
+- deadlines: each request (all its attempts, redirects and body bytes together) ends within
+  ``deadline`` seconds, and code that runs inside :func:`deadline_for` (the registry client, for
+  all requests of one image) shares one more deadline: whichever comes first fails the request with
+  a message naming it. Bodies are read against the clock, so a server that trickles a byte a
+  second is cut off at the deadline like a silent one;
 - bounded retries (:class:`RetryPolicy`): timeouts, connection errors and resets, HTTP 5xx and 429
   are retried with exponential backoff and *full jitter* (a wait drawn uniformly between 0 and the
   exponential ceiling); a ``Retry-After`` header (seconds or an HTTP date) replaces that wait,
@@ -36,7 +41,9 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 import httpx
@@ -53,6 +60,7 @@ __all__ = [
     "HttpReply",
     "RetryPolicy",
     "Transport",
+    "deadline_for",
     "is_loopback",
     "redact_text",
     "redact_url",
@@ -79,6 +87,41 @@ DEFAULT_DEADLINE = 25.0
 _UNREACHABLE_HINT = ("check network access to that host (proxy, firewall, DNS), or serve it from a reachable "
                      "mirror")
 _log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Budget:
+    until: float  # time.monotonic()
+    seconds: float
+    what: str
+    hint: str
+
+
+_budget: ContextVar[_Budget | None] = ContextVar("pipeline_transport_budget", default=None)
+
+
+@contextmanager
+def deadline_for(seconds: float, *, what: str, hint: str = "") -> Iterator[None]:
+    """Every request made inside this block (on this thread) ends within ``seconds`` from now.
+
+    ``what`` names the work for messages ("image 'ghcr.io/org/app:v1'"); ``hint`` says how to raise
+    the deadline. Nested blocks keep the earlier end.
+    """
+    if seconds <= 0:
+        raise ValueError("a deadline must be positive")
+    outer = _budget.get()
+    mine = _Budget(until=time.monotonic() + seconds, seconds=seconds, what=what, hint=hint)
+    token = _budget.set(outer if outer is not None and outer.until <= mine.until else mine)
+    try:
+        yield
+    finally:
+        _budget.reset(token)
+
+
+def remaining() -> float | None:
+    """Seconds left of the :func:`deadline_for` block this thread is in (``None`` outside one)."""
+    budget = _budget.get()
+    return None if budget is None else budget.until - time.monotonic()
 
 
 def redact_url(url: str) -> str:
@@ -243,27 +286,40 @@ class Transport(Closing):
         headers: Mapping[str, str] | None = None,
         max_bytes: int | None = None,
         error: type[PipelineError] | None = None,
+        content: bytes | None = None,
     ) -> HttpReply:
         """``method`` ``url`` with retries; any final status is returned, transport failures raised.
 
         ``what`` names the thing being fetched, for messages ("manifest of 'ghcr.io/org/app:v1'").
+        ``content`` is the request body (uploads: sent again on each retry and redirect hop).
         """
         fail = error or self._error
         limit = self._max_bytes if max_bytes is None else max_bytes
         shown = redact_url(url)
         attempts = self.retry.attempts
         started = time.monotonic()
+        ends = started + self.deadline
+        label = f"the {self.deadline:g} s deadline per request"
+        hint = "check that the server is up and answering; " + _UNREACHABLE_HINT
+        budget = _budget.get()
+        if budget is not None and budget.until < ends:
+            ends = budget.until
+            label = f"the {budget.seconds:g} s deadline for {budget.what}"
+            hint = "check that the server is up and answering" + (f"; {budget.hint}" if budget.hint else "")
         for attempt in range(1, attempts + 1):
-            left = self.deadline - (time.monotonic() - started)
+            left = ends - time.monotonic()
             try:
-                reply = self._send(method, url, headers or {}, what=what, limit=limit, fail=fail, left=left)
+                if left <= 0.05:
+                    raise httpx.TimeoutException("no time left")
+                reply = self._send(method, url, headers or {}, what=what, limit=limit, fail=fail, left=left,
+                                   content=content)
             except _RETRY_ERRORS as exc:
                 reason = describe_exception(exc)
-                if time.monotonic() - started >= self.deadline - 0.05:
+                if time.monotonic() >= ends - 0.05:
                     raise fail(
-                        f"cannot fetch {what} from {shown}: no answer within the {self.deadline:g} s deadline "
+                        f"cannot fetch {what} from {shown}: no complete answer within {label} "
                         f"({reason}; {_attempts(attempt)})",
-                        hint="check that the server is up and answering; " + _UNREACHABLE_HINT,
+                        hint=hint,
                     ) from exc
                 if attempt == attempts:
                     raise fail(
@@ -281,38 +337,43 @@ class Transport(Closing):
                 reason = f"HTTP {reply.status}"
                 after = self.retry.retry_after(reply.headers.get("retry-after"), now=self._now())
                 delay = after if after is not None else self.retry.backoff(attempt, self._rng)
-            delay = min(delay, max(0.0, self.deadline - (time.monotonic() - started) - 0.1))
+            delay = min(delay, max(0.0, ends - time.monotonic() - 0.1))
             _log.info("%s %s: %s; retry %d/%d in %.3fs", method, shown, reason, attempt, attempts - 1, delay)
             self._sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def pause(self, retry: int) -> None:
-        """Sleep the backoff before retry number ``retry`` (for callers that retry on content, not status)."""
-        self._sleep(self.retry.backoff(retry, self._rng))
+        """Sleep the backoff before retry number ``retry`` (for callers that retry on content, not status),
+        never past the deadline of the :func:`deadline_for` block it is in."""
+        delay = self.retry.backoff(retry, self._rng)
+        left = remaining()
+        self._sleep(delay if left is None else min(delay, max(0.0, left - 0.1)))
 
     def _send(self, method: str, url: str, headers: Mapping[str, str], *, what: str, limit: int,
-              fail: type[PipelineError], left: float | None = None) -> HttpReply:
+              fail: type[PipelineError], left: float | None = None, content: bytes | None = None) -> HttpReply:
         """One attempt: the request and the redirects it leads to, by hand; ``left``: seconds of the deadline."""
         read = self._timeout if left is None else max(0.05, min(self._timeout, left))
+        until = None if left is None else time.monotonic() + left
         timeout = httpx.Timeout(read, connect=min(read, self._connect_timeout), pool=None)
         current = httpx.URL(url)
         sent = dict(headers)
         verb = method
         for _ in range(self._max_redirects + 1):
-            with self._slots, self._client.stream(verb, current, headers=sent, timeout=timeout) as response:
+            with self._slots, self._client.stream(verb, current, headers=sent, timeout=timeout,
+                                                          content=content) as response:
                 location = response.headers.get("location")
                 if response.status_code in _REDIRECT_STATUSES and location:
                     target = _redirect_target(current, location, what=what, fail=fail)
                     if _origin(target) != _origin(current):
                         sent = {k: v for k, v in sent.items() if k.lower() != "authorization"}
                     if response.status_code == 303 and verb != "HEAD":
-                        verb = "GET"
+                        verb, content = "GET", None
                     _log.debug("%s %s: HTTP %d, redirected to %s", verb, redact_url(str(current)),
                                response.status_code, redact_url(str(target)))
                     current = target
                     continue
                 # drained even for HEAD (no bytes): an unread response closes its keep-alive connection
-                body = self._read(response, what=what, limit=limit, fail=fail)
+                body = self._read(response, what=what, limit=limit, fail=fail, until=until)
                 _log.debug("%s %s: HTTP %d", verb, redact_url(str(response.url)), response.status_code)
                 return HttpReply(status=response.status_code, headers=response.headers, body=body,
                                  url=redact_url(str(response.url)))
@@ -320,7 +381,10 @@ class Transport(Closing):
                    hint="the server redirects in a loop; check the URL and any proxy in between")
 
     @staticmethod
-    def _read(response: httpx.Response, *, what: str, limit: int, fail: type[PipelineError]) -> bytes:
+    def _read(response: httpx.Response, *, what: str, limit: int, fail: type[PipelineError],
+              until: float | None = None) -> bytes:
+        """The body, within ``limit`` bytes and (``until``, monotonic) the deadline: a body that
+        trickles in a byte at a time never trips the read timeout, so the clock is checked per chunk."""
         shown = redact_url(str(response.url))
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
@@ -330,6 +394,8 @@ class Transport(Closing):
             body += chunk
             if len(body) > limit:
                 raise _too_big(what, shown, limit, fail)
+            if until is not None and time.monotonic() > until:
+                raise httpx.ReadTimeout(f"the body was still arriving at the deadline ({len(body)} bytes so far)")
         return bytes(body)
 
     def expect_ok(self, reply: HttpReply, *, what: str, not_found_hint: str) -> None:

@@ -6,6 +6,10 @@ facts of the sandbox as the worker sees them (network isolation, TZ, locale, uma
 frame in is a :class:`~pipeline.render.job.RenderJob`; each frame out is ``("ok", ComponentRender)``
 or ``("error", exit_code, message, hint)``. A zero-length frame in means stop.
 
+Argument ``--max-memory-mib N`` caps the worker's address space (``RLIMIT_AS``) before anything
+else is loaded: a render past it fails to allocate (the Go runtime then exits with "out of memory";
+Python raises ``MemoryError``, reported as the frame ``("error", 2, "MemoryError", None)``).
+
 The worker first moves itself into a new, empty network namespace when the kernel allows it (a
 render needs no network); otherwise it relies on dead proxies and says so in the hello.
 """
@@ -16,6 +20,7 @@ import contextlib
 import ctypes
 import os
 import pickle
+import resource
 import struct
 import sys
 import time
@@ -51,7 +56,14 @@ def _write(stream: BinaryIO, payload: Any) -> None:
     stream.flush()
 
 
+def _limit_memory(argv: list[str]) -> None:
+    if len(argv) == 2 and argv[0] == "--max-memory-mib":
+        limit = int(argv[1]) * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
 def main() -> int:
+    _limit_memory(sys.argv[1:])
     # Keep the protocol channel private: anything the engine prints goes to stderr.
     channel = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
@@ -59,8 +71,13 @@ def main() -> int:
     network = _isolate_network()
     time.tzset()
     from ..errors import PipelineError
-    from .engine import engine_facts
     from .job import run_job
+
+    engine_name = os.environ.get("PIPELINE_ENGINE", "helm-python-sdk")
+    if engine_name == "helm-cli":
+        from .helm_cli import engine_facts
+    else:
+        from .engine import engine_facts
 
     umask = os.umask(0)
     os.umask(umask)
@@ -70,9 +87,11 @@ def main() -> int:
     while (frame := _read(inbox)) is not None:
         job = pickle.loads(frame)  # noqa: S301 - frames come from our own parent process over a pipe
         try:
-            _write(channel, ("ok", run_job(job)))
+            _write(channel, ("ok", run_job(job, engine_name)))
         except PipelineError as exc:
             _write(channel, ("error", exc.exit_code, exc.message, exc.hint))
+        except MemoryError:
+            _write(channel, ("error", 2, "MemoryError", None))
         except Exception as exc:  # report anything else to the parent, keep serving
             _write(channel, ("error", 2, f"{job.what}: render failed: {type(exc).__name__}: {exc}", None))
     with contextlib.suppress(OSError):

@@ -3,10 +3,11 @@
 Inputs are chart archive bytes, a values mapping and the render options a recipe fixes (release
 name, namespace, kube-version, api-versions). Outputs are plain text, never engine handles:
 
-* :func:`render_chart` gives what ``helm template --include-crds`` gives, split by source: the
-  kind-sorted manifest stream of a client-side dry-run install (``# Source:`` headers), the CRDs of
-  the chart and its subcharts as their own files, and the hooks (tests included) that a dry-run
-  install leaves out, taken from the engine's raw render.
+* :func:`render_chart` gives what ``helm template --include-crds`` prints, byte for byte
+  (:attr:`RenderedChart.template`): the kind-sorted manifest of a client-side dry-run install
+  (``# Source:`` headers), the CRDs of the chart and its subcharts in ``Chart.CRDObjects`` order
+  before it, and the hooks (tests included) that a dry-run install leaves out, taken from the
+  engine's raw render and ordered as Helm orders them.
 * :func:`render_templates` renders in-tree manifest files the way upstream AICR does: each file is a
   template of a wrapper chart named after the component, with ``.Values = {component: values}``.
 
@@ -17,10 +18,7 @@ own message (which carries the template file and line).
 
 from __future__ import annotations
 
-import gzip
-import io
 import json
-import tarfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +28,9 @@ import helm_python as helm
 from helm_python import _native
 
 from ..errors import RenderError
+from .helm_output import sort_hooks, template_output
 from .identity import ENGINE_NAME, EngineIdentity, library_identity
+from .wrapper import tar_gz, wrapper_chart
 
 __all__ = [
     "EngineIdentity",
@@ -39,19 +39,33 @@ __all__ = [
     "engine_identity",
     "render_chart",
     "render_templates",
+    "template_chart",
 ]
 
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RenderedChart:
-    """One chart's render: the dry-run manifest stream, hooks by source path, CRDs by file."""
+    """One chart's render: the dry-run manifest, CRDs (``CRDObjects`` order), the raw render by path.
+
+    :attr:`template` is what ``helm template --include-crds`` prints for it, byte for byte
+    (:func:`pipeline.render.helm_output.template_output`).
+    """
 
     manifest: str
-    hooks: tuple[tuple[str, str], ...]
     crds: tuple[tuple[str, str], ...]
+    files: tuple[tuple[str, str], ...]
     chart_name: str
     chart_version: str
+
+    @property
+    def template(self) -> str:
+        return template_output(self.manifest, self.crds, dict(self.files))
+
+    @property
+    def hooks(self) -> tuple[tuple[str, str], ...]:
+        """``(template path, hook document)`` in Helm's order."""
+        return tuple((hook.path, hook.manifest) for hook in sort_hooks(dict(self.files)))
 
 
 def engine_facts() -> dict[str, str]:
@@ -107,16 +121,30 @@ def render_chart(
         )
         raw = _raw_render(chart, values, release=release, namespace=namespace,
                           kube_version=kube_version, api_versions=api_versions)
-        crds = tuple(sorted((str(c["filename"]), str(c["data"])) for c in chart.crds))
+        crds = tuple((str(c["filename"]), str(c["data"])) for c in chart.crds)
     except helm.HelmError as exc:
         raise _translate(exc, what) from exc
     finally:
         chart.close()
         config.close()
     manifest = str(json.loads(release_json)["manifest"])
-    hooks = tuple(sorted((path, text) for path, text in raw.items() if _has_hook(text)))
-    return RenderedChart(manifest=manifest, hooks=hooks, crds=crds,
+    return RenderedChart(manifest=manifest, crds=crds, files=tuple(sorted(raw.items())),
                          chart_name=str(metadata["name"]), chart_version=str(metadata["version"]))
+
+
+def template_chart(
+    archive: bytes,
+    *,
+    values: Mapping[str, Any],
+    release: str,
+    namespace: str,
+    kube_version: str,
+    api_versions: Sequence[str],
+    what: str,
+) -> str:
+    """What ``helm template RELEASE chart --include-crds`` prints for this chart, byte for byte."""
+    return render_chart(archive, values=values, release=release, namespace=namespace, kube_version=kube_version,
+                        api_versions=api_versions, what=what).template
 
 
 def _raw_render(
@@ -129,11 +157,6 @@ def _raw_render(
     rendered = _native.call_string("helm_render", chart._raw(), json.dumps(dict(values)), json.dumps(options))
     result: dict[str, str] = json.loads(rendered)
     return result
-
-
-def _has_hook(text: str) -> bool:
-    # Cheap pre-filter; the render stage splits documents and checks the annotation precisely.
-    return "helm.sh/hook" in text
 
 
 def render_templates(
@@ -153,13 +176,10 @@ def render_templates(
     ``files`` maps a catalog-relative path to template bytes; the wrapper chart is built in memory
     (deterministic tar) and rendered offline with the same capabilities as the charts.
     """
-    names = {f"m{index:04d}-{Path(path).name}": path for index, path in enumerate(sorted(files))}
-    chart_yaml = json.dumps({"apiVersion": "v2", "name": chart_name, "version": chart_version,
-                             "type": "application"}).encode()
-    members = {f"{chart_name}/Chart.yaml": chart_yaml, f"{chart_name}/values.yaml": b"{}\n"}
+    names, members = wrapper_chart(files, chart_name=chart_name, chart_version=chart_version)
     for short, path in names.items():
         members[f"{chart_name}/templates/{short}"] = files[path]
-    chart = _load(_tar_gz(members), what)
+    chart = _load(tar_gz(members), what)
     try:
         # The wrapper chart has no values of its own, so `.Values` is exactly `values`, as upstream.
         raw = _raw_render(chart, values, release=release, namespace=namespace,
@@ -174,14 +194,3 @@ def render_templates(
         if short in names:
             out[names[short]] = text
     return out
-
-
-def _tar_gz(members: Mapping[str, bytes]) -> bytes:
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name in sorted(members):
-            info = tarfile.TarInfo(name)
-            info.size = len(members[name])
-            info.mode = 0o644
-            tar.addfile(info, io.BytesIO(members[name]))
-    return gzip.compress(raw.getvalue(), compresslevel=9, mtime=0)

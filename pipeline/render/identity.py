@@ -6,20 +6,41 @@ path); the parent process hashes the library once per run here, without loading 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
+import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import metadata, util
 from pathlib import Path
 
-from ..errors import PipelineError
+from ..errors import PipelineError, RenderError
 
-__all__ = ["ENGINE_NAME", "EngineIdentity", "installed_engine", "library_digest", "library_identity"]
+__all__ = [
+    "ENGINES",
+    "ENGINE_NAME",
+    "HELM_CLI",
+    "EngineIdentity",
+    "helm_binary",
+    "installed_engine",
+    "library_digest",
+    "library_identity",
+    "pinned_engines",
+    "pinned_helm_cli",
+]
 
 #: The in-process engine: Helm's Go SDK embedded through the pinned ``helm-python-sdk`` wheel.
 ENGINE_NAME = "helm-python-sdk"
+#: The second engine: the pinned ``helm`` binary (``tools/go/tools.json``), run as ``helm template``.
+HELM_CLI = "helm-cli"
+#: Every engine ``--engine`` accepts; the first is the default.
+ENGINES = (ENGINE_NAME, HELM_CLI)
 _DISTRIBUTION = "helm-python-sdk"
+_ROOT = Path(__file__).resolve().parents[2]
+#: Where the project records its pinned Go tools (a checkout's ``tools/go/tools.json``).
+TOOLS_JSON = _ROOT / "tools" / "go" / "tools.json"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -72,3 +93,55 @@ def installed_engine() -> dict[str, str]:
         raise PipelineError(f"the Helm engine's native library is missing from {libdir}",
                             hint="re-create the virtual environment: 'nox -r'")
     return {"name": ENGINE_NAME, "version": version, "library": library_digest(str(library.resolve()))}
+
+
+def pinned_helm_cli(tools_json: Path = TOOLS_JSON) -> dict[str, str] | None:
+    """The ``helm-cli`` engine identity the checkout pins (``tools/go/tools.json``), or ``None``.
+
+    ``version`` and ``helm`` are the binary's Helm version, ``library`` its recorded sha256.
+    """
+    try:
+        entry = json.loads(tools_json.read_text(encoding="utf-8"))["tools"]["helm"]
+        version, digest = str(entry["version"]), str(entry["sha256"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return {"name": HELM_CLI, "version": version, "helm": version, "library": digest}
+
+
+def helm_binary(tools_json: Path = TOOLS_JSON) -> Path:
+    """The pinned ``helm`` binary, its sha256 checked against ``tools/go/tools.json``.
+
+    Found in ``$PIPELINE_TOOLS_DIR`` or the checkout's ``.cache/tools/bin`` (where ``nox -s tools``
+    builds it). A missing, unpinned or different binary is a :class:`RenderError` (exit 2).
+    """
+    pinned = pinned_helm_cli(tools_json)
+    if pinned is None:
+        raise RenderError(f"--engine {HELM_CLI}: no helm binary is pinned ({tools_json} has no 'helm' with a sha256)",
+                          hint="use the default engine, or record the tool: 'python3 tools/go/build.py --record'")
+    directory = os.environ.get("PIPELINE_TOOLS_DIR")
+    binary = (Path(directory) if directory else _ROOT / ".cache" / "tools" / "bin") / "helm"
+    if not binary.is_file():
+        raise RenderError(f"--engine {HELM_CLI}: the pinned helm {pinned['version']} is not built at {binary}",
+                          hint="run 'nox -s tools' (or set PIPELINE_TOOLS_DIR to where it is built)")
+    got = library_digest(str(binary.resolve()))
+    if got != pinned["library"]:
+        raise RenderError(f"--engine {HELM_CLI}: {binary} is {got}, not the pinned helm {pinned['version']} "
+                          f"({pinned['library']} in tools/go/tools.json)",
+                          hint="rebuild it with 'nox -s tools'")
+    return binary.resolve()
+
+
+def pinned_engines() -> list[dict[str, str]]:
+    """Every engine identity this checkout pins: the installed in-process engine, and the helm binary.
+
+    Both embed Helm v4.2.3 and print ``helm template``'s bytes (the parity test proves it), so a lock
+    made by either is accepted by the engine check (README "Engines"); the lock still records which.
+    The in-process identity has no ``helm`` key (known only once the library is loaded).
+    """
+    out: list[dict[str, str]] = []
+    with contextlib.suppress(PipelineError):
+        out.append(installed_engine())
+    cli = pinned_helm_cli()
+    if cli is not None:
+        out.append(cli)
+    return out

@@ -4,8 +4,13 @@ A :class:`RenderJob` carries everything one component's render depends on (chart
 values, capabilities, in-tree manifest templates), so it can cross a process boundary and be keyed
 by content: two jobs with the same :meth:`RenderJob.key` give the same bytes, so a run renders each
 key once. :func:`run_job` turns a job into a :class:`ComponentRender`: the stream a user would apply
-(pre-manifests, CRDs, the kind-sorted chart manifest, hooks, post-manifests, each document under a
-``# Source:`` header) and the same bytes grouped by source file.
+(pre-manifests, then exactly what ``helm template --include-crds`` prints for the chart — CRDs, the
+kind-sorted manifest, hooks — then post-manifests, each segment under a ``# Source:`` header) and the
+same bytes grouped by source file. A segment is ``---\n# Source: PATH\n`` and its body exactly as
+printed: :func:`segments_of` and :func:`assemble` are inverses.
+
+In-tree manifests are the catalog's own (AICR applies them file by file, not in Helm's kind order):
+each document of a rendered file becomes a segment of its own, stripped of surrounding blank lines.
 """
 
 from __future__ import annotations
@@ -17,8 +22,7 @@ from typing import Any
 
 from ..vocabulary.digest import Digest, canonical_json, sha256
 
-__all__ = ["ComponentRender", "RenderJob", "assemble", "is_hook", "run_job", "segments_of", "sources_of",
-           "split_documents"]
+__all__ = ["ComponentRender", "RenderJob", "assemble", "run_job", "segments_of", "split_documents"]
 
 _SOURCE = re.compile(r"^---\n# Source: (?P<path>[^\n]*)\n", re.MULTILINE)
 _DOC_SEPARATOR = re.compile(r"^---[ \t]*(?:#[^\n]*)?$\n?", re.MULTILINE)
@@ -69,8 +73,11 @@ class ComponentRender:
 
 
 def _segment(path: str, body: str) -> str:
-    body = body.strip("\n")
-    return f"---\n# Source: {path}\n{body}\n"
+    return f"---\n# Source: {path}\n{body}"
+
+
+def _in_tree(path: str, doc: str) -> tuple[str, str]:
+    return path, doc.strip("\n") + "\n"
 
 
 def split_documents(text: str) -> list[str]:
@@ -78,34 +85,16 @@ def split_documents(text: str) -> list[str]:
     return [doc for doc in _DOC_SEPARATOR.split(text) if doc.strip()]
 
 
-def is_hook(doc: str) -> bool:
-    """Whether a rendered document is a Helm hook (``helm.sh/hook`` annotation)."""
-    return _is_hook(doc)
+def run_job(job: RenderJob, engine_name: str = "helm-python-sdk") -> ComponentRender:
+    """Render one job with the engine (imported here: only worker processes load it).
 
-
-def sources_of(manifest: str) -> list[tuple[str, str]]:
-    """``(source path, text)`` pairs of a Helm manifest stream (``# Source:`` headers), in stream order."""
-    return _sources(manifest)
-
-
-def _is_hook(doc: str) -> bool:
-    from .._yaml import load_all_bytes
-
-    try:
-        parsed = load_all_bytes(doc.encode())
-    except Exception:  # a document Helm emitted but YAML refuses is not a hook we can see
-        return False
-    for item in parsed:
-        if isinstance(item, dict):
-            annotations = (item.get("metadata") or {}).get("annotations") or {}
-            if isinstance(annotations, dict) and "helm.sh/hook" in annotations:
-                return True
-    return False
-
-
-def run_job(job: RenderJob) -> ComponentRender:
-    """Render one job with the engine (imported here: only worker processes load it)."""
-    from . import engine
+    ``engine_name`` is ``helm-python-sdk`` (in-process, the default) or ``helm-cli`` (the pinned
+    ``helm`` binary named by ``PIPELINE_HELM``; see :mod:`pipeline.render.helm_cli`).
+    """
+    if engine_name == "helm-cli":
+        from . import helm_cli as engine
+    else:
+        from . import engine  # type: ignore[no-redef]
 
     segments: list[tuple[str, str]] = []
     templates = dict((*job.pre_manifests, *job.manifests))
@@ -118,22 +107,17 @@ def run_job(job: RenderJob) -> ComponentRender:
             what=f"component '{job.component}' in-tree manifests",
         )
     for path, _ in job.pre_manifests:
-        for doc in split_documents(rendered_manifests.get(path, "")):
-            segments.append((path, doc))
+        segments.extend(_in_tree(path, doc) for doc in split_documents(rendered_manifests.get(path, "")))
     if job.chart is not None:
-        chart = engine.render_chart(
+        template = engine.template_chart(
             job.chart, values=job.values, release=job.release, namespace=job.namespace,
             kube_version=job.kube_version, api_versions=job.api_versions, what=job.what,
         )
-        for path, data in chart.crds:
-            segments.extend((path, doc) for doc in split_documents(data))
-        for match, body in _sources(chart.manifest):
-            segments.append((match, body))
-        for path, text in chart.hooks:
-            segments.extend((path, doc) for doc in split_documents(text) if _is_hook(doc))
+        # Helm prints a lone newline when a chart renders no CRD and no manifest (hooks only, or
+        # nothing): the one byte of its output that is not inside a segment (README "Helm parity").
+        segments.extend(_sources(template))
     for path, _ in job.manifests:
-        for doc in split_documents(rendered_manifests.get(path, "")):
-            segments.append((path, doc))
+        segments.extend(_in_tree(path, doc) for doc in split_documents(rendered_manifests.get(path, "")))
     return assemble(segments)
 
 
@@ -142,8 +126,6 @@ def assemble(segments: list[tuple[str, str]]) -> ComponentRender:
     stream_parts: list[str] = []
     by_file: dict[str, list[str]] = {}
     for path, body in segments:
-        if not body.strip():
-            continue
         seg = _segment(path, body)
         stream_parts.append(seg)
         by_file.setdefault(path, []).append(seg)
@@ -154,8 +136,8 @@ def assemble(segments: list[tuple[str, str]]) -> ComponentRender:
 
 
 def segments_of(stream: bytes) -> list[tuple[str, str]]:
-    """Inverse of :func:`assemble`: the ``(source path, document)`` pairs of a stream."""
-    return [(path, body.strip("\n")) for path, body in _sources(stream.decode())]
+    """Inverse of :func:`assemble`: the ``(source path, body as printed)`` pairs of a stream."""
+    return _sources(stream.decode())
 
 
 def _sources(manifest: str) -> list[tuple[str, str]]:

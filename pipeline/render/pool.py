@@ -1,32 +1,57 @@
 """A pool of sandboxed render worker processes for one :class:`~pipeline.render.sandbox.Variation`.
 
+The pool's engine is the in-process Helm SDK (default) or ``helm-cli`` (the pinned helm binary,
+checked against ``tools/go/tools.json`` when the pool opens, run by the workers inside their sandbox).
+
 Each worker is a fresh interpreter started with an allow-listed environment, its own temporary
 HOME and working directory, the variation's umask, and (where the kernel allows) no network. Jobs
 are deduplicated by content key, so a run never renders the same content twice; distinct jobs are
 spread over the workers (one feeding thread per worker, one job in flight per worker).
+
+Resource limits (``limits.render`` in the catalog's ``pipeline.yaml``): each worker's address space
+is capped (``RLIMIT_AS``, set by the worker before it loads the engine), and the parent stops a
+worker whose job runs past the wall-clock limit (a watchdog timer kills it). Either way the job
+fails with a :class:`~pipeline.errors.RenderError` (exit 2) naming the component and, as far as
+the job tells, the templates that were running; the stopped worker is reaped, so no process is
+left behind.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gzip
+import io
 import os
 import pickle
 import queue
 import shutil
 import struct
 import subprocess
+import tarfile
 import tempfile
 import threading
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from ..errors import PipelineError, RenderError
+from ..errors import PipelineError, RenderError, UsageError
 from ..vocabulary.digest import Digest
+from .identity import ENGINE_NAME, ENGINES, HELM_CLI, helm_binary
 from .job import ComponentRender, RenderJob
 from .sandbox import Variation, python_executable, sandbox_environment
 
-__all__ = ["WorkerPool", "default_workers"]
+__all__ = ["DEFAULT_MAX_MEMORY_MIB", "DEFAULT_MAX_SECONDS", "WorkerPool", "default_workers"]
+
+#: Wall-clock seconds one component's render may take (ours take well under a second).
+DEFAULT_MAX_SECONDS = 60.0
+#: Address space of one worker in MiB: the embedded Go engine alone reserves about 1.8 GiB of
+#: address space at start (resident: about 80 MiB), so this leaves about 2 GiB for a render.
+DEFAULT_MAX_MEMORY_MIB = 4096
+_LIMIT_HINT = ("a template loops or builds a huge value (a runaway 'range'/'until', 'repeat', doubling a "
+               "string): fix the chart or the values that drive it; if a genuine render needs more, raise "
+               "'spec: limits: render: {key}:' in the catalog's pipeline.yaml")
 
 
 def default_workers() -> int:
@@ -37,14 +62,40 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def _templates(job: RenderJob) -> list[str]:
+    """The template files a job renders (in-tree paths, then the chart's), for messages."""
+    names = [path for path, _ in (*job.pre_manifests, *job.manifests)]
+    if job.chart is not None:
+        with contextlib.suppress(OSError, EOFError, zlib.error, tarfile.TarError), \
+                tarfile.open(fileobj=io.BytesIO(gzip.decompress(job.chart)), mode="r:") as tar:
+            names += sorted(m.name for m in tar.getmembers()
+                            if m.isfile() and "/templates/" in f"/{m.name}" and not m.name.endswith(".txt"))
+    return names
+
+
+def _which(job: RenderJob) -> str:
+    names = _templates(job)
+    if len(names) == 1:
+        return f"in template {names[0]}"
+    if not names:
+        return "(no template listed)"
+    shown = ", ".join(names[:6]) + (f", … ({len(names)} in all)" if len(names) > 6 else "")
+    return f"in one of its templates (the engine does not say which): {shown}"
+
+
 class _Worker:
-    def __init__(self, variation: Variation, root: Path) -> None:
+    def __init__(self, variation: Variation, root: Path, engine_env: Mapping[str, str], *,
+                 max_seconds: float = DEFAULT_MAX_SECONDS, max_memory_mib: int = DEFAULT_MAX_MEMORY_MIB) -> None:
         self.root = root
-        env = sandbox_environment(variation, root)
+        self.max_seconds = max_seconds
+        self.max_memory_mib = max_memory_mib
+        self.timed_out = False
+        self.out_of_memory = False
+        env = {**sandbox_environment(variation, root), **engine_env}
         self.stderr_path = root / "stderr.log"
         self._stderr = self.stderr_path.open("wb")
         self.proc = subprocess.Popen(
-            [python_executable(), "-m", "pipeline.render._worker"],
+            [python_executable(), "-m", "pipeline.render._worker", "--max-memory-mib", str(max_memory_mib)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
             env=env, cwd=root / variation.workdir_name, umask=variation.umask, close_fds=True,
         )
@@ -68,6 +119,9 @@ class _Worker:
     def _crashed(self) -> RenderError:
         self.proc.wait(timeout=10)
         self._stderr.flush()
+        with self.stderr_path.open("rb") as stream:
+            head = stream.read(4096)
+        self.out_of_memory = b"out of memory" in head or b"MemoryError" in head
         tail = self.stderr_path.read_bytes()[-2000:].decode(errors="replace").strip()
         return RenderError(f"render worker exited with code {self.proc.returncode}: {tail or 'no output'}",
                            hint="this is a bug or a broken engine install; re-create the environment (nox -r)")
@@ -76,17 +130,46 @@ class _Worker:
         stream.write(struct.pack(">Q", len(data)) + data)
         stream.flush()
 
+    def _stop_runaway(self) -> None:
+        self.timed_out = True
+        with contextlib.suppress(ProcessLookupError):
+            self.proc.kill()
+
+    def _limit_error(self, job: RenderJob, crash: RenderError) -> RenderError:
+        """The error for a job whose worker died: a limit (named) when one was hit, else ``crash``."""
+        if self.timed_out:
+            return RenderError(
+                f"{job.what}: the render did not finish within {self.max_seconds:g} s "
+                f"(limits.render.maxSeconds) {_which(job)}; the worker was stopped",
+                hint=_LIMIT_HINT.format(key="maxSeconds"))
+        if self.out_of_memory or crash.message == "MemoryError":
+            return RenderError(
+                f"{job.what}: the render needed more than {self.max_memory_mib} MiB of memory "
+                f"(limits.render.maxMemoryMiB) {_which(job)}; the worker was stopped",
+                hint=_LIMIT_HINT.format(key="maxMemoryMiB"))
+        return crash
+
     def run(self, job: RenderJob) -> ComponentRender:
         assert self.proc.stdin is not None
+        watchdog = threading.Timer(self.max_seconds, self._stop_runaway)
+        watchdog.daemon = True
         try:
-            self._send(self.proc.stdin, pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL))
-        except BrokenPipeError as exc:
-            raise self._crashed() from exc
-        reply = self._receive()
+            try:
+                self._send(self.proc.stdin, pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL))
+            except BrokenPipeError as exc:
+                raise self._crashed() from exc
+            watchdog.start()
+            reply = self._receive()
+        except RenderError as exc:
+            raise self._limit_error(job, exc) from None
+        finally:
+            watchdog.cancel()
         if reply[0] == "ok":
             result: ComponentRender = reply[1]
             return result
         _, exit_code, message, hint = reply
+        if message == "MemoryError":
+            raise self._limit_error(job, RenderError(message))
         error = RenderError(message, hint=hint)
         error.exit_code = exit_code
         raise error
@@ -100,8 +183,11 @@ class _Worker:
             except (BrokenPipeError, subprocess.TimeoutExpired):
                 self.proc.kill()
                 self.proc.wait()
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
+        self.proc.wait()  # reaped, whatever happened: no zombie, no process left behind
+        for stream in (self.proc.stdin, self.proc.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
         self._stderr.close()
 
 
@@ -136,14 +222,26 @@ def _alive(pid: int) -> bool:
 class WorkerPool:
     """Sandboxed worker processes for one variation; use as a context manager."""
 
-    def __init__(self, variation: Variation, *, workers: int | None = None) -> None:
+    def __init__(self, variation: Variation, *, workers: int | None = None, engine: str = ENGINE_NAME,
+                 max_seconds: float = DEFAULT_MAX_SECONDS, max_memory_mib: int = DEFAULT_MAX_MEMORY_MIB) -> None:
+        if engine not in ENGINES:
+            raise UsageError(f"unknown render engine {engine!r}", hint=f"use one of: {', '.join(ENGINES)}")
+        if max_seconds <= 0 or max_memory_mib <= 0:
+            raise ValueError("render limits must be positive")
         self.variation = variation
+        self.engine = engine
+        self._engine_env: dict[str, str] = {}
         self.max_workers = workers or default_workers()
+        self.max_seconds = max_seconds
+        self.max_memory_mib = max_memory_mib
         self._workers: list[_Worker] = []
         self._root: Path | None = None
         self.rendered = 0
 
     def __enter__(self) -> WorkerPool:
+        if self.engine == HELM_CLI:
+            # The binary's sha256 is checked against tools/go/tools.json before any worker uses it.
+            self._engine_env = {"PIPELINE_ENGINE": HELM_CLI, "PIPELINE_HELM": str(helm_binary())}
         remove_orphans()
         self._root = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{self.variation.name}-{os.getpid()}-"))
         return self
@@ -176,7 +274,8 @@ class WorkerPool:
         assert self._root is not None, "use WorkerPool as a context manager"
         wanted = min(count if count is not None else self.max_workers, self.max_workers)
         while len(self._workers) < wanted:
-            self._workers.append(_Worker(self.variation, self._root / f"w{len(self._workers)}"))
+            self._workers.append(_Worker(self.variation, self._root / f"w{len(self._workers)}", self._engine_env,
+                                         max_seconds=self.max_seconds, max_memory_mib=self.max_memory_mib))
 
     def _ensure(self, count: int) -> None:
         self.spawn(count)

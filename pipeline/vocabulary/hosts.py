@@ -10,6 +10,7 @@ that maps between them does it here.
 from __future__ import annotations
 
 import ipaddress
+import json
 
 __all__ = [
     "DOCKER_HUB",
@@ -17,6 +18,8 @@ __all__ = [
     "DOCKER_HUB_INDEX",
     "DOCKER_HUB_REFERENCE_ALIASES",
     "api_host",
+    "containerd_hosts_toml",
+    "containerd_namespace_dir",
     "is_loopback",
     "normalize_registry_host",
 ]
@@ -60,3 +63,29 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(name).is_loopback
     except ValueError:
         return False
+
+
+def containerd_namespace_dir(registry: str) -> str:
+    """containerd's ``certs.d`` directory for a registry namespace: ``host``, or ``host_port_`` for ``host:port``."""
+    host, sep, port = registry.rpartition(":")
+    if sep and port.isdigit():
+        return f"{host}_{port}_"
+    return registry
+
+
+def containerd_hosts_toml(registry: str, mirror_url: str, *, generated_by: str, override_path: bool = False) -> bytes:
+    """The ``hosts.toml`` that sends pulls of ``registry`` to ``mirror_url`` first (pull and resolve), with
+    the upstream ``server`` as the fallback. ``override_path``: the mirror URL's path is the API root
+    (``https://m/v2/prefix``: a mirror that keeps each upstream under a repository prefix)."""
+    lines = [
+        f"# containerd registry host configuration for {registry}, generated from lockfiles/",
+        f"# by {generated_by}.",
+        f"server = {json.dumps(f'https://{api_host(registry)}', ensure_ascii=False)}",
+        "",
+        f"[host.{json.dumps(mirror_url, ensure_ascii=False)}]",
+        '  capabilities = ["pull", "resolve"]',
+    ]
+    if override_path:
+        lines.append("  override_path = true")
+    lines.append("")
+    return "\n".join(lines).encode()

@@ -44,7 +44,8 @@ def test_reproduce_on_the_dagger_backend_without_an_engine_exits_2_within_second
         "error: no Dagger engine is reachable: DAGGER_SESSION_PORT is not set and no dagger CLI is installed "
         "(none on PATH)",
         "hint: install Docker or Podman and the dagger CLI (https://docs.dagger.io/install), then run 'dagger run "
-        "python -m pipeline … --backend dagger' (or 'dagger run nox -s reproduce -- --backend dagger'); or set "
+        f"python -m pipeline … --backend dagger' (or 'dagger run python -m pipeline reproduce --catalog {ws.catalog} "
+        f"--lockdir {ws.lockdir} --backend dagger'); or set "
         "DAGGER_SESSION_PORT and DAGGER_SESSION_TOKEN to a running session; or drop '--backend dagger' to use the "
         "local backend",
     ]
@@ -76,7 +77,7 @@ def test_lock_on_the_dagger_backend_writes_the_checked_lockfile(attached: FakeEn
     lock_catalog(local)
     data = (local.lockdir / "eks.lock.json").read_bytes()
     attached.feed.files = {"eks.lock.json": data}
-    assert main(_args(workspace, "lock", "--backend", "dagger")) == 0
+    assert main(_args(workspace, "lock", "--backend", "dagger", "--no-resolve")) == 0
     assert (workspace.lockdir / "eks.lock.json").read_bytes() == data
     out = capsys.readouterr().out
     assert out == f"wrote     {workspace.lockdir / 'eks.lock.json'}\n1 recipes locked on the dagger backend\n"
@@ -86,7 +87,7 @@ def test_lock_on_the_dagger_backend_writes_the_checked_lockfile(attached: FakeEn
 def test_a_tampered_lock_from_the_container_is_refused_and_nothing_is_written(
         attached: FakeEngine, workspace: Workspace, capsys: pytest.CaptureFixture[str]) -> None:
     attached.feed.files = {"eks.lock.json": b'{"digest": "sha256:0"}\n'}
-    assert main(_args(workspace, "lock", "--backend", "dagger")) == 1
+    assert main(_args(workspace, "lock", "--backend", "dagger", "--no-resolve")) == 1
     assert "eks.lock.json (from the dagger backend) is missing" in capsys.readouterr().err
     assert not workspace.lockdir.exists()
 
@@ -97,4 +98,4 @@ def test_reproduce_relays_the_container_s_report_and_exit_code(attached: FakeEng
     attached.feed.stdout = "0/1 recipes reproduced (2 distinct renders in 1.0 s)\n"
     attached.feed.stderr = ""
     assert main(_args(workspace, "reproduce", "--backend", "dagger")) == 1
-    assert capsys.readouterr().out == attached.feed.stdout
+    assert capsys.readouterr().out == attached.feed.stdout + "0/1 recipes reproduced in 1 dagger container steps\n"

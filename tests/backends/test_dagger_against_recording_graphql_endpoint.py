@@ -88,7 +88,7 @@ def test_lock_matches_the_local_backend_and_is_written(engine: FakeEngine, make_
     ]
     assert run.placed[1].source.exclude == ("**/__pycache__",)
     assert run.workdir == "/work"
-    assert run.execs == ((plan.wheels.install, "SUCCESS"), (plan.argv, "ANY"))
+    assert run.execs == ((plan.wheels.install, "SUCCESS"), (plan.steps[0].argv, "ANY"))
     assert {r.calls for r in engine.runs} == {run.calls}  # every terminal query carried the same chain
     exit_query = the_run_query(engine, "exitCode")
     assert f'from( address: "{plan.base_image}" )' in exit_query
@@ -101,8 +101,8 @@ def test_lock_matches_the_local_backend_and_is_written(engine: FakeEngine, make_
             '{ contents: contents } } }') in contents
     # Host directories were resolved to IDs before the chain was sent.
     ids = [compact(q) for q in engine.chain_queries if "host" in q and "withExec" not in q]
-    catalog = f'{{ host {{ directory: directory( path: "{workspace.catalog.resolve()}" ) {{ id: id }} }} }}'
-    assert catalog in ids
+    catalog = [q for q in ids if f'directory( path: "{workspace.catalog.resolve()}" include: [' in q]
+    assert len(catalog) == 1 and '"overlays/eks.yaml" "registry.yaml" ]' in catalog[0]  # only the recipe's inputs
 
 
 def test_other_bytes_than_expected_are_refused(engine: FakeEngine, make_plan: PlanFactory, workspace: Workspace,
@@ -130,7 +130,7 @@ def test_an_unknown_digest_still_gets_the_lockfile_integrity_check(engine: FakeE
 @pytest.mark.parametrize(("files", "message"), [
     ({}, "the dagger backend's lock run produced no 'eks.lock.json' in /out/lockfiles"),
     ({"eks.lock.json": b"", "stray.txt": b"x"},
-     "the dagger backend's lock run produced an unexpected file 'stray.txt'"),
+     "the dagger backend's step 'eks' produced an unexpected file 'stray.txt'"),
 ])
 def test_missing_or_unexpected_outputs_are_refused(engine: FakeEngine, make_plan: PlanFactory,
                                                    files: dict[str, bytes], message: str) -> None:
@@ -147,7 +147,7 @@ def test_reproduce_relays_the_exit_code_and_report_and_exports_nothing(engine: F
     engine.feed.stderr = "warning\n"
     outputs = DaggerBackend().run(make_plan(Stage.REPRODUCE))
     assert (outputs.exit_code, outputs.stdout, outputs.stderr, dict(outputs.files)) == (
-        1, "0/1 recipes reproduced\n", "warning\n", {})
+        1, "0/1 recipes reproduced\n0/1 recipes reproduced in 1 dagger container steps\n", "warning\n", {})
     assert not any("entries" in q for q in engine.chain_queries)
     assert engine.runs[0].execs[-1][0][3] == "reproduce"
 

@@ -107,5 +107,6 @@ def test_run_fails_fast_before_any_download(make_plan: PlanFactory, bare: Path, 
 
 def test_an_unknown_backend_is_a_usage_error() -> None:
     with pytest.raises(UsageError) as caught:
-        get_backend("docker")
-    assert (caught.value.message, caught.value.hint) == ("no backend named 'docker'", "choose one of local, dagger")
+        get_backend("kubernetes")
+    assert (caught.value.message, caught.value.hint) == ("no backend named 'kubernetes'",
+                                                         "choose one of local, dagger, podman, docker")

@@ -21,7 +21,7 @@ import pytest
 from gql.dsl import DSLQuery, DSLSchema, dsl_gql
 
 from pipeline.backends import Plan, Stage
-from pipeline.backends.dagger import build_container, build_export
+from pipeline.backends.dagger import build_base, build_container, build_export
 from pipeline.backends.plan import tree_digest
 from pipeline.errors import BackendError, UsageError
 from pipeline.stages import Workspace
@@ -45,6 +45,11 @@ ENVIRONMENT = [
 INSTALL = ["python", "-m", "pip", "install", "--no-index", "--find-links", "/opt/wheels", "--require-hashes",
            "--only-binary", ":all:", "--no-cache-dir", "--disable-pip-version-check", "--root-user-action=ignore",
            "--requirement", "/opt/wheels/requirements.txt"]
+#: The inputs of the factory catalog's recipe 'eks' (what its lock records), relative to the catalog.
+RECIPE_INPUTS = ["charts/app/Chart.yaml", "charts/app/crds/widgets.yaml", "charts/app/templates/deployment.yaml",
+                 "charts/app/templates/hook.yaml", "charts/app/templates/serviceaccount.yaml", "charts/app/values.yaml",
+                 "components/app/values.yaml", "components/extras/manifests/config.yaml", "overlays/base.yaml",
+                 "overlays/eks.yaml", "registry.yaml"]
 #: Every Dagger API the backend may use to build a container: no services, secrets, sockets or privileges.
 ALLOWED_CALLS = {"container", "from", "withEnvVariable", "withMountedDirectory", "withDirectory", "withExec",
                  "withWorkdir", "directory"}
@@ -59,10 +64,13 @@ def calls(obj: Any) -> list[tuple[str, str, dict[str, Any]]]:
     return out
 
 
-def host_dir(path: Path, *, exclude: list[str] | None = None) -> tuple[str, list[tuple[str, str, dict[str, Any]]]]:
+def host_dir(path: Path, *, exclude: list[str] | None = None,
+             include: list[str] | None = None) -> tuple[str, list[tuple[str, str, dict[str, Any]]]]:
     args: dict[str, Any] = {"path": str(path.resolve())}
     if exclude:
         args["exclude"] = exclude
+    if include:
+        args["include"] = include
     return ("object", [("Query", "host", {}), ("Host", "directory", args)])
 
 
@@ -77,7 +85,7 @@ def graphql_text(obj: Any, *terminal: str) -> str:
     return graphql.print_ast(dsl_gql(DSLQuery(root.to_dsl(DSLSchema(SCHEMA)))).document)
 
 
-def expected_chain(plan: Plan, *, inputs: list[Any], argv: list[str]) -> list[Any]:
+def expected_chain(plan: Plan, *, inputs: list[Any], argv: list[str], files: list[Any] | None = None) -> list[Any]:
     return [
         ("Query", "container", {"platform": "linux/amd64"}),
         ("Container", "from", {"address": str(plan.base_image)}),
@@ -89,6 +97,10 @@ def expected_chain(plan: Plan, *, inputs: list[Any], argv: list[str]) -> list[An
                                                "source": host_dir(REPO / "pipeline", exclude=["**/__pycache__"]),
                                                "readOnly": True}),
         *inputs,
+        # The step's recipe's catalog inputs, and no other file of the catalog.
+        ("Container", "withMountedDirectory",
+         {"path": "/in/catalog", "source": host_dir(plan.workspace.catalog, include=RECIPE_INPUTS), "readOnly": True}),
+        *(files or []),
         ("Container", "withWorkdir", {"path": "/work"}),
         ("Container", "withExec", {"args": argv, "expect": "ANY"}),
     ]
@@ -104,12 +116,15 @@ def test_lock_plan_holds_every_element(make_plan: PlanFactory, workspace: Worksp
     assert plan.wheels.wheelhouse.digest == tree_digest(plan.wheels.wheelhouse.source)
     assert list(plan.wheels.install) == INSTALL
     assert plan.project.source == (REPO / "pipeline").resolve() and plan.project.skip == ("__pycache__",)
-    assert [(str(m.target), m.source, m.read_only) for m in plan.inputs] == [
-        ("/in/catalog", workspace.catalog.resolve(), True)]
-    assert plan.inputs[0].digest == tree_digest(workspace.catalog)
+    assert plan.inputs == () and str(plan.catalog) == "/in/catalog"
+    assert [f.target.relative_to(plan.catalog).as_posix() for f in plan.steps[0].catalog] == RECIPE_INPUTS
+    assert plan.steps[0].catalog[0].digest == sha256((workspace.catalog / RECIPE_INPUTS[0]).read_bytes())
     assert list(plan.environment) == ENVIRONMENT
-    assert list(plan.argv) == ["python", "-m", "pipeline", "lock", "--catalog", "/in/catalog",
-                               "--lockdir", "/out/lockfiles", "--cache", "/work/cache", "--workers", "1"]
+    # One step per recipe; containers lock without the network, the host resolves (plan.assemble).
+    assert [(s.name, list(s.argv), s.files, s.outputs) for s in plan.steps] == [
+        ("eks", ["python", "-m", "pipeline", "lock", "--catalog", "/in/catalog", "--lockdir", "/out/lockfiles",
+                 "--no-resolve", "--cache", "/work/cache", "--workers", "1", "--recipe", "eks"], (),
+         ("eks.lock.json",))]
     assert str(plan.outputs.directory) == "/out/lockfiles"
     assert dict(plan.outputs.files) == {"eks.lock.json": None}
     assert plan.outputs.host == workspace.lockdir and plan.outputs.prune == "*.lock.json"
@@ -117,10 +132,9 @@ def test_lock_plan_holds_every_element(make_plan: PlanFactory, workspace: Worksp
 
 def test_lock_chain_through_the_sdk(make_plan: PlanFactory, workspace: Workspace) -> None:
     plan = make_plan(Stage.LOCK)
-    ctr = build_container(dagger.dag, plan)
-    catalog = ("Container", "withMountedDirectory",
-               {"path": "/in/catalog", "source": host_dir(workspace.catalog), "readOnly": True})
-    assert calls(ctr) == expected_chain(plan, inputs=[catalog], argv=list(plan.argv))
+    ctr = build_container(dagger.dag, plan, plan.steps[0])
+    assert calls(ctr) == expected_chain(plan, inputs=[], argv=list(plan.steps[0].argv))
+    assert calls(build_base(dagger.dag, plan)) == calls(ctr)[:len(calls(build_base(dagger.dag, plan)))]
     export = build_export(ctr, plan)
     assert export is not None
     assert calls(export)[-1] == ("Container", "directory", {"path": "/out/lockfiles"})
@@ -137,19 +151,19 @@ def test_reproduce_chain_mounts_locks_read_only_and_copies_the_cache(make_plan: 
     plan = make_plan(Stage.REPRODUCE, recipes=["eks"])
     argv = ["python", "-m", "pipeline", "reproduce", "--catalog", "/in/catalog", "--lockdir", "/in/lockfiles",
             "--cache", "/work/cache", "--workers", "1", "--recipe", "eks"]
-    assert list(plan.argv) == argv
+    assert [list(s.argv) for s in plan.steps] == [argv]
     inputs = [
-        ("Container", "withMountedDirectory",
-         {"path": "/in/catalog", "source": host_dir(workspace.catalog), "readOnly": True}),
-        ("Container", "withMountedDirectory",
-         {"path": "/in/lockfiles", "source": host_dir(workspace.lockdir), "readOnly": True}),
         # The cache is content-addressed and verified on read: copied in (writable there), never written back.
         ("Container", "withDirectory", {"path": "/work/cache/charts", "source": host_dir(workspace.cache / "charts")}),
         ("Container", "withDirectory",
          {"path": "/work/cache/renders", "source": host_dir(workspace.cache / "renders")}),
     ]
-    ctr = build_container(dagger.dag, plan)
-    assert calls(ctr) == expected_chain(plan, inputs=inputs, argv=argv)
+    # The step's own input: only this recipe's lockfile, read-only.
+    lockfile = ("Container", "withMountedDirectory",
+                {"path": "/in/lockfiles", "source": host_dir(workspace.lockdir, include=["eks.lock.json"]),
+                 "readOnly": True})
+    ctr = build_container(dagger.dag, plan, plan.steps[0])
+    assert calls(ctr) == expected_chain(plan, inputs=inputs, argv=argv, files=[lockfile])
     assert build_export(ctr, plan) is None
     assert plan.outputs.files == {} and plan.outputs.host is None
 
@@ -157,7 +171,7 @@ def test_reproduce_chain_mounts_locks_read_only_and_copies_the_cache(make_plan: 
 def test_the_graphql_document_names_image_mounts_environment_and_command(make_plan: PlanFactory,
                                                                         workspace: Workspace) -> None:
     plan = make_plan(Stage.LOCK)
-    text = " ".join(graphql_text(build_container(dagger.dag, plan), "exitCode").split())
+    text = " ".join(graphql_text(build_container(dagger.dag, plan, plan.steps[0]), "exitCode").split())
     assert text.startswith('{ container(platform: "linux/amd64") { from: from( address: '
                            f'"{plan.base_image}" ) {{ withEnvVariable: withEnvVariable(name: "HOME", value: "/tmp")')
     assert 'withEnvVariable(name: "TZ", value: "UTC")' in text
@@ -168,15 +182,17 @@ def test_the_graphql_document_names_image_mounts_environment_and_command(make_pl
             '"--require-hashes"') in text
     catalog = workspace.catalog.resolve()
     assert f'withMountedDirectory( path: "/in/catalog" source: "ID({catalog})" readOnly: true )' in text
+    assert text.index("/opt/recipe-pipeline/pipeline") < text.index('path: "/in/catalog"')  # after the shared base
     assert ('withWorkdir: withWorkdir(path: "/work") { withExec: withExec( args: [ "python" "-m" "pipeline" "lock" '
-            '"--catalog" "/in/catalog" "--lockdir" "/out/lockfiles" "--cache" "/work/cache" "--workers" "1" ] '
-            "expect: ANY ) { exitCode: exitCode }") in text
+            '"--catalog" "/in/catalog" "--lockdir" "/out/lockfiles" "--no-resolve" "--cache" "/work/cache" "--workers" '
+            '"1" "--recipe" "eks" ] expect: ANY ) { exitCode: exitCode }') in text
     assert text.count("withExec") == 4 and text.count("withMountedDirectory") == 6  # alias + field each
 
 
 def test_no_service_secret_socket_or_privilege_is_asked_for(make_plan: PlanFactory) -> None:
     for stage in Stage:
-        chain = calls(build_container(dagger.dag, make_plan(stage)))
+        plan = make_plan(stage)
+        chain = calls(build_container(dagger.dag, plan, plan.steps[0]))
         assert {name for _, name, _ in chain} <= ALLOWED_CALLS
         for _, _, args in chain:
             assert not {"insecureRootCapabilities", "experimentalPrivilegedNesting", "registryService"} & set(args)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from pipeline.charts import PathChartSource, inspect_archive, pack_directory
 from pipeline.errors import ChartError
 from pipeline.recipes.model import ChartRef
 from tests import factories
+from tests.servers import Member, build_archive
 
 
 def _chart(root: Path, name: str = "app", version: str = "1.0.0", **extra: str) -> Path:
@@ -175,3 +178,39 @@ def test_gzip_level_and_header_are_fixed(tmp_path: Path) -> None:
         gz.read()
         assert gz.mtime == 0
     assert data[8] == 2, "XFL=2: maximum compression (level 9)"
+
+
+def test_a_hostile_local_archive_is_named_by_its_file_and_member(tmp_path: Path) -> None:
+    """Issue 17: the message named ``chart archive from ./charts``, not the .tgz file and member."""
+    work = tmp_path / "work"
+    factories.catalog(work / "recipes")
+    for path in (work / "recipes/charts/app").rglob("*"):
+        if path.is_file():
+            path.unlink()
+    (work / "recipes/charts/app/templates").rmdir()
+    (work / "recipes/charts/app/crds").rmdir()
+    (work / "recipes/charts/app").rmdir()
+    (work / "recipes/charts/app-1.0.0.tgz").write_bytes(build_archive([
+        Member(name="app/Chart.yaml", data=b"apiVersion: v2\nname: app\nversion: 1.0.0\n"),
+        Member(name="app/templates/../../../../etc/cron.d/x", data=b"* * * * * root sh\n"),
+    ]))
+    factories.write_files(work, {"lockfiles/eks.lock.json": "{\"previous\": true}\n"})
+    proc = subprocess.run([sys.executable, "-m", "pipeline", "lock", "--no-resolve", "--catalog", "recipes",
+                           "--lockdir", "lockfiles", "--cache", ".cache"], cwd=work, capture_output=True, text=True,
+                          timeout=60, check=False,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("error: registry.yaml:9: recipe 'eks': component 'app': chart archive from "
+                                  "./charts/app-1.0.0.tgz: member "
+                                  "'app/templates/../../../../etc/cron.d/x'"), proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert (work / "lockfiles/eks.lock.json").read_bytes() == b"{\"previous\": true}\n"
+
+
+def test_describe_names_the_directory_or_the_archive(tmp_path: Path) -> None:
+    _chart(tmp_path / "charts")
+    (tmp_path / "charts/other-2.0.0.tgz").write_bytes(b"")
+    source = PathChartSource(tmp_path)
+    assert source.describe(ChartRef(name="app", version="1.0.0", repository="./charts")) == "./charts/app/"
+    assert source.describe(ChartRef(name="other", version="2.0.0", repository="./charts/")) == \
+        "./charts/other-2.0.0.tgz"

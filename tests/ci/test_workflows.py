@@ -82,7 +82,8 @@ def test_no_default_permissions_and_minimal_job_permissions(path: Path) -> None:
     for name, job in doc["jobs"].items():
         assert isinstance(job.get("permissions"), dict), f"job {name!r} must state its permissions"
         writes = {k for k, v in job["permissions"].items() if v == "write"}
-        assert writes <= ({"contents", "pull-requests"} if path.name == "drift.yml" else set()), (name, writes)
+        allowed = {("drift.yml", "refresh"): {"contents", "pull-requests"}, ("lock.yml", "attest"): {"id-token"}}
+        assert writes <= allowed.get((path.name, name), set()), (name, writes)
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
@@ -132,3 +133,15 @@ def test_drift_is_weekly_and_opens_a_pull_request() -> None:
     runs = _runs(doc)
     assert "nox -s drift" in runs and "nox -s bom" in runs
     assert any(str(s.get("uses", "")).startswith("peter-evans/create-pull-request@") for s in _steps(doc))
+
+
+def test_lock_signs_keyless_in_its_own_job_only_and_verifies_what_it_signed() -> None:
+    doc = _load(WORKFLOWS / "lock.yml")
+    tokens = {name for name, job in doc["jobs"].items() if job["permissions"].get("id-token") == "write"}
+    assert tokens == {"attest"}
+    job = doc["jobs"]["attest"]
+    assert job["needs"] == "lock" and "pull_request" in job["if"]
+    runs = "\n".join(str(step.get("run", "")) for step in job["steps"])
+    assert "nox -s attest -- --keyless" in runs
+    assert "nox -s verify-attestation --" in runs and "--certificate-identity" in runs
+    assert "--certificate-oidc-issuer https://token.actions.githubusercontent.com" in runs

@@ -72,7 +72,7 @@ def test_why_shows_every_place_and_who_chose_the_image() -> None:
         "  recipe r1, component op: op/templates/clusterpolicy.yaml\n"
         "    ClusterPolicy/cluster-policy spec.driver.{repository,image,version}\n"
         "    found in sibling fields, written 'nvcr.io/nvidia/driver:580.95.05' from repository='nvcr.io/nvidia', "
-        "image='driver', version='580.95.05'\n"
+        "image='driver', version='580.95.05', joined as registry/repository/image:version\n"
         "    set by our values: driver.version\n"
         "  recipe r1, component op: op/templates/operator.yaml\n"
         "    Deployment/ops/operator spec.template.spec.containers[0].env[RELATED_IMAGE_DRIVER].value\n"

@@ -32,8 +32,8 @@ from lab.images import (
     ImageFile,
     ImageSpec,
     Platform,
-    _gzip_stored,
     build_image,
+    gzip_stored,
     load_image_specs,
     push_image,
 )
@@ -187,7 +187,7 @@ def test_json_documents_are_canonical() -> None:
 @pytest.mark.parametrize("size", [0, 1, 65535, 65536, 200_000])
 def test_stored_gzip_round_trips_across_block_boundaries(size: int) -> None:
     data = bytes(range(256)) * (size // 256) + bytes(size % 256)
-    assert gzip.decompress(_gzip_stored(data)) == data
+    assert gzip.decompress(gzip_stored(data)) == data
 
 
 @pytest.fixture

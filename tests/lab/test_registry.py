@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -84,13 +85,13 @@ def _free_port() -> int:
 
 
 def _serving(storage: Path) -> list[int]:
-    """Pids of processes (zombies included) whose command line names ``storage``'s config."""
-    config = str(storage.resolve() / "config.yml").encode()
+    """Pids of processes (zombies included) whose command line names a config of ``storage``'s runs."""
+    runs = str(storage.resolve() / "runs").encode() + b"/"
     pids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if config in (entry / "cmdline").read_bytes().split(b"\0"):
+                if any(arg.startswith(runs) for arg in (entry / "cmdline").read_bytes().split(b"\0")):
                     pids.append(int(entry.name))
             except OSError:
                 continue
@@ -113,10 +114,12 @@ def test_start_answers_v2_and_stop_reaps_the_process(binary: str, tmp_path: Path
         assert registry.address.startswith("127.0.0.1:") and not registry.address.endswith(":0")
         with httpx.Client(trust_env=False) as client:
             assert client.get(f"{registry.url}/v2/").status_code == 200
-        assert (tmp_path / "reg" / "config.yml").is_file()
+        assert registry.config.is_file() and registry.config.parent == (tmp_path / "reg" / "runs").resolve()
+        assert registry.log.name == registry.config.stem + ".log"
         assert (tmp_path / "reg" / "data").is_dir()
     finally:
         registry.stop()
+    assert not registry.config.exists() and registry.log.is_file()  # the log stays for a look afterwards
     assert registry.process is not None and registry.process.returncode is not None
     assert _gone(registry.pid)
     registry.stop()  # stopping twice is harmless
@@ -176,7 +179,8 @@ def test_a_registry_that_crashes_at_start_is_reaped_and_its_log_shown(tmp_path: 
         start_local_registry(address="127.0.0.1:0", storage=tmp_path / "reg", binary=str(fake))
     assert caught.value.message.startswith("docker-registry exited with status 3 at start")
     assert "panic: cannot open storage" in caught.value.message
-    assert str(caught.value.path).endswith("registry.log")
+    assert caught.value.path is not None and caught.value.path.parent.name == "runs"
+    assert caught.value.path.suffix == ".log"
 
 
 @pytest.mark.registry
@@ -267,7 +271,7 @@ def test_a_failed_fill_stops_the_registry(binary: str, tmp_path: Path, tiny_cata
     storage = tmp_path / "reg"
     with pytest.raises(RecipeError, match="kind 'Nope' is not 'ImageSet'"):
         serve_catalog_images(tiny_catalog, address="127.0.0.1:0", storage=storage)
-    assert (storage / "registry.log").is_file()  # it did start
+    assert len(list((storage / "runs").glob("*.log"))) == 1  # it did start
     assert _serving(storage) == []
 
 
@@ -341,3 +345,41 @@ def test_cli_errors_are_printed_with_their_hint_and_exit_2(tmp_path: Path, capsy
     assert "\nhint: give a loopback host:port" in err
     assert main(["run", "--storage", str(tmp_path / "reg")]) == 2
     assert "'run' needs a command after '--'" in capsys.readouterr().err
+
+
+@pytest.mark.registry
+@pytest.mark.parametrize("shared_storage", [True, False])
+def test_two_runs_at_once_each_get_their_own_log_and_the_port_clash_is_seen_at_once(
+        binary: str, tmp_path: Path, tiny_catalog: Path, shared_storage: bool) -> None:
+    """Issue 17: both runs wrote one registry.log; one waited 15 s for a registry that had died on the clash."""
+    address = f"127.0.0.1:{_free_port()}"
+    storages = [tmp_path / "reg", tmp_path / ("reg" if shared_storage else "reg2")]
+    hold = "import time; time.sleep(4)"
+    runs = [subprocess.Popen([sys.executable, "-m", "lab", "run", "--catalog", str(tiny_catalog), "--address", address,
+                              "--storage", str(storage), "--", sys.executable, "-c", hold],
+                             cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for storage in storages]
+    results = [(run.wait(timeout=60), *run.communicate()) for run in runs]
+    codes = sorted(code for code, _, _ in results)
+    assert codes == [0, 2], results
+    loser = next(err for code, _, err in results if code == 2)
+    assert f"address {address} is already in use" in loser
+    assert "Traceback" not in loser
+    logs = sorted({log for storage in storages for log in (storage / "runs").glob("*.log")})
+    # the winner's registry log, and the loser's when its registry got as far as starting
+    assert 1 <= len(logs) <= 2
+    assert len({log.name for log in logs}) == len(logs)
+    assert _serving(storages[0]) == [] and _serving(storages[1]) == []
+
+
+@pytest.mark.registry
+def test_a_run_on_a_busy_port_fails_at_once(binary: str, tmp_path: Path, tiny_catalog: Path,
+                                            listener: socket.socket) -> None:
+    address = f"127.0.0.1:{listener.getsockname()[1]}"
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "lab", "run", "--catalog", str(tiny_catalog), "--address", address,
+                           "--storage", str(tmp_path / "reg"), "--", sys.executable, "-c", "pass"],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 2
+    assert time.monotonic() - started < 5
+    assert proc.stderr.startswith(f"address {address} is already in use\n")

@@ -14,6 +14,7 @@ from typing import Any
 from lab.images import build_image, load_image_specs
 from pipeline.lockfile import Lockfile, load
 from pipeline.stages import Workspace, lock_catalog
+from pipeline.vocabulary.media_types import INDEX_MEDIA_TYPES
 from pipeline.vocabulary.reference import ImageRef
 from tests.locks import edited
 
@@ -36,7 +37,9 @@ def catalog_lockfiles(tmp: Path) -> tuple[Lockfile, ...]:
                     if entry["digest"] is None:
                         raise AssertionError(f"{entry['ref']} is not built by recipes/images.yaml: no real digest")
                     continue
+                # A registry lists platforms for an index only (what the lock stage records).
+                platforms = dict(image.platforms) if image.media_type in INDEX_MEDIA_TYPES else {}
                 entry.update(digest=image.digest, source="reference" if ref.digest else "registry",
-                             mediaType=image.media_type, platforms=dict(image.platforms), servedBy=ref.registry)
+                             mediaType=image.media_type, platforms=platforms, servedBy=ref.registry)
 
     return tuple(edited(load(path), resolve) for path in sorted(locks.glob("*.lock.json")))

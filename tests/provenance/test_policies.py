@@ -319,13 +319,20 @@ def test_our_catalogs_policies_validate_and_pin_every_built_digest(tmp_path: Pat
     assert validate_files([out / rel for rel in files], crds, root=tmp_path) == len(files)
     ivp = docs(files)["kyverno/recipe-digest-allowlist.yaml"]  # the default: an ImageValidatingPolicy
     assert (ivp["apiVersion"], ivp["kind"]) == ("policies.kyverno.io/v1", "ImageValidatingPolicy")
-    allowed = ivp["spec"]["variables"][0]["expression"]
-    assert all(f"'{image.ref.name}@{image.digest}'" in allowed for image in images)
+    variables = {v["name"]: v["expression"] for v in ivp["spec"]["variables"]}
+    assert all(f"'{image.ref.name}@{image.digest}'" in variables["allowed"] for image in images)
+    assert variables["repositories"] == "[" + ", ".join(sorted({f"'{i.ref.name}'" for i in images})) + "]"
+    assert ivp["spec"]["matchImageReferences"] == [{"glob": "*"}]  # every image: strangers are refused too
     assert "ImageValidatingPolicy" in {c.kind for c in crds}
     legacy = render_policies(load_matrix(CATALOG), images, kyverno=KyvernoApi.CLUSTER_POLICY)
     write_policies(tmp_path / "legacy", legacy)
     assert validate_files([tmp_path / "legacy" / rel for rel in legacy], crds, root=tmp_path) == len(legacy)
     allow = docs(legacy)["kyverno/recipe-digest-allowlist.yaml"]
+    strangers = docs(legacy)["kyverno/recipe-locked-repositories.yaml"]  # what the IVP's first validation says
+    assert strangers["kind"] == "ClusterPolicy"
+    (deny,) = strangers["spec"]["rules"][0]["validate"]["foreach"]
+    assert sorted(deny["deny"]["conditions"]["all"][0]["value"]) == sorted(
+        f"{i.ref.name}{suffix}" for i in {i.ref.name: i for i in images}.values() for suffix in (":*", "@*"))
     rules = {r["name"]: r for r in allow["spec"]["rules"]}
     for image in images:
         rule = rules[f"allow-{image.ref.name.replace(':', '-').replace('/', '-').replace('.', '-')}"]

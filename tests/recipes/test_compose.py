@@ -257,7 +257,9 @@ def test_config_sets_engine_options_and_is_an_input(tmp_path: Path) -> None:
         load_catalog(write_catalog(tmp_path, files={"pipeline.yaml": config})), query(service="svc")
     )
     assert (recipe.kube_version, recipe.api_versions) == ("1.34.0", ("v1",))
-    assert "pipeline.yaml" in recipe.input_files
+    # Not the file (its mirrors and registries change no byte): its render-relevant parts.
+    assert "pipeline.yaml" not in recipe.input_files
+    assert recipe.config_inputs == {"spec.kubeVersion": "1.34.0", "spec.apiVersions": ["v1"]}
 
 
 def test_default_recipes_are_the_leaf_overlays(tiny: Catalog) -> None:

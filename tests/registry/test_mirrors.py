@@ -74,7 +74,7 @@ def test_absent_config(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("text", "line", "message", "hint"), [
     ("mirror: {}", 3, "unknown key 'mirror' in registries (did you mean 'mirrors'?)",
-     "registries takes only: dockerConfig, insecure, mirrors"),
+     "registries takes only: dockerConfig, insecure, mirrors, requestDeadline, imageDeadline"),
     ("insecure: registry.internal", 3, "registries.insecure must be a list of hosts, not a string",
      "write insecure: [registry.internal:5000]"),
     ("insecure: [http://r:5000]", 3, "registries.insecure item 'http://r:5000' is not a registry host",

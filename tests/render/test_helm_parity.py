@@ -1,25 +1,14 @@
 """Helm parity: every chart render of our catalog against ``helm template`` of the pinned helm binary.
 
 For each distinct chart render of ``recipes/`` (the job the pipeline renders: the same packed chart
-archive, values, release name, namespace, kube-version and api-versions), the pipeline's bytes
-(CRDs, the kind-sorted manifest, hooks; in-tree manifests are the pipeline's own and not Helm's) are
-compared with::
+archive, values, release name, namespace, kube-version and api-versions; in-tree manifests are the
+catalog's own and compared between the two engines in ``tests/render/test_helm_cli.py``), the
+pipeline's bytes are compared with::
 
     helm template RELEASE chart.tgz --namespace NS --kube-version KV --api-versions A … --include-crds -f values
 
-A parity report (component → source file → equal / differs (how)) is printed. The differences are
-the two the README documents ("Helm parity"), each asserted exactly:
-
-1. **document whitespace**: ``helm template`` prints each document as its template produced it,
-   so a document keeps the blank lines its template left around it (typically the trailing newline of a
-   file, a blank line before the next ``---``); the pipeline strips them from every document, so a document's bytes do
-   not depend on where it sat in its file;
-2. **hook order**: ``helm template`` prints hooks after the manifest sorted by kind (Helm's install
-   order, stable over template paths); the pipeline prints them by template path, then in file
-   order.
-
-After undoing exactly those two (split Helm's output into documents, strip each, re-sort hooks by
-path), the bytes are equal, for every component and for every file.
+A parity report (component → source file → equal / differs) is printed. Every file and every
+stream is byte-equal: there is no documented exception left.
 """
 
 from __future__ import annotations
@@ -32,14 +21,12 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.render.job import ComponentRender, RenderJob, _is_hook, _sources, assemble, run_job, split_documents
+from pipeline.render.helm_output import sort_hooks, split_manifests, template_output
+from pipeline.render.job import ComponentRender, RenderJob, _sources, run_job
 from tests.catalog_render import _job, compose_all
 from tests.tools import run_tool, tool
 
 CATALOG = Path(__file__).resolve().parents[2] / "recipes"
-
-WHITESPACE = "helm keeps the blank lines a template leaves around a document"
-HOOK_ORDER = "helm prints hooks in kind order, the pipeline by template path"
 
 pytestmark = [pytest.mark.tools, pytest.mark.slow]
 
@@ -88,19 +75,6 @@ def helm_template(job: RenderJob, workdir: Path) -> bytes:
     return run_tool("helm", argv, env=env).stdout
 
 
-def _documents(helm: bytes) -> list[tuple[str, str]]:
-    """Helm's stream as ``(source path, document)`` pairs, each document stripped of blank lines."""
-    return [(path, doc) for path, body in _sources(helm.decode()) for doc in split_documents(body)]
-
-
-def undo_documented_differences(helm: bytes) -> ComponentRender:
-    """Helm's stream with the two documented differences undone (see the module docstring)."""
-    documents = _documents(helm)
-    plain = [(p, d) for p, d in documents if not _is_hook(d)]
-    hooks = sorted(((p, d) for p, d in documents if _is_hook(d)), key=lambda item: item[0])  # stable
-    return assemble(plain + hooks)
-
-
 def _file_segments(stream: bytes) -> dict[str, bytes]:
     """Per source file, its segments as printed (``---``, ``# Source:``, body), in stream order."""
     out: dict[str, bytes] = {}
@@ -110,28 +84,12 @@ def _file_segments(stream: bytes) -> dict[str, bytes]:
 
 
 def parity_report(ours: ComponentRender, helm: bytes) -> dict[str, str]:
-    """Source file → ``equal`` or ``differs (how)``; the key ``(stream)`` covers the whole output."""
+    """Source file → ``equal`` or ``differs``; the key ``(stream)`` covers the whole output."""
     helm_files = _file_segments(helm)
-    ours_files = _file_segments(ours.stream)
-    undone = undo_documented_differences(helm)
-    undone_files = _file_segments(undone.stream)
-    report: dict[str, str] = {}
-    for path in sorted(set(helm_files) | set(ours_files)):
-        if ours_files.get(path) == helm_files.get(path):
-            report[path] = "equal"
-        elif ours_files.get(path) == undone_files.get(path):
-            report[path] = f"differs ({WHITESPACE})"
-        else:
-            report[path] = "differs (UNEXPLAINED)"
-    whitespace_only = assemble(_documents(helm)).stream
-    if ours.stream == helm:
-        report["(stream)"] = "equal"
-    elif ours.stream == undone.stream:
-        how = ([WHITESPACE] if whitespace_only != helm else []) + ([HOOK_ORDER] if undone.stream != whitespace_only
-                                                                   else [])
-        report["(stream)"] = f"differs ({'; '.join(how)})"
-    else:
-        report["(stream)"] = "differs (UNEXPLAINED)"
+    ours_files = ours.file_map()
+    report = {path: "equal" if ours_files.get(path) == helm_files.get(path) else "differs"
+              for path in sorted(set(helm_files) | set(ours_files))}
+    report["(stream)"] = "equal" if ours.stream == helm else "differs"
     return report
 
 
@@ -146,9 +104,7 @@ def reports(cases: list[Case], tmp_path_factory: pytest.TempPathFactory) -> dict
         report = parity_report(ours, helm)
         for user in case.users:
             out[user] = report
-        assert ours.stream == undo_documented_differences(helm).stream, (
-            f"{', '.join(case.users)}: the pipeline's render differs from helm template beyond the documented "
-            f"differences: {report}")
+        assert ours.stream == helm, f"{', '.join(case.users)}: the render differs from helm template: {report}"
     lines = ["Helm parity report (pipeline vs helm template of the pinned helm):"]
     for user in sorted(out):
         lines.append(f"  {user}")
@@ -161,31 +117,40 @@ def test_catalog_has_chart_renders(cases: list[Case]) -> None:
     assert len(cases) >= 5, [c.users for c in cases]
 
 
-def test_every_chart_render_matches_helm_template_up_to_the_documented_differences(
+def test_every_chart_render_and_every_file_equals_helm_template(
         cases: list[Case], reports: dict[str, dict[str, str]]) -> None:
     verdicts = {verdict for report in reports.values() for verdict in report.values()}
-    assert verdicts <= {"equal", f"differs ({WHITESPACE})", f"differs ({WHITESPACE}; {HOOK_ORDER})"}, verdicts
+    assert verdicts == {"equal"}, reports
     users = {user for case in cases for user in case.users}
     assert set(reports) == users
 
 
-def test_the_documented_differences_are_exactly_these() -> None:
-    """The two differences on a tiny stream, byte for byte (what the README shows)."""
-    helm = (b"---\n# Source: app/templates/cm.yaml\nkind: ConfigMap\n\n"
-            b"---\n# Source: app/templates/z-hook.yaml\nkind: Pod\nmetadata:\n  annotations:\n"
-            b"    helm.sh/hook: test\n\n"
-            b"---\n# Source: app/templates/a-hook.yaml\nkind: Job\nmetadata:\n  annotations:\n"
-            b"    helm.sh/hook: pre-install\n\n")
-    ours = (b"---\n# Source: app/templates/cm.yaml\nkind: ConfigMap\n"
-            b"---\n# Source: app/templates/a-hook.yaml\nkind: Job\nmetadata:\n  annotations:\n"
-            b"    helm.sh/hook: pre-install\n"
-            b"---\n# Source: app/templates/z-hook.yaml\nkind: Pod\nmetadata:\n  annotations:\n"
-            b"    helm.sh/hook: test\n")
-    assert undo_documented_differences(helm).stream == ours
-    report = parity_report(assemble([(p, d) for p, d in _sources(ours.decode())]), helm)
-    assert report == {
-        "app/templates/a-hook.yaml": f"differs ({WHITESPACE})",
-        "app/templates/cm.yaml": f"differs ({WHITESPACE})",
-        "app/templates/z-hook.yaml": f"differs ({WHITESPACE})",
-        "(stream)": f"differs ({WHITESPACE}; {HOOK_ORDER})",
+def test_helm_keeps_blank_lines_and_orders_hooks_by_kind() -> None:
+    """The two differences the parity test once found, now Helm's own behaviour in our assembly."""
+    files = {
+        "app/templates/cm.yaml": "kind: ConfigMap\n\n",
+        "app/templates/a-hook.yaml": "kind: Job\nmetadata:\n  annotations:\n    helm.sh/hook: pre-install\n",
+        "app/templates/z-hook.yaml": "kind: Pod\nmetadata:\n  annotations:\n    helm.sh/hook: test\n",
+        "app/templates/odd-hook.yaml": "kind: Pod\nmetadata:\n  annotations:\n    helm.sh/hook: on-a-whim\n",
+        "app/templates/NOTES.txt": "kind: Pod\nmetadata:\n  annotations:\n    helm.sh/hook: test\n",
     }
+    manifest = "---\n# Source: app/templates/cm.yaml\nkind: ConfigMap\n\n\n"
+    crds = [("app/crds/c.yaml", "kind: CustomResourceDefinition\n")]
+    assert template_output(manifest, crds, files) == (
+        "---\n# Source: app/crds/c.yaml\nkind: CustomResourceDefinition\n\n"
+        "---\n# Source: app/templates/cm.yaml\nkind: ConfigMap\n"  # TrimSpace of the manifest, then "\n"
+        "---\n# Source: app/templates/z-hook.yaml\nkind: Pod\nmetadata:\n  annotations:\n    helm.sh/hook: test\n\n"
+        "---\n# Source: app/templates/a-hook.yaml\nkind: Job\nmetadata:\n  annotations:\n"
+        "    helm.sh/hook: pre-install\n\n")  # Pod before Job (install order); unknown event dropped
+    assert [h.path for h in sort_hooks(files)] == ["app/templates/z-hook.yaml", "app/templates/a-hook.yaml"]
+
+
+def test_split_manifests_follows_helm() -> None:
+    # (?:^|\s*\n)---\s* : trailing space before a separator goes, the file's own end stays.
+    assert split_manifests("\n---\na: 1  \n---\n\nb: 2\n\n") == ["a: 1", "b: 2\n\n"]
+
+
+def test_a_chart_with_hooks_only_starts_with_helms_lone_newline() -> None:
+    """The one byte outside any segment: what the stream keeps of it is documented in the README."""
+    files = {"app/templates/h.yaml": "kind: Job\nmetadata:\n  annotations:\n    helm.sh/hook: post-install\n"}
+    assert template_output("", [], files).startswith("\n---\n# Source: app/templates/h.yaml\n")

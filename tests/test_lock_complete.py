@@ -1,0 +1,64 @@
+"""Locks made without the network and resolved afterwards on the host (what the container backends do)
+are byte-identical to locks resolved while locking; a lock that is already resolved is refused."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+
+import pipeline.stages
+from pipeline.errors import LockError
+from pipeline.images import ImageRef
+from pipeline.lock import complete_lockfile
+from pipeline.lockfile import load
+from pipeline.registry import ResolvedImage
+from pipeline.stages import Workspace, lock_catalog, resolve_locks
+from pipeline.vocabulary.digest import Digest
+from tests import factories
+from tests.locks import fake_digest
+
+INDEX = "application/vnd.oci.image.index.v1+json"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _digest(text: str) -> Digest:
+    return Digest(fake_digest(text))
+
+
+def _answers(refs: Iterable[ImageRef]) -> dict[ImageRef, ResolvedImage]:
+    """What a registry would answer: a two-platform index per reference (its own digest when pinned)."""
+    return {ref: ResolvedImage(ref=ref, digest=Digest(ref.digest) if ref.digest else _digest(str(ref)),
+                               media_type=INDEX, size=123,
+                               platforms={"linux/amd64": _digest(f"{ref} amd64"),
+                                          "linux/arm64": _digest(f"{ref} arm64")},
+                               served_by="mirror.test:5000")
+            for ref in refs}
+
+
+def test_resolving_on_the_host_gives_the_bytes_of_resolving_while_locking(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    factories.catalog(tmp_path / "catalog")
+    offline = Workspace(catalog=tmp_path / "catalog", lockdir=tmp_path / "offline", cache=tmp_path / "cache",
+                        workers=1, resolve=False)
+    lock_catalog(offline)
+    unresolved = load(offline.lockdir / "eks.lock.json")
+    refs = {i.image for c in unresolved.components.values() for i in c.images}
+    assert refs and not any(i.resolved for c in unresolved.components.values() for i in c.images)
+    monkeypatch.setattr(pipeline.stages, "resolve_all", lambda refs, **_: _answers(refs))
+    online = dataclasses.replace(offline, lockdir=tmp_path / "online", resolve=True)
+    lock_catalog(online)
+    expected = (online.lockdir / "eks.lock.json").read_bytes()
+    assert complete_lockfile(unresolved, _answers(refs)).dumps() == expected
+    assert [lock.dumps() for lock in resolve_locks(online, [unresolved])] == [expected]
+    assert resolve_locks(offline, [unresolved]) == [unresolved]  # --no-resolve: left as the container made it
+
+
+def test_a_lock_that_is_already_resolved_is_refused() -> None:
+    lock = load(REPO / "lockfiles/h100-any.lock.json")
+    with pytest.raises(LockError) as caught:
+        complete_lockfile(lock, {})
+    assert (caught.value.message, caught.value.hint) == ("the lock of 'h100-any' is already resolved",
+                                                         "complete only a --no-resolve lock")
