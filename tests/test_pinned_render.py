@@ -26,7 +26,7 @@ import yaml
 from pipeline.errors import PinError
 from pipeline.images import Origin, Resource, Via
 from pipeline.images.model import FoundImage
-from pipeline.pin import DigestField, PinRules, pin_render
+from pipeline.pin import DigestField, PinRules, pin_render, read_stream
 from pipeline.provenance import ALLOWLIST_MESSAGE
 from pipeline.render.job import assemble
 from pipeline.stages import Workspace, pinned_recipe
@@ -163,7 +163,22 @@ def test_helm_template_piped_through_post_render_equals_render_pinned(
     result = _post_render(helm, "--lock", f"lockfiles/{recipe.name}.lock.json", "--component", "accel-operator")
     assert result.returncode == 0, result.stderr.decode()
     assert result.stdout == pinned[recipe.name]["accel-operator"]
-    assert helm != result.stdout  # Helm's bytes differ (tags, blank lines, hook order): post-render normalises
+    # nothing normalised: the same lines, and every changed line is an image reference given its digest
+    before, after = helm.decode().splitlines(), result.stdout.decode().splitlines()
+    assert len(before) == len(after)
+    changed = [(b, a) for b, a in zip(before, after, strict=True) if b != a]
+    assert changed and all("sha256:" in a and "sha256:" not in b for b, a in changed), changed
+
+
+def test_post_render_keeps_what_helm_prints_outside_documents_and_refuses_other_text() -> None:
+    assert read_stream(b"\n") == (b"\n", assemble([]))  # Helm's output for a chart with nothing to render
+    stream = b"---\n# Source: c/templates/a.yaml\nkind: ConfigMap\n"
+    assert read_stream(stream) == (b"", assemble([("c/templates/a.yaml", "kind: ConfigMap\n")]))
+    for bad, message in ((b"kind: Pod\n", "have no '# Source:' headers"),
+                         (b"oops\n" + stream, "have text outside '# Source:' documents"),
+                         (b"\xff" + stream, "not UTF-8 text")):
+        with pytest.raises(PinError, match=message):
+            read_stream(bad)
 
 
 def test_post_render_refuses_an_image_the_lock_does_not_know() -> None:
