@@ -154,17 +154,24 @@ def _with_answer(image: LockedImage, answer: ResolvedImage | None) -> LockedImag
         served_by=answer.served_by)
 
 
-def complete_lockfile(lock: Lockfile, resolved: Mapping[ImageRef, ResolvedImage]) -> Lockfile:
+def complete_lockfile(lock: Lockfile, resolved: Mapping[ImageRef, ResolvedImage], *,
+                      pinning: Mapping[str, tuple[ComponentRender, Sequence[FoundImage]]] | None = None,
+                      rules: PinRules | None = None) -> Lockfile:
     """The lock made with ``lock --no-resolve`` as ``lock`` would have made it with these registry answers.
 
     Containers lock without the network; the host resolves and completes (same bytes as a local lock:
-    images are entered by the same rule as :func:`build_component` enters them). Only unresolved
-    images are completed; a lock that has resolved images is refused.
+    images are entered by the same rule as :func:`build_component` enters them, and with ``rules``
+    the pinned render of each component in ``pinning`` (its render and the images discovered in it)
+    is recorded as :func:`build_component` records it). Only unresolved images are completed; a lock
+    that has resolved images is refused.
     """
     if any(i.resolved for c in lock.components.values() for i in c.images):
         raise LockError(f"the lock of {lock.name!r} is already resolved", hint="complete only a --no-resolve lock")
     components = [dataclasses.replace(c, images=tuple(_with_answer(i, resolved.get(i.image)) for i in c.images))
                   for c in lock.ordered()]
+    if rules is not None and pinning is not None:
+        components = [_with_pinned(c, render=pinning[c.name][0], images=pinning[c.name][1], rules=rules)
+                      if c.name in pinning else c for c in components]
     return seal(recipe=lock.recipe, inputs=lock.inputs, engine=lock.engine, components=components,
                 volatile=lock.volatile)
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from .build import ChartProblem, RecipeBuild, build, chart_record, pin_location
 from .charts import ChartStore, OciChartSource, SourceFactory, apply_mirrors, redact_url
-from .errors import DivergenceError, PinError, PipelineError, UsageError
+from .errors import DivergenceError, LockError, PinError, PipelineError, UsageError
 from .gates import Finding, ghost_finding, run_gates
 from .images import FoundImage, ImageRef, discover
 from .lock import (
@@ -45,7 +45,7 @@ from .recipes import Catalog, Component, ComponentType, Recipe, catalog_recipes,
 from .registry import DockerConfig, RegistryClient, RegistryConfig, ResolvedImage, resolve_all
 from .render.cache import CachedRenderer, RenderCache
 from .render.identity import ENGINE_NAME, installed_engine, library_identity, pinned_engines, pinned_helm_cli
-from .render.job import ComponentRender
+from .render.job import ComponentRender, assemble, segments_of
 from .render.pool import WorkerPool
 from .render.sandbox import CANONICAL, VARIANT_A, VARIANT_B, Variation
 from .reproduce import Divergence, compare_images, compare_renders, compare_with_lock
@@ -339,7 +339,31 @@ def resolve_locks(ws: Workspace, locks: Sequence[Lockfile], *,
     with RegistryClient(config=catalog.config.registries, credentials=credentials) as client:
         resolved = resolve_all(refs, client=client)
     log.info("resolved %d distinct image references on the host", len(resolved))
-    return [complete_lockfile(lock, resolved) for lock in locks]
+    rules = load_pin_rules(ws.catalog)
+    return [complete_lockfile(lock, resolved, pinning=_pinning(ws, lock), rules=rules) for lock in locks]
+
+
+def _pinning(ws: Workspace, lock: Lockfile) -> dict[str, tuple[ComponentRender, list[FoundImage]]]:
+    """Each component's render and the images discovered in it: what the pinned render needs, which a
+    lock step without the network could not compute. The renders come from the stream cache when the
+    container wrote into it (a mounted cache), else they are rendered here; either way each must be
+    the stream the lock records, or the lock is refused."""
+    _, (recipe,) = compose_recipes(ws.catalog, [lock.name], environment=ws.environment)
+    streams = {name: ws.cached_stream(c.render.stream) for name, c in lock.components.items()}
+    renders: dict[str, ComponentRender] = {name: assemble(segments_of(stream))
+                                           for name, stream in streams.items() if stream is not None}
+    if len(renders) < len(lock.components):
+        renders = dict(render_recipe(ws, lock.name).renders)
+    out: dict[str, tuple[ComponentRender, list[FoundImage]]] = {}
+    for component in recipe.components:
+        locked = lock.components.get(component.name)
+        render = renders.get(component.name)
+        if locked is None or render is None or sha256(render.stream) != locked.render.stream:
+            raise LockError(f"component {component.name!r} of {lock.name!r} renders on this host other bytes than "
+                            f"the lock the container made records ({locked.render.stream if locked else 'none'})",
+                            hint="run 'nox -s reproduce' to see the divergence, or lock on the local backend")
+        out[component.name] = (render, list(discover(render.stream, component=component, recipe=lock.name).images))
+    return out
 
 
 def _lockfile(recipe: Recipe, built: RecipeBuild, *, engine: Mapping[str, str], volatile: Sequence[Any],

@@ -75,10 +75,10 @@ from .matrix import (
 __all__ = [
     "ALLOWLIST_MESSAGE",
     "ALLOWLIST_POLICY",
-    "REPOSITORIES_MESSAGE",
-    "REPOSITORIES_POLICY",
     "KYVERNO_DIR",
     "POLICY_CONTROLLER_DIR",
+    "REPOSITORIES_MESSAGE",
+    "REPOSITORIES_POLICY",
     "VERIFY_POLICY",
     "KyvernoApi",
     "PolicyPlan",
