@@ -37,6 +37,7 @@ from typing import Any
 from .errors import PipelineError, UsageError
 from .gates import load_exemptions
 from .images import explain, format_inventory
+from .pin import PinnedRender
 from .progress import SILENT, Progress
 from .recipes import environment_file
 from .registry import DockerConfig, RegistryClient, docker_config_path
@@ -55,6 +56,8 @@ from .stages import (
     fresh_locks,
     load_workspace_catalog,
     lock_catalog,
+    pinned_recipe,
+    post_render,
     qualify_catalog,
     render_recipe,
     reproduce_catalog,
@@ -165,6 +168,8 @@ def cmd_recipes(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
+    if args.pinned:
+        return _render_pinned(args)
     built = render_recipe(_workspace(args), args.recipe)
     if args.out:
 
@@ -175,6 +180,41 @@ def cmd_render(args: argparse.Namespace) -> int:
         return 0
     for component in built.recipe.components:
         sys.stdout.write(built.renders[component.name].stream.decode())
+    return 0
+
+
+def _pinned_summary(name: str, pinned: PinnedRender) -> list[str]:
+    lines = [f"{name}: {len(pinned.rewritten)} image reference(s) pinned, {len(pinned.unpinned)} left by tag"]
+    lines += [f"  left by tag: {u.describe()}" for u in pinned.unpinned]
+    return lines
+
+
+def _render_pinned(args: argparse.Namespace) -> int:
+    result = pinned_recipe(_workspace(args), args.recipe)
+    summary = [line for name, pinned in result.components for line in _pinned_summary(name, pinned)]
+    if args.out:
+        out = Path(args.out)
+        atomic_write_many({out / name / "stream.yaml": p.render.stream for name, p in result.components}
+                          | {out / name / path: data for name, p in result.components for path, data in p.render.files})
+        print("\n".join(summary))
+        print(f"wrote {len(result.components)} pinned components to {out}")
+        return 0
+    for _, pinned in result.components:
+        sys.stdout.buffer.write(pinned.render.stream)
+    sys.stdout.flush()
+    print("\n".join(summary), file=sys.stderr)
+    return 0
+
+
+def cmd_post_render(args: argparse.Namespace) -> int:
+    pinned = post_render(sys.stdin.buffer.read(), lockfile=Path(args.lock), component=args.component,
+                         catalog=Path(args.catalog))
+    sys.stdout.buffer.write(pinned.render.stream)
+    sys.stdout.flush()
+    for line in _pinned_summary(args.component, pinned):
+        log.info("%s", line)
+    for unpinned in pinned.unpinned:
+        log.warning("left by tag: %s", unpinned.describe())
     return 0
 
 
@@ -310,9 +350,10 @@ def _print_writes(written: Sequence[Path], unchanged: Sequence[Path], removed: S
 
 
 def cmd_policies(args: argparse.Namespace) -> int:
-    from .provenance import policies
+    from .provenance import KyvernoApi, policies
 
-    result = policies(Path(args.catalog), fresh_locks(_workspace(args)), out=Path(args.out))
+    result = policies(Path(args.catalog), fresh_locks(_workspace(args)), out=Path(args.out),
+                      kyverno=KyvernoApi(args.kyverno_api))
     _print_writes(result.written, result.unchanged, result.removed)
     return 0
 
@@ -776,7 +817,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("render", parents=[common, engine], help="render one recipe (helm template equivalent)")
     p.add_argument("recipe")
     p.add_argument("--out", help="write files under this directory instead of printing the stream")
+    p.add_argument("--pinned", action="store_true",
+                   help="write the lock's digests into every image reference (the lock must be fresh); what "
+                        "cannot carry a digest is listed with the reason")
     p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("post-render", help="Helm post-renderer: manifests on stdin, pinned to a lock's digests "
+                                           "on stdout")
+    p.add_argument("--lock", required=True, metavar="LOCKFILE", help="the recipe's lockfile")
+    p.add_argument("--component", required=True, metavar="NAME", help="the component (Helm release) rendered")
+    p.add_argument("--catalog", default="recipes",
+                   help="catalog with digest-fields.yaml and exemptions.yaml (default: recipes)")
+    p.set_defaults(func=cmd_post_render)
 
     p = sub.add_parser("charts", parents=[common],
                        help="every chart the catalog needs (repository, chart, version, recipes), fetching nothing")
@@ -933,6 +985,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("policies", parents=[common],
                        help="Kyverno and sigstore policy-controller admission policies from the locks")
     p.add_argument("--out", default="policies")
+    p.add_argument("--kyverno-api", choices=("imagevalidatingpolicy", "clusterpolicy"), default="imagevalidatingpolicy",
+                   help="the digest allow-list as a policies.kyverno.io/v1 ImageValidatingPolicy (default, Kyverno "
+                        "1.17+) or a kyverno.io/v1 ClusterPolicy (clusters before 1.17)")
     p.set_defaults(func=cmd_policies)
     return parser
 

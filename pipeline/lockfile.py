@@ -160,9 +160,15 @@ class LockedRender:
     files: tuple[tuple[str, Digest], ...]
     stream: Digest
     root: Digest
+    #: the digest of the pinned render's stream (``render --pinned``, :mod:`pipeline.pin`); ``None``
+    #: when some image has no locked digest (``lock --no-resolve``) or the lock predates it
+    pinned: Digest | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {"files": dict(self.files), "stream": self.stream, "root": self.root}
+        out: dict[str, Any] = {"files": dict(self.files), "stream": self.stream, "root": self.root}
+        if self.pinned is not None:
+            out["pinned"] = self.pinned
+        return out
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -565,7 +571,7 @@ class _Parser:
         manifests = self.obj(entry, (*path, "manifests"))
         self.keys(manifests, (*path, "manifests"), _MANIFESTS)
         render = self.obj(entry, (*path, "render"))
-        self.keys(render, (*path, "render"), _RENDER)
+        self.keys(render, (*path, "render"), _RENDER, ("pinned",))
         files = self.obj(render, (*path, "render", "files"))
         images = self.array(entry, (*path, "images"))
         return LockedComponent(
@@ -582,6 +588,7 @@ class _Parser:
                                    for k, v in files.items())),
                 stream=self.digest(render["stream"], (*path, "render", "stream")),
                 root=self.digest(render["root"], (*path, "render", "root")),
+                pinned=self.digest(render["pinned"], (*path, "render", "pinned")) if "pinned" in render else None,
             ),
             images=self.images(images, (*path, "images")),
             volatile=tuple(v for v in volatile if v.component == name),

@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 from .build import ChartProblem, RecipeBuild, build, chart_record, pin_location
 from .charts import ChartStore, OciChartSource, SourceFactory, apply_mirrors, redact_url
-from .errors import PipelineError, UsageError
+from .errors import DivergenceError, LockError, PinError, PipelineError, UsageError
 from .gates import Finding, ghost_finding, run_gates
-from .images import FoundImage, ImageRef
+from .images import FoundImage, ImageRef, discover
 from .lock import (
     CHECKS,
     LOCK_CHECKS,
@@ -39,11 +39,13 @@ from .lock import (
     verified_locks,
 )
 from .lockfile import LOCK_SUFFIX, LockedComponent, Lockfile, load, lock_path
+from .pin import PinnedRender, load_pin_rules, pin_render, read_stream
 from .progress import SILENT, Progress
 from .recipes import Catalog, Component, ComponentType, Recipe, catalog_recipes, compose, load_catalog, load_environment
 from .registry import DockerConfig, RegistryClient, RegistryConfig, ResolvedImage, resolve_all
 from .render.cache import CachedRenderer, RenderCache
 from .render.identity import ENGINE_NAME, installed_engine, library_identity, pinned_engines, pinned_helm_cli
+from .render.job import ComponentRender, assemble, segments_of
 from .render.pool import WorkerPool
 from .render.sandbox import CANONICAL, VARIANT_A, VARIANT_B, Variation
 from .reproduce import Divergence, compare_images, compare_renders, compare_with_lock
@@ -61,6 +63,7 @@ __all__ = [
     "DiffResult",
     "LockResult",
     "NeededChart",
+    "PinnedRecipe",
     "PublishedCheck",
     "PublishedPaths",
     "QualifyResult",
@@ -75,6 +78,8 @@ __all__ = [
     "fresh_locks",
     "load_workspace_catalog",
     "lock_catalog",
+    "pinned_recipe",
+    "post_render",
     "qualify_catalog",
     "render_recipe",
     "reproduce_catalog",
@@ -334,15 +339,40 @@ def resolve_locks(ws: Workspace, locks: Sequence[Lockfile], *,
     with RegistryClient(config=catalog.config.registries, credentials=credentials) as client:
         resolved = resolve_all(refs, client=client)
     log.info("resolved %d distinct image references on the host", len(resolved))
-    return [complete_lockfile(lock, resolved) for lock in locks]
+    rules = load_pin_rules(ws.catalog)
+    return [complete_lockfile(lock, resolved, pinning=_pinning(ws, lock), rules=rules) for lock in locks]
+
+
+def _pinning(ws: Workspace, lock: Lockfile) -> dict[str, tuple[ComponentRender, list[FoundImage]]]:
+    """Each component's render and the images discovered in it: what the pinned render needs, which a
+    lock step without the network could not compute. The renders come from the stream cache when the
+    container wrote into it (a mounted cache), else they are rendered here; either way each must be
+    the stream the lock records, or the lock is refused."""
+    _, (recipe,) = compose_recipes(ws.catalog, [lock.name], environment=ws.environment)
+    streams = {name: ws.cached_stream(c.render.stream) for name, c in lock.components.items()}
+    renders: dict[str, ComponentRender] = {name: assemble(segments_of(stream))
+                                           for name, stream in streams.items() if stream is not None}
+    if len(renders) < len(lock.components):
+        renders = dict(render_recipe(ws, lock.name).renders)
+    out: dict[str, tuple[ComponentRender, list[FoundImage]]] = {}
+    for component in recipe.components:
+        locked = lock.components.get(component.name)
+        render = renders.get(component.name)
+        if locked is None or render is None or sha256(render.stream) != locked.render.stream:
+            raise LockError(f"component {component.name!r} of {lock.name!r} renders on this host other bytes than "
+                            f"the lock the container made records ({locked.render.stream if locked else 'none'})",
+                            hint="run 'nox -s reproduce' to see the divergence, or lock on the local backend")
+        out[component.name] = (render, list(discover(render.stream, component=component, recipe=lock.name).images))
+    return out
 
 
 def _lockfile(recipe: Recipe, built: RecipeBuild, *, engine: Mapping[str, str], volatile: Sequence[Any],
               resolved: Mapping[ImageRef, ResolvedImage]) -> Lockfile:
+    rules = load_pin_rules(recipe.catalog)
     components = [
         build_component(
             c, chart=chart_record(built.charts[c.name]) if c.name in built.charts else None,
-            render=built.renders[c.name], images=built.images[c.name], resolved=resolved,
+            render=built.renders[c.name], images=built.images[c.name], resolved=resolved, rules=rules,
         )
         for c in recipe.components
     ]
@@ -357,6 +387,86 @@ def render_recipe(ws: Workspace, name: str, *, variation: Variation = CANONICAL)
     with SourceFactory() as sources, WorkerPool(variation, workers=ws.workers, engine=ws.engine, **limits) as pool:
         return build(recipes, pool=pool, store=ws.store, mirrors=catalog.config.mirrors,
                      volatile=load_volatile(ws.catalog), sources=sources)[name]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PinnedRecipe:
+    """``render --pinned``: each component's pinned render, in deployment order, and the lock it used."""
+
+    recipe: Recipe
+    lock: Lockfile
+    components: tuple[tuple[str, PinnedRender], ...]
+
+
+def _digests(locked: LockedComponent) -> dict[ImageRef, Digest | None]:
+    return {image.image: image.digest for image in locked.images}
+
+
+def pinned_recipe(ws: Workspace, name: str) -> PinnedRecipe:
+    """Render one recipe and write its lock's digests into it (``render --pinned``).
+
+    The lock must be verified and fresh (:func:`fresh_locks`); the digest of each component's
+    pinned stream is checked against the lock's ``render.pinned``, so what is printed is what the
+    lock recorded. Errors: :class:`~pipeline.errors.PinError` (an image without a locked digest, a
+    kind without a digest-field entry, an unpinnable field without an exemption);
+    :class:`~pipeline.errors.DivergenceError` when the pinned bytes differ from the lock's record.
+    """
+    lock = fresh_locks(ws, [name])[0]
+    built = render_recipe(ws, name)
+    rules = load_pin_rules(ws.catalog)
+    out: list[tuple[str, PinnedRender]] = []
+    for component in built.recipe.components:
+        locked = lock.components[component.name]
+        pinned = pin_render(built.renders[component.name], built.images[component.name], digests=_digests(locked),
+                            component=component.name, rules=rules)
+        if locked.render.pinned is not None and sha256(pinned.render.stream) != locked.render.pinned:
+            raise DivergenceError(f"recipe '{name}': component '{component.name}': the pinned render is "
+                                  f"{sha256(pinned.render.stream)}, the lock records {locked.render.pinned}",
+                                  hint="run 'nox -s reproduce' to see what changed, then 'nox -s lock'")
+        out.append((component.name, pinned))
+    return PinnedRecipe(recipe=built.recipe, lock=lock, components=tuple(out))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Bare:
+    """A component as post-render knows it: a name (origins do not matter for pinning)."""
+
+    name: str
+    values: Mapping[str, Any] = field(default_factory=dict)
+    manifest_files: tuple[str, ...] = ()
+    pre_manifest_files: tuple[str, ...] = ()
+
+
+def post_render(manifests: bytes, *, lockfile: Path, component: str, catalog: Path) -> PinnedRender:
+    """Helm post-renderer: ``manifests`` (Helm's output) pinned with ``lockfile``'s digests for ``component``.
+
+    The input is read as it is (:func:`pipeline.pin.read_stream`): the render is Helm's bytes, so
+    Helm's output of a chart gives the bytes of ``render --pinned`` for that component, and nothing
+    but the image scalars changes. The lock is integrity-checked; ``catalog`` gives the
+    digest-field table and the exemptions. Every image found must be one the lock knows for the
+    component: another is a :class:`~pipeline.errors.PinError` (exit 2), and nothing is written.
+    """
+    lock = load(lockfile, display=display_path(lockfile))
+    locked = lock.components.get(component)
+    if locked is None:
+        raise UsageError(f"lockfile {display_path(lockfile)} has no component {component!r}",
+                         hint=f"its components: {', '.join(sorted(lock.components))}")
+    prefix, render = read_stream(manifests)
+    found = discover(render.stream, component=_Bare(name=component), recipe=lock.name).images
+    known = {image.image for image in locked.images}
+    unknown = [f for f in found if f.ref not in known]
+    if unknown:
+        first = unknown[0]
+        raise PinError(f"image '{first.ref}' at {first.found_at} is not in the lock of component '{component}' "
+                       f"({display_path(lockfile)})"
+                       + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""),
+                       hint="deploy the chart with the values the recipe locked, or re-lock the recipe "
+                            "('nox -s lock') after changing it")
+    pinned = pin_render(render, found, digests=_digests(locked), component=component, rules=load_pin_rules(catalog))
+    if not prefix:
+        return pinned
+    return dataclasses.replace(pinned, render=ComponentRender(stream=prefix + pinned.render.stream,
+                                                              files=pinned.render.files))
 
 
 @dataclass(slots=True, kw_only=True)
@@ -515,6 +625,7 @@ def _check_recipe(
                                              summary="the chart archive differs between the two fetches"))
     if lock is None or outcome.checks["staleness"] == "FAIL":
         return
+    rules = load_pin_rules(recipe.catalog)
     outcome.checks["render = lock"] = "ok"
     outcome.checks["images = lock"] = "ok"
     locked_components = lock.components
@@ -547,8 +658,8 @@ def _check_recipe(
         claim = (dataclasses.replace(chart_record(a.charts[name]),
                                      served_by=locked.chart.served_by if locked.chart is not None else None)
                  if name in a.charts else None)
-        expected = build_component(component, chart=claim,
-                                   render=a.renders[name], images=a.images[name], resolved=_registry_claims(locked))
+        expected = build_component(component, chart=claim, render=a.renders[name], images=a.images[name],
+                                   resolved=_registry_claims(locked), rules=rules)
         for where, want, got in _claims_differ(expected.as_json(), locked.as_json()):
             check = "images = lock" if where.startswith("images") else "render = lock"
             if (where.startswith("render") and stream_differs) or (check == "images = lock" and image_set_differs):

@@ -22,6 +22,8 @@ from tests.servers import (
     start_token_registry,
 )
 
+ROOT = Path(__file__).resolve().parent.parent
+
 #: Users of the authenticated test registries (bcrypt with 4 rounds; never real credentials).
 REGISTRY_USERS = {"alice": "s3cret-Pa55word"}
 
@@ -127,3 +129,21 @@ def _no_environment_file(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pyte
     ``~/.config/recipe-pipeline/config.yaml``): tests that want one pass ``--config`` or set them."""
     monkeypatch.delenv("PIPELINE_CONFIG", raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.getbasetemp() / "no-xdg-config"))
+
+
+@pytest.fixture(scope="session")
+def lab_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Our catalog's images on 127.0.0.1:5001, the registry their references name (Kyverno asks it for
+    every image an ``ImageValidatingPolicy`` matches). A registry another run started there serves the
+    same bytes: the lab's images are deterministic."""
+    from lab.registry import LocalRegistryError, serve_catalog_images
+
+    try:
+        registry = serve_catalog_images(ROOT / "recipes", storage=tmp_path_factory.mktemp("lab-registry"))
+    except LocalRegistryError as exc:
+        if "already in use" not in exc.message:
+            raise
+        yield
+        return
+    with registry:
+        yield
