@@ -54,10 +54,8 @@ from .stages import (
     drift_catalog,
     fresh_locks,
     load_workspace_catalog,
-    lock_catalog,
     qualify_catalog,
     render_recipe,
-    reproduce_catalog,
 )
 from .vocabulary.files import atomic_write, atomic_write_many
 
@@ -582,13 +580,35 @@ def _print_lock(result: LockResult) -> None:
         print(charts_table(result.problems))
 
 
+def _locally(args: argparse.Namespace, stage_name: str, *, credentials: DockerConfig | None = None) -> int:
+    """Run ``lock`` or ``reproduce`` on the local backend (progress bars on a terminal), through the same
+    backend interface as the others; print the stage's own report from its result record."""
+    from .backends import LocalBackend, LocalOutputs, Stage, run_on
+
+    started = time.monotonic()
+    with _progress() as progress:
+        _, outputs = run_on(LocalBackend(progress=progress, credentials=credentials), Stage(stage_name),
+                            _workspace(args), recipes=tuple(args.recipe or ()),
+                            keep_going=getattr(args, "keep_going", False), check=getattr(args, "check", False))
+    if not isinstance(outputs, LocalOutputs):  # a bug: the local backend hands back its result record
+        raise TypeError(f"the local backend returned {type(outputs).__name__}, not LocalOutputs")
+    match outputs.result:
+        case LockResult() as locked:
+            _print_lock(locked)
+        case ReproduceResult() as reproduced:
+            _print_reproduce(reproduced, elapsed=time.monotonic() - started, args=args)
+    log.info("%s took %.2f s", stage_name, time.monotonic() - started)
+    return outputs.exit_code
+
+
 def _on_backend(args: argparse.Namespace, stage_name: str) -> int:
     """Run ``lock`` or ``reproduce`` on a non-local backend: relay its report, write its checked outputs."""
-    from .backends import Stage, run_on, write_outputs
+    from .backends import BackendName, Stage, container_plan, run_on, write_outputs
 
     stage = Stage(stage_name)
     started = time.monotonic()
-    plan, outputs = run_on(args.backend, stage, _workspace(args), recipes=tuple(args.recipe or ()))
+    planned, outputs = run_on(args.backend, stage, _workspace(args), recipes=tuple(args.recipe or ()))
+    plan = container_plan(planned, BackendName(args.backend))
     sys.stderr.write(outputs.stderr)
     if stage is Stage.REPRODUCE:
         sys.stdout.write(outputs.stdout)
@@ -620,16 +640,10 @@ def _lock(args: argparse.Namespace) -> int:
         _workspace(args)  # refuses --engine helm-cli with another backend
         return _on_backend(args, "lock")
 
-    started = time.monotonic()
     # Credentials for registries come from the user's Docker config (DOCKER_CONFIG or ~/.docker);
     # they are used for requests only and never logged or written (see README, security model).
     credentials = DockerConfig.load(docker_config_path(os.environ), required=False)
-    with _progress() as progress:
-        result = lock_catalog(_workspace(args), args.recipe or None, credentials=credentials, progress=progress,
-                              keep_going=args.keep_going, check=args.check)
-    _print_lock(result)
-    log.info("lock took %.2f s", time.monotonic() - started)
-    return 1 if result.skipped or (result.checked_only and (result.written or result.removed)) else 0
+    return _locally(args, "lock", credentials=credentials)
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
@@ -712,11 +726,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     if args.backend != "local":
         _workspace(args)
         return _on_backend(args, "reproduce")
-    started = time.monotonic()
-    with _progress() as progress:
-        result = reproduce_catalog(_workspace(args), args.recipe or None, progress=progress)
-    _print_reproduce(result, elapsed=time.monotonic() - started, args=args)
-    return 0 if result.ok else 1
+    return _locally(args, "reproduce")
 
 
 def _verification_options(parser: argparse.ArgumentParser) -> None:
