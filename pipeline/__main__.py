@@ -278,13 +278,12 @@ def cmd_provenance(args: argparse.Namespace) -> int:
     from .provenance import check_provenance, provenance, require_verified
     from .provenance.registry import RegistryArtifactSource
 
-    catalog, document = Path(args.catalog), Path(args.doc)
+    catalog = Path(args.catalog)
     locks = fresh_locks(_workspace(args))
-    check_provenance(catalog, locks)
     if not args.verify:
-        result = provenance(catalog, locks, document=document, source=None)
-        print(f"wrote {result.document}" if result.written else f"unchanged {result.document}")
+        _publish_provenance(catalog, locks, document=Path(args.doc))
         return 0
+    check_provenance(catalog, locks)
     config = load_workspace_catalog(catalog, _workspace(args).environment).config.registries
     with RegistryClient(config=config) as client, tempfile.TemporaryDirectory() as tmp:
         result = provenance(catalog, locks, document=Path(tmp) / "matrix.md", source=RegistryArtifactSource(client))
@@ -294,6 +293,15 @@ def cmd_provenance(args: argparse.Namespace) -> int:
     print("signatures: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())))
     require_verified(result.results or ())
     return 0
+
+
+def _publish_provenance(catalog: Path, locks: Sequence[Any], *, document: Path) -> None:
+    """docs/provenance-matrix.md from the (fresh) locks, its declarations checked first."""
+    from .provenance import check_provenance, provenance
+
+    check_provenance(catalog, locks)
+    result = provenance(catalog, locks, document=document, source=None)
+    print(f"wrote {result.document}" if result.written else f"unchanged {result.document}")
 
 
 def _print_writes(written: Sequence[Path], unchanged: Sequence[Path], removed: Sequence[Path], *,
@@ -308,11 +316,15 @@ def _print_writes(written: Sequence[Path], unchanged: Sequence[Path], removed: S
 
 
 def cmd_policies(args: argparse.Namespace) -> int:
+    _publish_policies(Path(args.catalog), fresh_locks(_workspace(args)), out=Path(args.out))
+    return 0
+
+
+def _publish_policies(catalog: Path, locks: Sequence[Any], *, out: Path) -> None:
     from .provenance import policies
 
-    result = policies(Path(args.catalog), fresh_locks(_workspace(args)), out=Path(args.out))
+    result = policies(catalog, locks, out=out)
     _print_writes(result.written, result.unchanged, result.removed)
-    return 0
 
 
 def _inventory_path(args: argparse.Namespace, given: str | None) -> Path:
@@ -328,7 +340,7 @@ def _lockdir_name(args: argparse.Namespace) -> str:
 
 
 def cmd_bom(args: argparse.Namespace) -> int:
-    from .bom import publish, stale
+    from .bom import stale
 
     locks = fresh_locks(_workspace(args), args.recipe or None)
     exemptions = load_exemptions(Path(args.catalog)).image_pins
@@ -345,10 +357,18 @@ def cmd_bom(args: argparse.Namespace) -> int:
             return 1
         print(f"BOMs in {args.out} and {args.docs} match the locks")
         return 0
-    published = publish(locks, bom_dir=bom_dir, inventory=inventory, exemptions=exemptions,
-                        allow_unpinned=args.allow_unpinned, lockdir=_lockdir_name(args))
-    _print_writes(published.written, published.unchanged, published.removed)
+    _publish_boms(locks, bom_dir=bom_dir, inventory=inventory, exemptions=exemptions,
+                  allow_unpinned=args.allow_unpinned, lockdir=_lockdir_name(args))
     return 0
+
+
+def _publish_boms(locks: Sequence[Any], *, bom_dir: Path, inventory: Path, exemptions: Any, allow_unpinned: bool,
+                  lockdir: str) -> None:
+    from .bom import publish
+
+    published = publish(locks, bom_dir=bom_dir, inventory=inventory, exemptions=exemptions,
+                        allow_unpinned=allow_unpinned, lockdir=lockdir)
+    _print_writes(published.written, published.unchanged, published.removed)
 
 
 def _bom_of_recipes(args: argparse.Namespace, locks: Sequence[Any], *, bom_dir: Path, exemptions: Any) -> int:
@@ -407,26 +427,27 @@ def _signer(args: argparse.Namespace) -> Any:
             raise AttestError(f"environment variable {args.key_env} is not set or empty",
                               hint="put the PEM private key in it (a CI secret), or pass --key FILE")
         return KeySigner(load_private_key(pem.encode(), where=f"${args.key_env}"))
-    try:
-        pem_bytes = Path(args.key).read_bytes()
-    except OSError as exc:
-        raise AttestError(f"key file {args.key} cannot be read ({exc.strerror})",
-                          hint="pass the path of an ECDSA P-256 private key in PEM") from exc
+    pem_bytes = _read_pem(args.key, what="key file", hint="pass the path of an ECDSA P-256 private key in PEM")
     return KeySigner(load_private_key(pem_bytes, where=args.key))
 
 
+def _read_pem(path: str, *, what: str, hint: str) -> bytes:
+    from .attest import AttestError
+
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise AttestError(f"{what} {path} cannot be read ({exc.strerror})", hint=hint) from exc
+
+
 def _verifier(args: argparse.Namespace) -> Any:
-    from .attest import AttestError, Instance, KeylessVerifier, KeyVerifier, load_public_key
+    from .attest import Instance, KeylessVerifier, KeyVerifier, load_public_key
 
     keyless = args.certificate_identity is not None or args.certificate_oidc_issuer is not None
     if args.key and keyless:
         raise UsageError("give either --key or --certificate-identity with --certificate-oidc-issuer, not both")
     if args.key:
-        try:
-            pem = Path(args.key).read_bytes()
-        except OSError as exc:
-            raise AttestError(f"public key file {args.key} cannot be read ({exc.strerror})",
-                              hint="pass the PEM public key of the signing key") from exc
+        pem = _read_pem(args.key, what="public key file", hint="pass the PEM public key of the signing key")
         return KeyVerifier(load_public_key(pem, where=args.key))
     if args.certificate_identity and args.certificate_oidc_issuer:
         return KeylessVerifier(identity=args.certificate_identity, issuer=args.certificate_oidc_issuer,
@@ -686,17 +707,17 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
     if result.lock is not None:
         _print_lock(result.lock)
     if not args.no_publish:
-        # The same code paths as 'bom', 'provenance' and 'policies' (they refuse stale locks).
-        publishers = [cmd_bom, cmd_provenance, cmd_policies]
+        # What 'bom', 'provenance' and 'policies' publish, from the fresh locks (stale ones are refused).
         if args.no_resolve:  # policies admit images at their locked digests: tags without one cannot be
-            publishers.remove(cmd_policies)
             print("note: --no-resolve: admission policies not regenerated (they need every image's digest)",
                   file=sys.stderr)
-        for publish in publishers:
-            options = {"out": args.policies if publish is cmd_policies else args.bom, "docs": args.docs_images,
-                       "doc": args.docs_provenance, "check": False, "allow_unpinned": args.no_resolve,
-                       "verify": False, "recipe": None}
-            publish(argparse.Namespace(**{**vars(args), **options}))
+        locks = fresh_locks(ws)
+        _publish_boms(locks, bom_dir=Path(args.bom), inventory=_inventory_path(args, args.docs_images),
+                      exemptions=load_exemptions(ws.catalog).image_pins, allow_unpinned=args.no_resolve,
+                      lockdir=_lockdir_name(args))
+        _publish_provenance(ws.catalog, locks, document=Path(args.docs_provenance))
+        if not args.no_resolve:
+            _publish_policies(ws.catalog, locks, out=Path(args.policies))
     after = read_directory(ws.lockdir)
     diff = diff_locks(LockSet(label="before the upgrade", locks=result.before), after, streams=ws.cached_stream)
     sys.stdout.buffer.write(b"\n" + format_markdown(diff))
