@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.needs import missing
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 NPM_SOURCE = ROOT / "tools" / "npm"
 NPM_PREFIX = ROOT / ".cache" / "npm"
@@ -38,9 +40,7 @@ def _require_marker(request: pytest.FixtureRequest, marker: str) -> None:
 
 
 def _missing(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason}; CI must provide it")
-    pytest.skip(reason)
+    missing(reason, ci="CI must provide it")
 
 
 def install_npm_tools() -> Path:
