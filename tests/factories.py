@@ -119,6 +119,15 @@ def registry_yaml(*, repository: str = "./charts", version: str = "1.0.0", compo
         """) + components
 
 
+def images_on(catalog: Path, host: str) -> Path:
+    """The factory catalog with its images (``ghcr.io/example/app``, ``docker.io/library/busybox``) moved to
+    the registry ``host`` (``example/app``, ``library/busybox`` there)."""
+    for path in catalog.rglob("*.yaml"):
+        path.write_text(path.read_text().replace("ghcr.io/example/app", f"{host}/example/app")
+                        .replace("docker.io/library/busybox", f"{host}/library/busybox"))
+    return catalog
+
+
 def catalog(root: Path, *, chart_templates: Mapping[str, str] | None = None,
             extra: Mapping[str, str] | None = None, repository: str = "./charts", version: str = "1.0.0") -> Path:
     """A minimal AICR catalog: one chart component (the local chart ``charts/app``, unless ``repository``
