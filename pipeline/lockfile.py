@@ -103,6 +103,14 @@ class LockedImage:
             raise ValueError(f"{self.ref} has no locked digest")
         return self.image.with_digest(self.digest)
 
+    def as_resolved(self) -> ResolvedImage | None:
+        """What the registry answered when the lock was made, as the resolver's record (the manifest's
+        size is not locked: 0); ``None`` when no registry answered (``lock --no-resolve``)."""
+        if self.digest is None or self.media_type is None or self.served_by is None:
+            return None
+        return ResolvedImage(ref=self.image, digest=self.digest, media_type=self.media_type, size=0,
+                             platforms=dict(self.platforms or ()), served_by=self.served_by)
+
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"ref": self.ref, "digest": self.digest, "source": self.source,
                                "origin": self.origin.value, "foundAt": list(self.found_at)}

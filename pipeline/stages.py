@@ -315,12 +315,9 @@ def _previous_resolutions(lockdir: Path) -> dict[ImageRef, ResolvedImage]:
         except PipelineError:
             continue
         for _, image in lock.images():
-            if image.image.pinned and image.resolved and image.digest is not None \
-                    and image.digest == image.image.digest and image.served_by is not None \
-                    and image.media_type is not None:
-                out[image.image] = ResolvedImage(ref=image.image, digest=image.digest, media_type=image.media_type,
-                                                 size=0, platforms=dict(image.platforms or ()),
-                                                 served_by=image.served_by)
+            resolved = image.as_resolved()
+            if resolved is not None and image.image.pinned and image.digest == image.image.digest:
+                out[image.image] = resolved
     return out
 
 
@@ -670,12 +667,7 @@ def _check_recipe(
 
 def _registry_claims(locked: LockedComponent) -> dict[ImageRef, ResolvedImage]:
     """What the lock says registries answered: only drift and signed locks can confirm these."""
-    return {
-        image.image: ResolvedImage(ref=image.image, digest=image.digest, media_type=image.media_type, size=0,
-                                   platforms=dict(image.platforms or ()), served_by=image.served_by)
-        for image in locked.images
-        if image.digest is not None and image.media_type is not None and image.served_by is not None
-    }
+    return {image.image: resolved for image in locked.images if (resolved := image.as_resolved()) is not None}
 
 
 def _claims_differ(want: Any, got: Any, where: str = "") -> list[tuple[str, Any, Any]]:

@@ -42,26 +42,10 @@ def _overlay(name: str, service: str, refs: str) -> str:
 
 def _catalog(root: Path) -> tuple[Path, list[str]]:
     dead = [_dead_url() for _ in range(3)]
-    registry = textwrap.dedent("""\
-        apiVersion: aicr.run/v1alpha2
-        kind: ComponentRegistry
-        components:
-          - name: app
-            displayName: App
-            helm:
-              defaultRepository: ./charts
-              defaultChart: app
-              defaultVersion: 1.0.0
-              defaultNamespace: app-system
-          - name: extras
-            displayName: Extras
-            helm:
-              defaultRepository: ""
-              defaultNamespace: extras
-        """) + "".join(
+    registry = factories.registry_yaml(components="".join(
         f"  - name: {name}\n    displayName: {name}\n    helm:\n      defaultRepository: {url}\n"
         f"      defaultChart: {name}\n      defaultNamespace: {name}\n"
-        for name, url in zip(("one", "two", "three"), dead, strict=True))
+        for name, url in zip(("one", "two", "three"), dead, strict=True)))
     extra = {
         "registry.yaml": registry,
         # eks needs 'one'; gke needs 'two' and 'three'; aks needs nothing remote.
