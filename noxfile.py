@@ -186,8 +186,14 @@ def recipes(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def render(session: nox.Session) -> None:
-    """Render one recipe: nox -s render -- RECIPE [--out DIR]."""
+    """Render one recipe: nox -s render -- RECIPE [--pinned] [--out DIR]."""
     _pipeline(session, "render")
+
+
+@nox.session(name="post-render", default=False)
+def post_render(session: nox.Session) -> None:
+    """Helm post-renderer on stdin/stdout: nox -s post-render -- --lock LOCKFILE --component NAME."""
+    _pipeline(session, "post-render")
 
 
 @nox.session(venv_backend="none", default=False)

@@ -8,30 +8,8 @@ discover (``pipeline.images``) → lock (``pipeline.lock``) → reproduce (``pip
 
 from __future__ import annotations
 
-from .errors import (
-    ChartError,
-    DivergenceError,
-    GateError,
-    IntegrityError,
-    LockError,
-    PipelineError,
-    RecipeError,
-    RenderError,
-    ResolveError,
-    StaleLockError,
-    UsageError,
-)
+# The package's public names are its errors, listed once, in ``errors.__all__``.
+from . import errors
+from .errors import *  # noqa: F403
 
-__all__ = [
-    "ChartError",
-    "DivergenceError",
-    "GateError",
-    "IntegrityError",
-    "LockError",
-    "PipelineError",
-    "RecipeError",
-    "RenderError",
-    "ResolveError",
-    "StaleLockError",
-    "UsageError",
-]
+__all__ = list(errors.__all__)

@@ -37,6 +37,7 @@ from typing import Any
 from .errors import PipelineError, UsageError
 from .gates import load_exemptions
 from .images import explain, format_inventory
+from .pin import PinnedRender
 from .progress import SILENT, Progress
 from .recipes import environment_file
 from .registry import DockerConfig, RegistryClient, docker_config_path
@@ -54,10 +55,10 @@ from .stages import (
     drift_catalog,
     fresh_locks,
     load_workspace_catalog,
-    lock_catalog,
+    pinned_recipe,
+    post_render,
     qualify_catalog,
     render_recipe,
-    reproduce_catalog,
 )
 from .vocabulary.files import atomic_write, atomic_write_many
 
@@ -165,6 +166,8 @@ def cmd_recipes(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
+    if args.pinned:
+        return _render_pinned(args)
     built = render_recipe(_workspace(args), args.recipe)
     if args.out:
 
@@ -175,6 +178,41 @@ def cmd_render(args: argparse.Namespace) -> int:
         return 0
     for component in built.recipe.components:
         sys.stdout.write(built.renders[component.name].stream.decode())
+    return 0
+
+
+def _pinned_summary(name: str, pinned: PinnedRender) -> list[str]:
+    lines = [f"{name}: {len(pinned.rewritten)} image reference(s) pinned, {len(pinned.unpinned)} left by tag"]
+    lines += [f"  left by tag: {u.describe()}" for u in pinned.unpinned]
+    return lines
+
+
+def _render_pinned(args: argparse.Namespace) -> int:
+    result = pinned_recipe(_workspace(args), args.recipe)
+    summary = [line for name, pinned in result.components for line in _pinned_summary(name, pinned)]
+    if args.out:
+        out = Path(args.out)
+        atomic_write_many({out / name / "stream.yaml": p.render.stream for name, p in result.components}
+                          | {out / name / path: data for name, p in result.components for path, data in p.render.files})
+        print("\n".join(summary))
+        print(f"wrote {len(result.components)} pinned components to {out}")
+        return 0
+    for _, pinned in result.components:
+        sys.stdout.buffer.write(pinned.render.stream)
+    sys.stdout.flush()
+    print("\n".join(summary), file=sys.stderr)
+    return 0
+
+
+def cmd_post_render(args: argparse.Namespace) -> int:
+    pinned = post_render(sys.stdin.buffer.read(), lockfile=Path(args.lock), component=args.component,
+                         catalog=Path(args.catalog))
+    sys.stdout.buffer.write(pinned.render.stream)
+    sys.stdout.flush()
+    for line in _pinned_summary(args.component, pinned):
+        log.info("%s", line)
+    for unpinned in pinned.unpinned:
+        log.warning("left by tag: %s", unpinned.describe())
     return 0
 
 
@@ -280,13 +318,12 @@ def cmd_provenance(args: argparse.Namespace) -> int:
     from .provenance import check_provenance, provenance, require_verified
     from .provenance.registry import RegistryArtifactSource
 
-    catalog, document = Path(args.catalog), Path(args.doc)
+    catalog = Path(args.catalog)
     locks = fresh_locks(_workspace(args))
-    check_provenance(catalog, locks)
     if not args.verify:
-        result = provenance(catalog, locks, document=document, source=None)
-        print(f"wrote {result.document}" if result.written else f"unchanged {result.document}")
+        _publish_provenance(catalog, locks, document=Path(args.doc))
         return 0
+    check_provenance(catalog, locks)
     config = load_workspace_catalog(catalog, _workspace(args).environment).config.registries
     with RegistryClient(config=config) as client, tempfile.TemporaryDirectory() as tmp:
         result = provenance(catalog, locks, document=Path(tmp) / "matrix.md", source=RegistryArtifactSource(client))
@@ -296,6 +333,15 @@ def cmd_provenance(args: argparse.Namespace) -> int:
     print("signatures: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())))
     require_verified(result.results or ())
     return 0
+
+
+def _publish_provenance(catalog: Path, locks: Sequence[Any], *, document: Path) -> None:
+    """docs/provenance-matrix.md from the (fresh) locks, its declarations checked first."""
+    from .provenance import check_provenance, provenance
+
+    check_provenance(catalog, locks)
+    result = provenance(catalog, locks, document=document, source=None)
+    print(f"wrote {result.document}" if result.written else f"unchanged {result.document}")
 
 
 def _print_writes(written: Sequence[Path], unchanged: Sequence[Path], removed: Sequence[Path], *,
@@ -310,11 +356,17 @@ def _print_writes(written: Sequence[Path], unchanged: Sequence[Path], removed: S
 
 
 def cmd_policies(args: argparse.Namespace) -> int:
-    from .provenance import policies
-
-    result = policies(Path(args.catalog), fresh_locks(_workspace(args)), out=Path(args.out))
-    _print_writes(result.written, result.unchanged, result.removed)
+    _publish_policies(Path(args.catalog), fresh_locks(_workspace(args)), out=Path(args.out),
+                      kyverno=args.kyverno_api)
     return 0
+
+
+def _publish_policies(catalog: Path, locks: Sequence[Any], *, out: Path, kyverno: str | None = None) -> None:
+    from .provenance import KyvernoApi, policies
+
+    result = policies(catalog, locks, out=out,
+                      kyverno=KyvernoApi(kyverno) if kyverno else KyvernoApi.IMAGE_VALIDATING)
+    _print_writes(result.written, result.unchanged, result.removed)
 
 
 def _inventory_path(args: argparse.Namespace, given: str | None) -> Path:
@@ -330,7 +382,7 @@ def _lockdir_name(args: argparse.Namespace) -> str:
 
 
 def cmd_bom(args: argparse.Namespace) -> int:
-    from .bom import publish, stale
+    from .bom import stale
 
     locks = fresh_locks(_workspace(args), args.recipe or None)
     exemptions = load_exemptions(Path(args.catalog)).image_pins
@@ -347,10 +399,18 @@ def cmd_bom(args: argparse.Namespace) -> int:
             return 1
         print(f"BOMs in {args.out} and {args.docs} match the locks")
         return 0
-    published = publish(locks, bom_dir=bom_dir, inventory=inventory, exemptions=exemptions,
-                        allow_unpinned=args.allow_unpinned, lockdir=_lockdir_name(args))
-    _print_writes(published.written, published.unchanged, published.removed)
+    _publish_boms(locks, bom_dir=bom_dir, inventory=inventory, exemptions=exemptions,
+                  allow_unpinned=args.allow_unpinned, lockdir=_lockdir_name(args))
     return 0
+
+
+def _publish_boms(locks: Sequence[Any], *, bom_dir: Path, inventory: Path, exemptions: Any, allow_unpinned: bool,
+                  lockdir: str) -> None:
+    from .bom import publish
+
+    published = publish(locks, bom_dir=bom_dir, inventory=inventory, exemptions=exemptions,
+                        allow_unpinned=allow_unpinned, lockdir=lockdir)
+    _print_writes(published.written, published.unchanged, published.removed)
 
 
 def _bom_of_recipes(args: argparse.Namespace, locks: Sequence[Any], *, bom_dir: Path, exemptions: Any) -> int:
@@ -409,26 +469,27 @@ def _signer(args: argparse.Namespace) -> Any:
             raise AttestError(f"environment variable {args.key_env} is not set or empty",
                               hint="put the PEM private key in it (a CI secret), or pass --key FILE")
         return KeySigner(load_private_key(pem.encode(), where=f"${args.key_env}"))
-    try:
-        pem_bytes = Path(args.key).read_bytes()
-    except OSError as exc:
-        raise AttestError(f"key file {args.key} cannot be read ({exc.strerror})",
-                          hint="pass the path of an ECDSA P-256 private key in PEM") from exc
+    pem_bytes = _read_pem(args.key, what="key file", hint="pass the path of an ECDSA P-256 private key in PEM")
     return KeySigner(load_private_key(pem_bytes, where=args.key))
 
 
+def _read_pem(path: str, *, what: str, hint: str) -> bytes:
+    from .attest import AttestError
+
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise AttestError(f"{what} {path} cannot be read ({exc.strerror})", hint=hint) from exc
+
+
 def _verifier(args: argparse.Namespace) -> Any:
-    from .attest import AttestError, Instance, KeylessVerifier, KeyVerifier, load_public_key
+    from .attest import Instance, KeylessVerifier, KeyVerifier, load_public_key
 
     keyless = args.certificate_identity is not None or args.certificate_oidc_issuer is not None
     if args.key and keyless:
         raise UsageError("give either --key or --certificate-identity with --certificate-oidc-issuer, not both")
     if args.key:
-        try:
-            pem = Path(args.key).read_bytes()
-        except OSError as exc:
-            raise AttestError(f"public key file {args.key} cannot be read ({exc.strerror})",
-                              hint="pass the PEM public key of the signing key") from exc
+        pem = _read_pem(args.key, what="public key file", hint="pass the PEM public key of the signing key")
         return KeyVerifier(load_public_key(pem, where=args.key))
     if args.certificate_identity and args.certificate_oidc_issuer:
         return KeylessVerifier(identity=args.certificate_identity, issuer=args.certificate_oidc_issuer,
@@ -582,13 +643,35 @@ def _print_lock(result: LockResult) -> None:
         print(charts_table(result.problems))
 
 
+def _locally(args: argparse.Namespace, stage_name: str, *, credentials: DockerConfig | None = None) -> int:
+    """Run ``lock`` or ``reproduce`` on the local backend (progress bars on a terminal), through the same
+    backend interface as the others; print the stage's own report from its result record."""
+    from .backends import LocalBackend, LocalOutputs, Stage, run_on
+
+    started = time.monotonic()
+    with _progress() as progress:
+        _, outputs = run_on(LocalBackend(progress=progress, credentials=credentials), Stage(stage_name),
+                            _workspace(args), recipes=tuple(args.recipe or ()),
+                            keep_going=getattr(args, "keep_going", False), check=getattr(args, "check", False))
+    if not isinstance(outputs, LocalOutputs):  # a bug: the local backend hands back its result record
+        raise TypeError(f"the local backend returned {type(outputs).__name__}, not LocalOutputs")
+    match outputs.result:
+        case LockResult() as locked:
+            _print_lock(locked)
+        case ReproduceResult() as reproduced:
+            _print_reproduce(reproduced, elapsed=time.monotonic() - started, args=args)
+    log.info("%s took %.2f s", stage_name, time.monotonic() - started)
+    return outputs.exit_code
+
+
 def _on_backend(args: argparse.Namespace, stage_name: str) -> int:
     """Run ``lock`` or ``reproduce`` on a non-local backend: relay its report, write its checked outputs."""
-    from .backends import Stage, run_on, write_outputs
+    from .backends import BackendName, Stage, container_plan, run_on, write_outputs
 
     stage = Stage(stage_name)
     started = time.monotonic()
-    plan, outputs = run_on(args.backend, stage, _workspace(args), recipes=tuple(args.recipe or ()))
+    planned, outputs = run_on(args.backend, stage, _workspace(args), recipes=tuple(args.recipe or ()))
+    plan = container_plan(planned, BackendName(args.backend))
     sys.stderr.write(outputs.stderr)
     if stage is Stage.REPRODUCE:
         sys.stdout.write(outputs.stdout)
@@ -620,16 +703,10 @@ def _lock(args: argparse.Namespace) -> int:
         _workspace(args)  # refuses --engine helm-cli with another backend
         return _on_backend(args, "lock")
 
-    started = time.monotonic()
     # Credentials for registries come from the user's Docker config (DOCKER_CONFIG or ~/.docker);
     # they are used for requests only and never logged or written (see README, security model).
     credentials = DockerConfig.load(docker_config_path(os.environ), required=False)
-    with _progress() as progress:
-        result = lock_catalog(_workspace(args), args.recipe or None, credentials=credentials, progress=progress,
-                              keep_going=args.keep_going, check=args.check)
-    _print_lock(result)
-    log.info("lock took %.2f s", time.monotonic() - started)
-    return 1 if result.skipped or (result.checked_only and (result.written or result.removed)) else 0
+    return _locally(args, "lock", credentials=credentials)
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
@@ -672,17 +749,17 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
     if result.lock is not None:
         _print_lock(result.lock)
     if not args.no_publish:
-        # The same code paths as 'bom', 'provenance' and 'policies' (they refuse stale locks).
-        publishers = [cmd_bom, cmd_provenance, cmd_policies]
+        # What 'bom', 'provenance' and 'policies' publish, from the fresh locks (stale ones are refused).
         if args.no_resolve:  # policies admit images at their locked digests: tags without one cannot be
-            publishers.remove(cmd_policies)
             print("note: --no-resolve: admission policies not regenerated (they need every image's digest)",
                   file=sys.stderr)
-        for publish in publishers:
-            options = {"out": args.policies if publish is cmd_policies else args.bom, "docs": args.docs_images,
-                       "doc": args.docs_provenance, "check": False, "allow_unpinned": args.no_resolve,
-                       "verify": False, "recipe": None}
-            publish(argparse.Namespace(**{**vars(args), **options}))
+        locks = fresh_locks(ws)
+        _publish_boms(locks, bom_dir=Path(args.bom), inventory=_inventory_path(args, args.docs_images),
+                      exemptions=load_exemptions(ws.catalog).image_pins, allow_unpinned=args.no_resolve,
+                      lockdir=_lockdir_name(args))
+        _publish_provenance(ws.catalog, locks, document=Path(args.docs_provenance))
+        if not args.no_resolve:
+            _publish_policies(ws.catalog, locks, out=Path(args.policies))
     after = read_directory(ws.lockdir)
     diff = diff_locks(LockSet(label="before the upgrade", locks=result.before), after, streams=ws.cached_stream)
     sys.stdout.buffer.write(b"\n" + format_markdown(diff))
@@ -712,11 +789,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     if args.backend != "local":
         _workspace(args)
         return _on_backend(args, "reproduce")
-    started = time.monotonic()
-    with _progress() as progress:
-        result = reproduce_catalog(_workspace(args), args.recipe or None, progress=progress)
-    _print_reproduce(result, elapsed=time.monotonic() - started, args=args)
-    return 0 if result.ok else 1
+    return _locally(args, "reproduce")
 
 
 def _verification_options(parser: argparse.ArgumentParser) -> None:
@@ -776,7 +849,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("render", parents=[common, engine], help="render one recipe (helm template equivalent)")
     p.add_argument("recipe")
     p.add_argument("--out", help="write files under this directory instead of printing the stream")
+    p.add_argument("--pinned", action="store_true",
+                   help="write the lock's digests into every image reference (the lock must be fresh); what "
+                        "cannot carry a digest is listed with the reason")
     p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("post-render", help="Helm post-renderer: manifests on stdin, pinned to a lock's digests "
+                                           "on stdout")
+    p.add_argument("--lock", required=True, metavar="LOCKFILE", help="the recipe's lockfile")
+    p.add_argument("--component", required=True, metavar="NAME", help="the component (Helm release) rendered")
+    p.add_argument("--catalog", default="recipes",
+                   help="catalog with digest-fields.yaml and exemptions.yaml (default: recipes)")
+    p.set_defaults(func=cmd_post_render)
 
     p = sub.add_parser("charts", parents=[common],
                        help="every chart the catalog needs (repository, chart, version, recipes), fetching nothing")
@@ -933,6 +1017,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("policies", parents=[common],
                        help="Kyverno and sigstore policy-controller admission policies from the locks")
     p.add_argument("--out", default="policies")
+    p.add_argument("--kyverno-api", choices=("imagevalidatingpolicy", "clusterpolicy"), default="imagevalidatingpolicy",
+                   help="the digest allow-list as a policies.kyverno.io/v1 ImageValidatingPolicy (default, Kyverno "
+                        "1.17+) or a kyverno.io/v1 ClusterPolicy (clusters before 1.17)")
     p.set_defaults(func=cmd_policies)
     return parser
 

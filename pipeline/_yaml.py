@@ -48,6 +48,7 @@ __all__ = [
     "LimitError",
     "YamlLimits",
     "YamlMap",
+    "compose_strings",
     "current_limits",
     "dump",
     "load_all_bytes",
@@ -607,6 +608,30 @@ def load_all_bytes(data: bytes, *, error: type[PipelineError] = RecipeError, dis
 def load_strings(data: bytes, *, section: str = "yaml", multi: bool = False) -> Any:
     """Parse keeping every scalar as the string written; raises like :func:`parse`."""
     return parse(data, loader="strings", section=section, multi=multi)
+
+
+def compose_strings(data: bytes, *, section: str = "rendered") -> list[Node]:
+    """The node trees of every document of ``data`` (scalars untagged, as :func:`load_strings` reads
+    them), composed within ``section``'s limits. Each node keeps its start and end marks, whose
+    ``index`` is a character offset into the decoded text: what an in-place edit splices at.
+    Raises like :func:`parse`."""
+    limits = _current[section]
+    if len(data) > limits.max_bytes:
+        raise LimitError(f"{len(data)} bytes is more than {limits.max_bytes}", limits=limits, key="maxBytes", mark=None)
+    loader_obj = _StringLoader(data.decode("utf-8"))
+    loader_obj.limits = limits
+    try:
+        nodes: list[Node] = []
+        while loader_obj.check_node():
+            if len(nodes) >= limits.max_documents:
+                raise LimitError(f"more than {limits.max_documents} documents", limits=limits, key="maxDocuments",
+                                 mark=getattr(loader_obj.peek_event(), "start_mark", None))
+            node = loader_obj.get_node()
+            if node is not None:
+                nodes.append(node)
+        return nodes
+    finally:
+        loader_obj.dispose()
 
 
 def load_yaml_strings(data: bytes, *, section: str = "yaml") -> Any:

@@ -19,6 +19,7 @@ __all__ = [
     "GateError",
     "IntegrityError",
     "LockError",
+    "PinError",
     "PipelineError",
     "RecipeError",
     "RenderError",
@@ -94,6 +95,12 @@ class RenderError(PipelineError):
 class DiscoveryError(PipelineError):
     """A rendered document that image discovery cannot read, or an image field that is malformed
     beyond a placeholder (a Skyhook ``containerSHA`` that is not ``sha256:<64 hex>``)."""
+
+
+class PinError(PipelineError):
+    """The pinned render cannot write a locked digest where discovery found an image: no locked
+    digest, an image the lock does not know (post-render), a custom-resource kind without a reviewed
+    digest-field entry, or an unpinnable field without an exemption."""
 
 
 class ResolveError(PipelineError):

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import GateError, LockError, PipelineError, StaleLockError
-from .images import FoundImage, ImageRef, Origin
+from .images import FoundImage, ImageRef, Origin, Via
 from .lockfile import (
     LOCK_SUFFIX,
     MISSING_INPUT,
@@ -39,6 +39,7 @@ from .lockfile import (
     lock_path,
     seal,
 )
+from .pin import DIGEST_FIELDS_FILE, PinRules, pin_render
 from .recipes.config import CONFIG_FILE
 from .recipes.model import Component, Recipe
 from .registry import ResolvedImage
@@ -63,6 +64,7 @@ __all__ = [
 #: The checks a lock passes before anything uses it, then the ones only a re-render can make.
 LOCK_CHECKS = ("lock integrity", "engine", "staleness")
 CHECKS = (*LOCK_CHECKS, "A = B", "render = lock", "images = lock")
+EXEMPTIONS_FILE = "exemptions.yaml"
 _LOCK_HINT = "run 'nox -s lock', review the diff of lockfiles/, then publish again"
 
 
@@ -70,14 +72,17 @@ def input_digests(recipe: Recipe, *, listings: dict[tuple[str, ...], list[str]] 
     """Digest of every catalog file the recipe's render depends on, by catalog-relative path.
 
     Covers the composition inputs (registry, overlays, mixins, values, manifests), the volatile
-    declarations, every file of each local chart directory or archive, and, as
-    ``pipeline.yaml#<key>``, the digest of each render-relevant part of ``pipeline.yaml`` (not the
-    file: its mirrors and registries change who serves the bytes, not the bytes). ``listings`` is a
-    memo of local chart directory listings that a caller shares between the recipes of one run.
+    declarations, the digest-field table and exemptions (inputs of the pinned render), every file
+    of each local chart directory or archive, and, as ``pipeline.yaml#<key>``, the digest of each
+    render-relevant part of ``pipeline.yaml`` (not the file: its mirrors and registries change who
+    serves the bytes, not the bytes). ``listings`` is a memo of local chart directory listings that
+    a caller shares between the recipes of one run.
     """
     paths = set(recipe.input_files)
-    if (recipe.catalog / VOLATILE_FILE).is_file():
-        paths.add(VOLATILE_FILE)
+    # the pinned render reads the digest-field table and the exemptions
+    for optional in (VOLATILE_FILE, DIGEST_FIELDS_FILE, EXEMPTIONS_FILE):
+        if (recipe.catalog / optional).is_file():
+            paths.add(optional)
     for component in recipe.components:
         if component.chart is not None and component.chart.is_local:
             chart = component.chart
@@ -157,17 +162,24 @@ def _with_answer(image: LockedImage, answer: ResolvedImage | None) -> LockedImag
         served_by=answer.served_by)
 
 
-def complete_lockfile(lock: Lockfile, resolved: Mapping[ImageRef, ResolvedImage]) -> Lockfile:
+def complete_lockfile(lock: Lockfile, resolved: Mapping[ImageRef, ResolvedImage], *,
+                      pinning: Mapping[str, tuple[ComponentRender, Sequence[FoundImage]]] | None = None,
+                      rules: PinRules | None = None) -> Lockfile:
     """The lock made with ``lock --no-resolve`` as ``lock`` would have made it with these registry answers.
 
     Containers lock without the network; the host resolves and completes (same bytes as a local lock:
-    images are entered by the same rule as :func:`build_component` enters them). Only unresolved
-    images are completed; a lock that has resolved images is refused.
+    images are entered by the same rule as :func:`build_component` enters them, and with ``rules``
+    the pinned render of each component in ``pinning`` (its render and the images discovered in it)
+    is recorded as :func:`build_component` records it). Only unresolved images are completed; a lock
+    that has resolved images is refused.
     """
     if any(i.resolved for c in lock.components.values() for i in c.images):
         raise LockError(f"the lock of {lock.name!r} is already resolved", hint="complete only a --no-resolve lock")
     components = [dataclasses.replace(c, images=tuple(_with_answer(i, resolved.get(i.image)) for i in c.images))
                   for c in lock.ordered()]
+    if rules is not None and pinning is not None:
+        components = [_with_pinned(c, render=pinning[c.name][0], images=pinning[c.name][1], rules=rules)
+                      if c.name in pinning else c for c in components]
     return seal(recipe=lock.recipe, inputs=lock.inputs, engine=lock.engine, components=components,
                 volatile=lock.volatile)
 
@@ -179,9 +191,11 @@ def build_component(
     render: ComponentRender,
     images: Sequence[FoundImage],
     resolved: Mapping[ImageRef, ResolvedImage],
+    rules: PinRules | None = None,
 ) -> LockedComponent:
-    """The lock entry of one component."""
-    return LockedComponent(
+    """The lock entry of one component; with ``rules``, the digest of its pinned render too (when
+    every image it must rewrite has a locked digest)."""
+    entry = LockedComponent(
         name=component.name, type=component.type, release=component.name, namespace=component.namespace,
         chart=chart,
         values=sha256(canonical_json(component.values)),
@@ -192,6 +206,16 @@ def build_component(
                             stream=sha256(render.stream), root=sha256_of_entries(render.files)),
         images=_image_entries(images, resolved),
     )
+    return entry if rules is None else _with_pinned(entry, render=render, images=images, rules=rules)
+
+
+def _with_pinned(entry: LockedComponent, *, render: ComponentRender, images: Sequence[FoundImage],
+                 rules: PinRules) -> LockedComponent:
+    digests = {i.image: i.digest for i in entry.images}
+    if any(digests.get(f.ref) is None and f.ref.digest is None for f in images if f.via is not Via.ANNOTATION):
+        return entry  # a lock without registry resolution has no pinned render
+    pinned = pin_render(render, images, digests=digests, component=entry.name, rules=rules)
+    return dataclasses.replace(entry, render=dataclasses.replace(entry.render, pinned=sha256(pinned.render.stream)))
 
 
 def build_lockfile(

@@ -103,6 +103,14 @@ class LockedImage:
             raise ValueError(f"{self.ref} has no locked digest")
         return self.image.with_digest(self.digest)
 
+    def as_resolved(self) -> ResolvedImage | None:
+        """What the registry answered when the lock was made, as the resolver's record (the manifest's
+        size is not locked: 0); ``None`` when no registry answered (``lock --no-resolve``)."""
+        if self.digest is None or self.media_type is None or self.served_by is None:
+            return None
+        return ResolvedImage(ref=self.image, digest=self.digest, media_type=self.media_type, size=0,
+                             platforms=dict(self.platforms or ()), served_by=self.served_by)
+
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"ref": self.ref, "digest": self.digest, "source": self.source,
                                "origin": self.origin.value, "foundAt": list(self.found_at)}
@@ -160,9 +168,15 @@ class LockedRender:
     files: tuple[tuple[str, Digest], ...]
     stream: Digest
     root: Digest
+    #: the digest of the pinned render's stream (``render --pinned``, :mod:`pipeline.pin`); ``None``
+    #: when some image has no locked digest (``lock --no-resolve``) or the lock predates it
+    pinned: Digest | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {"files": dict(self.files), "stream": self.stream, "root": self.root}
+        out: dict[str, Any] = {"files": dict(self.files), "stream": self.stream, "root": self.root}
+        if self.pinned is not None:
+            out["pinned"] = self.pinned
+        return out
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -569,7 +583,7 @@ class _Parser:
         manifests = self.obj(entry, (*path, "manifests"))
         self.keys(manifests, (*path, "manifests"), _MANIFESTS)
         render = self.obj(entry, (*path, "render"))
-        self.keys(render, (*path, "render"), _RENDER)
+        self.keys(render, (*path, "render"), _RENDER, ("pinned",))
         files = self.obj(render, (*path, "render", "files"))
         images = self.array(entry, (*path, "images"))
         return LockedComponent(
@@ -586,6 +600,7 @@ class _Parser:
                                    for k, v in files.items())),
                 stream=self.digest(render["stream"], (*path, "render", "stream")),
                 root=self.digest(render["root"], (*path, "render", "root")),
+                pinned=self.digest(render["pinned"], (*path, "render", "pinned")) if "pinned" in render else None,
             ),
             images=self.images(images, (*path, "images")),
             volatile=tuple(v for v in volatile if v.component == name),

@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 from .build import ChartProblem, RecipeBuild, build, chart_record, fetch_charts, pin_location
 from .charts import ChartStore, OciChartSource, SourceFactory, apply_mirrors, redact_url
-from .errors import PipelineError, UsageError
+from .errors import DivergenceError, LockError, PinError, PipelineError, UsageError
 from .gates import Finding, ghost_finding, run_gates
-from .images import DiscoveryCache, FoundImage, ImageRef
+from .images import DiscoveryCache, FoundImage, ImageRef, discover
 from .lock import (
     CHECKS,
     LOCK_CHECKS,
@@ -39,12 +39,14 @@ from .lock import (
     verified_locks,
 )
 from .lockfile import LOCK_SUFFIX, LockedComponent, Lockfile, load, lock_path
+from .pin import PinnedRender, load_pin_rules, pin_render, read_stream
 from .progress import SILENT, Progress
 from .recipes import Catalog, Component, ComponentType, Recipe, catalog_recipes, compose, load_catalog, load_environment
 from .registry import DockerConfig, RegistryClient, RegistryConfig, ResolvedImage, resolve_all
 from .relock import LockCache
 from .render.cache import CachedRenderer, RenderCache
 from .render.identity import ENGINE_NAME, installed_engine, library_identity, pinned_engines, pinned_helm_cli
+from .render.job import ComponentRender, assemble, segments_of
 from .render.pool import WorkerPool
 from .render.sandbox import CANONICAL, VARIANT_A, VARIANT_B, Variation
 from .reproduce import Divergence, compare_images, compare_renders, compare_with_lock
@@ -62,6 +64,7 @@ __all__ = [
     "DiffResult",
     "LockResult",
     "NeededChart",
+    "PinnedRecipe",
     "PublishedCheck",
     "PublishedPaths",
     "QualifyResult",
@@ -76,6 +79,8 @@ __all__ = [
     "fresh_locks",
     "load_workspace_catalog",
     "lock_catalog",
+    "pinned_recipe",
+    "post_render",
     "qualify_catalog",
     "render_recipe",
     "reproduce_catalog",
@@ -259,9 +264,9 @@ def lock_catalog(
     key (and engine) is in the render cache is not rendered again, and a render already seen is not
     rediscovered (:class:`~pipeline.images.DiscoveryCache`); references pinned by digest take their
     resolution from the previous locks (tags are always asked); only lockfiles whose bytes change are
-    rewritten. Every lock is assembled unresolved, then completed with this run's registry answers,
-    so a relock writes the bytes of a cold lock. With ``check`` nothing is written: the result says
-    which lockfiles would change.
+    rewritten. A lock-cache entry is keyed by this run's registry answers for the recipe's images
+    too, and a miss assembles the lock exactly as a cold lock does, so a relock writes the bytes of
+    a cold lock. With ``check`` nothing is written: the result says which lockfiles would change.
     """
     catalog, recipes = compose_recipes(ws.catalog, names, environment=ws.environment)
     volatile = load_volatile(ws.catalog)
@@ -270,73 +275,80 @@ def lock_catalog(
     cache = RenderCache(ws.cache / "render-jobs", engine=selected)
     lock_cache = LockCache(ws.cache / "locks", engine=selected)
     limits = _render_limits(catalog)
-    unresolved: dict[str, bytes] = {}
     with SourceFactory() as sources, WorkerPool(CANONICAL, workers=ws.workers, engine=ws.engine, **limits) as pool:
         charts = fetch_charts(recipes, store=ws.store, mirrors=catalog.config.mirrors, sources=sources,
                               walk_order=pool.variation.walk_order, problems=problems)
-        # A recipe whose inputs, charts (as fetched now), engine and code are those of a cached lock
-        # is neither rendered nor rediscovered: its lock bytes are reused (pipeline/relock.py).
+        # A recipe whose inputs, charts (as fetched now), engine and code are those of a cached lock,
+        # and whose images this run resolved as then, is neither rendered nor rediscovered: its lock
+        # bytes are reused (pipeline/relock.py).
         listings: dict[tuple[str, ...], list[str]] = {}
         inputs = {r.name: input_digests(r, listings=listings) for r in recipes if r.name in charts}
         keys = {r.name: lock_cache.key(r, inputs=inputs[r.name], volatile=[v.as_dict() for v in volatile],
                                        charts={n: chart_record(c).as_json() for n, c in charts[r.name].items()})
                 for r in recipes if r.name in charts}
+        locked = [r for r in recipes if r.name in keys]
+        refs: dict[str, list[ImageRef]] = {}
         for name, key in keys.items():
-            if (raw := lock_cache.get(key)) is not None:
-                unresolved[name] = raw
-        todo = [r for r in recipes if r.name in keys and r.name not in unresolved]
+            if (known_refs := lock_cache.refs(key)) is not None:
+                refs[name] = known_refs
         # Jobs whose content key is cached are not rendered; workers start only for the others.
         renderer = CachedRenderer(pool, cache, engine_of=lambda: _engine_of(pool))
         discovered = DiscoveryCache(ws.cache / "discovery")
-        builds = build(todo, pool=renderer, store=ws.store, mirrors=catalog.config.mirrors, volatile=volatile,
-                       sources=sources, progress=progress, charts=charts, discovered=discovered) if todo else {}
+        builds: dict[str, RecipeBuild] = {}
+
+        def build_these(these: Sequence[Recipe]) -> None:
+            if these:
+                builds.update(build(these, pool=renderer, store=ws.store, mirrors=catalog.config.mirrors,
+                                    volatile=volatile, sources=sources, progress=progress, charts=charts,
+                                    discovered=discovered))
+
+        build_these([r for r in locked if r.name not in refs])
+        for name, built in builds.items():
+            refs[name] = sorted({i.ref for found in built.images.values() for i in found}, key=str)
+            lock_cache.put_refs(keys[name], refs[name])
+        resolved: dict[ImageRef, ResolvedImage] = {}
+        reused = 0
+        if ws.resolve:
+            wanted = sorted({ref for some in refs.values() for ref in some}, key=str)
+            known = _previous_resolutions(ws.lockdir)
+            resolved = {ref: known[ref] for ref in wanted if ref in known}
+            reused = len(resolved)
+            ask = [ref for ref in wanted if ref not in resolved]
+            advance = progress.task("resolve images", len(ask))
+            with RegistryClient(config=ws.registries(catalog.config.registries), credentials=credentials) as client:
+                resolved.update(resolve_all(ask, client=client, progress=lambda _ref: advance()))
+            log.info("resolved %d distinct image references (%d digest-pinned ones taken from the previous locks)",
+                     len(resolved), reused)
+        finals = {name: lock_cache.answered(keys[name], {ref: resolved.get(ref) for ref in refs[name]})
+                  for name in keys}
+        hits = {name: raw for name, key in finals.items() if name not in builds
+                and (raw := lock_cache.get(key)) is not None}
+        build_these([r for r in locked if r.name not in hits and r.name not in builds])
         if len(renderer.engines) > 1:
             raise PipelineError(f"render cache entries and workers report different engines: {renderer.engines}",
                                 hint=f"remove the render cache ({ws.cache / 'render-jobs'}) and lock again")
         engine = (renderer.engines[0] if renderer.engines else _engine_of(pool)) if builds else None
         renders = pool.rendered
+    files: dict[Path, bytes] = {}
     skipped = tuple(r.name for r in recipes if r.name not in keys)
     kept = {lock_path(ws.lockdir, name) for name in skipped}
-    locked = [r for r in recipes if r.name in keys]
-    made: dict[str, Lockfile] = {}
-    for recipe in todo:
-        assert engine is not None
-        built = builds[recipe.name]
-        made[recipe.name] = _lockfile(recipe, built, engine=engine, volatile=volatile, resolved={},
-                                      inputs=inputs[recipe.name])
-        unresolved[recipe.name] = made[recipe.name].raw or made[recipe.name].dumps()
-        lock_cache.put(keys[recipe.name], unresolved[recipe.name])
-        for render in built.renders.values():
-            ws.cache_stream(render.stream)
-    resolved: dict[ImageRef, ResolvedImage] = {}
-    reused = 0
-    if ws.resolve:
-        for name, raw in unresolved.items():
-            if name not in made:
-                made[name] = Lockfile.from_bytes(raw, display=f"the lock cache's lock of {name!r}")
-        refs = sorted({i.image for lock in made.values() for _, i in lock.images()}, key=str)
-        known = _previous_resolutions(ws.lockdir)
-        resolved = {ref: known[ref] for ref in refs if ref in known}
-        reused = len(resolved)
-        ask = [ref for ref in refs if ref not in resolved]
-        advance = progress.task("resolve images", len(ask))
-        with RegistryClient(config=ws.registries(catalog.config.registries), credentials=credentials) as client:
-            resolved.update(resolve_all(ask, client=client, progress=lambda _ref: advance()))
-        log.info("resolved %d distinct image references (%d digest-pinned ones taken from the previous locks)",
-                 len(resolved), reused)
-    files: dict[Path, bytes] = {}
     for recipe in locked:
-        raw = unresolved[recipe.name]
-        if ws.resolve:  # completed with this run's answers: byte for byte what a cold lock writes
-            lock = complete_lockfile(made[recipe.name], resolved)
-            raw = lock.raw or lock.dumps()
+        raw = hits.get(recipe.name)
+        if raw is None:
+            assert engine is not None
+            lockfile = _lockfile(recipe, builds[recipe.name], engine=engine, volatile=volatile, resolved=resolved,
+                                 inputs=inputs[recipe.name])
+            raw = lockfile.raw or lockfile.dumps()
+            lock_cache.put(finals[recipe.name], raw)
+            for render in builds[recipe.name].renders.values():
+                ws.cache_stream(render.stream)
         files[lock_path(ws.lockdir, recipe.name)] = raw
     generated = () if names else [p for p in ws.lockdir.glob(f"*{LOCK_SUFFIX}") if p not in kept]
     synced = plan_sync(files, generated=generated) if check else sync_tree(files, generated=generated)
     return LockResult(written=synced.written, unchanged=synced.unchanged, removed=synced.removed,
                       recipes=tuple(locked), renders=renders, skipped=skipped, problems=tuple(problems or ()),
                       cache_hits=renderer.hits, reused_digests=reused, checked_only=check,
-                      reused_locks=len(locked) - len(todo), discovery_hits=discovered.hits)
+                      reused_locks=len(hits), discovery_hits=discovered.hits)
 
 
 def _previous_resolutions(lockdir: Path) -> dict[ImageRef, ResolvedImage]:
@@ -351,12 +363,9 @@ def _previous_resolutions(lockdir: Path) -> dict[ImageRef, ResolvedImage]:
         except PipelineError:
             continue
         for _, image in lock.images():
-            if image.image.pinned and image.resolved and image.digest is not None \
-                    and image.digest == image.image.digest and image.served_by is not None \
-                    and image.media_type is not None:
-                out[image.image] = ResolvedImage(ref=image.image, digest=image.digest, media_type=image.media_type,
-                                                 size=0, platforms=dict(image.platforms or ()),
-                                                 served_by=image.served_by)
+            resolved = image.as_resolved()
+            if resolved is not None and image.image.pinned and image.digest == image.image.digest:
+                out[image.image] = resolved
     return out
 
 
@@ -375,15 +384,40 @@ def resolve_locks(ws: Workspace, locks: Sequence[Lockfile], *,
     with RegistryClient(config=catalog.config.registries, credentials=credentials) as client:
         resolved = resolve_all(refs, client=client)
     log.info("resolved %d distinct image references on the host", len(resolved))
-    return [complete_lockfile(lock, resolved) for lock in locks]
+    rules = load_pin_rules(ws.catalog)
+    return [complete_lockfile(lock, resolved, pinning=_pinning(ws, lock), rules=rules) for lock in locks]
+
+
+def _pinning(ws: Workspace, lock: Lockfile) -> dict[str, tuple[ComponentRender, list[FoundImage]]]:
+    """Each component's render and the images discovered in it: what the pinned render needs, which a
+    lock step without the network could not compute. The renders come from the stream cache when the
+    container wrote into it (a mounted cache), else they are rendered here; either way each must be
+    the stream the lock records, or the lock is refused."""
+    _, (recipe,) = compose_recipes(ws.catalog, [lock.name], environment=ws.environment)
+    streams = {name: ws.cached_stream(c.render.stream) for name, c in lock.components.items()}
+    renders: dict[str, ComponentRender] = {name: assemble(segments_of(stream))
+                                           for name, stream in streams.items() if stream is not None}
+    if len(renders) < len(lock.components):
+        renders = dict(render_recipe(ws, lock.name).renders)
+    out: dict[str, tuple[ComponentRender, list[FoundImage]]] = {}
+    for component in recipe.components:
+        locked = lock.components.get(component.name)
+        render = renders.get(component.name)
+        if locked is None or render is None or sha256(render.stream) != locked.render.stream:
+            raise LockError(f"component {component.name!r} of {lock.name!r} renders on this host other bytes than "
+                            f"the lock the container made records ({locked.render.stream if locked else 'none'})",
+                            hint="run 'nox -s reproduce' to see the divergence, or lock on the local backend")
+        out[component.name] = (render, list(discover(render.stream, component=component, recipe=lock.name).images))
+    return out
 
 
 def _lockfile(recipe: Recipe, built: RecipeBuild, *, engine: Mapping[str, str], volatile: Sequence[Any],
               resolved: Mapping[ImageRef, ResolvedImage], inputs: Mapping[str, Digest] | None = None) -> Lockfile:
+    rules = load_pin_rules(recipe.catalog)
     components = [
         build_component(
             c, chart=chart_record(built.charts[c.name]) if c.name in built.charts else None,
-            render=built.renders[c.name], images=built.images[c.name], resolved=resolved,
+            render=built.renders[c.name], images=built.images[c.name], resolved=resolved, rules=rules,
         )
         for c in recipe.components
     ]
@@ -398,6 +432,86 @@ def render_recipe(ws: Workspace, name: str, *, variation: Variation = CANONICAL)
     with SourceFactory() as sources, WorkerPool(variation, workers=ws.workers, engine=ws.engine, **limits) as pool:
         return build(recipes, pool=pool, store=ws.store, mirrors=catalog.config.mirrors,
                      volatile=load_volatile(ws.catalog), sources=sources)[name]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PinnedRecipe:
+    """``render --pinned``: each component's pinned render, in deployment order, and the lock it used."""
+
+    recipe: Recipe
+    lock: Lockfile
+    components: tuple[tuple[str, PinnedRender], ...]
+
+
+def _digests(locked: LockedComponent) -> dict[ImageRef, Digest | None]:
+    return {image.image: image.digest for image in locked.images}
+
+
+def pinned_recipe(ws: Workspace, name: str) -> PinnedRecipe:
+    """Render one recipe and write its lock's digests into it (``render --pinned``).
+
+    The lock must be verified and fresh (:func:`fresh_locks`); the digest of each component's
+    pinned stream is checked against the lock's ``render.pinned``, so what is printed is what the
+    lock recorded. Errors: :class:`~pipeline.errors.PinError` (an image without a locked digest, a
+    kind without a digest-field entry, an unpinnable field without an exemption);
+    :class:`~pipeline.errors.DivergenceError` when the pinned bytes differ from the lock's record.
+    """
+    lock = fresh_locks(ws, [name])[0]
+    built = render_recipe(ws, name)
+    rules = load_pin_rules(ws.catalog)
+    out: list[tuple[str, PinnedRender]] = []
+    for component in built.recipe.components:
+        locked = lock.components[component.name]
+        pinned = pin_render(built.renders[component.name], built.images[component.name], digests=_digests(locked),
+                            component=component.name, rules=rules)
+        if locked.render.pinned is not None and sha256(pinned.render.stream) != locked.render.pinned:
+            raise DivergenceError(f"recipe '{name}': component '{component.name}': the pinned render is "
+                                  f"{sha256(pinned.render.stream)}, the lock records {locked.render.pinned}",
+                                  hint="run 'nox -s reproduce' to see what changed, then 'nox -s lock'")
+        out.append((component.name, pinned))
+    return PinnedRecipe(recipe=built.recipe, lock=lock, components=tuple(out))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Bare:
+    """A component as post-render knows it: a name (origins do not matter for pinning)."""
+
+    name: str
+    values: Mapping[str, Any] = field(default_factory=dict)
+    manifest_files: tuple[str, ...] = ()
+    pre_manifest_files: tuple[str, ...] = ()
+
+
+def post_render(manifests: bytes, *, lockfile: Path, component: str, catalog: Path) -> PinnedRender:
+    """Helm post-renderer: ``manifests`` (Helm's output) pinned with ``lockfile``'s digests for ``component``.
+
+    The input is read as it is (:func:`pipeline.pin.read_stream`): the render is Helm's bytes, so
+    Helm's output of a chart gives the bytes of ``render --pinned`` for that component, and nothing
+    but the image scalars changes. The lock is integrity-checked; ``catalog`` gives the
+    digest-field table and the exemptions. Every image found must be one the lock knows for the
+    component: another is a :class:`~pipeline.errors.PinError` (exit 2), and nothing is written.
+    """
+    lock = load(lockfile, display=display_path(lockfile))
+    locked = lock.components.get(component)
+    if locked is None:
+        raise UsageError(f"lockfile {display_path(lockfile)} has no component {component!r}",
+                         hint=f"its components: {', '.join(sorted(lock.components))}")
+    prefix, render = read_stream(manifests)
+    found = discover(render.stream, component=_Bare(name=component), recipe=lock.name).images
+    known = {image.image for image in locked.images}
+    unknown = [f for f in found if f.ref not in known]
+    if unknown:
+        first = unknown[0]
+        raise PinError(f"image '{first.ref}' at {first.found_at} is not in the lock of component '{component}' "
+                       f"({display_path(lockfile)})"
+                       + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""),
+                       hint="deploy the chart with the values the recipe locked, or re-lock the recipe "
+                            "('nox -s lock') after changing it")
+    pinned = pin_render(render, found, digests=_digests(locked), component=component, rules=load_pin_rules(catalog))
+    if not prefix:
+        return pinned
+    return dataclasses.replace(pinned, render=ComponentRender(stream=prefix + pinned.render.stream,
+                                                              files=pinned.render.files))
 
 
 @dataclass(slots=True, kw_only=True)
@@ -556,6 +670,7 @@ def _check_recipe(
                                              summary="the chart archive differs between the two fetches"))
     if lock is None or outcome.checks["staleness"] == "FAIL":
         return
+    rules = load_pin_rules(recipe.catalog)
     outcome.checks["render = lock"] = "ok"
     outcome.checks["images = lock"] = "ok"
     locked_components = lock.components
@@ -588,8 +703,8 @@ def _check_recipe(
         claim = (dataclasses.replace(chart_record(a.charts[name]),
                                      served_by=locked.chart.served_by if locked.chart is not None else None)
                  if name in a.charts else None)
-        expected = build_component(component, chart=claim,
-                                   render=a.renders[name], images=a.images[name], resolved=_registry_claims(locked))
+        expected = build_component(component, chart=claim, render=a.renders[name], images=a.images[name],
+                                   resolved=_registry_claims(locked), rules=rules)
         for where, want, got in _claims_differ(expected.as_json(), locked.as_json()):
             check = "images = lock" if where.startswith("images") else "render = lock"
             if (where.startswith("render") and stream_differs) or (check == "images = lock" and image_set_differs):
@@ -600,12 +715,7 @@ def _check_recipe(
 
 def _registry_claims(locked: LockedComponent) -> dict[ImageRef, ResolvedImage]:
     """What the lock says registries answered: only drift and signed locks can confirm these."""
-    return {
-        image.image: ResolvedImage(ref=image.image, digest=image.digest, media_type=image.media_type, size=0,
-                                   platforms=dict(image.platforms or ()), served_by=image.served_by)
-        for image in locked.images
-        if image.digest is not None and image.media_type is not None and image.served_by is not None
-    }
+    return {image.image: resolved for image in locked.images if (resolved := image.as_resolved()) is not None}
 
 
 def _claims_differ(want: Any, got: Any, where: str = "") -> list[tuple[str, Any, Any]]:

@@ -97,27 +97,43 @@ def chart_archive(name: str = "app", version: str = "1.0.0", **kwargs: object) -
     return gzip.compress(raw.getvalue(), mtime=0)
 
 
+def registry_yaml(*, repository: str = "./charts", version: str = "1.0.0", components: str = "") -> str:
+    """The factory catalog's ``registry.yaml``: ``app`` (chart ``app`` at ``version``, as written in YAML,
+    from ``repository``), ``extras`` (manifest-only), then ``components``: more entries of the list."""
+    return textwrap.dedent(f"""\
+        apiVersion: aicr.run/v1alpha2
+        kind: ComponentRegistry
+        components:
+          - name: app
+            displayName: App
+            helm:
+              defaultRepository: {repository}
+              defaultChart: app
+              defaultVersion: {version}
+              defaultNamespace: app-system
+          - name: extras
+            displayName: Extras
+            helm:
+              defaultRepository: ""
+              defaultNamespace: extras
+        """) + components
+
+
+def images_on(catalog: Path, host: str) -> Path:
+    """The factory catalog with its images (``ghcr.io/example/app``, ``docker.io/library/busybox``) moved to
+    the registry ``host`` (``example/app``, ``library/busybox`` there)."""
+    for path in catalog.rglob("*.yaml"):
+        path.write_text(path.read_text().replace("ghcr.io/example/app", f"{host}/example/app")
+                        .replace("docker.io/library/busybox", f"{host}/library/busybox"))
+    return catalog
+
+
 def catalog(root: Path, *, chart_templates: Mapping[str, str] | None = None,
-            extra: Mapping[str, str] | None = None) -> Path:
-    """A minimal AICR catalog: one local chart component, one manifest-only component, two overlays."""
+            extra: Mapping[str, str] | None = None, repository: str = "./charts", version: str = "1.0.0") -> Path:
+    """A minimal AICR catalog: one chart component (the local chart ``charts/app``, unless ``repository``
+    names another), one manifest-only component, two overlays."""
     files: dict[str, str] = {
-        "registry.yaml": textwrap.dedent("""\
-            apiVersion: aicr.run/v1alpha2
-            kind: ComponentRegistry
-            components:
-              - name: app
-                displayName: App
-                helm:
-                  defaultRepository: ./charts
-                  defaultChart: app
-                  defaultVersion: 1.0.0
-                  defaultNamespace: app-system
-              - name: extras
-                displayName: Extras
-                helm:
-                  defaultRepository: ""
-                  defaultNamespace: extras
-            """),
+        "registry.yaml": registry_yaml(repository=repository, version=version),
         "overlays/base.yaml": textwrap.dedent("""\
             kind: RecipeMetadata
             apiVersion: aicr.run/v1alpha2

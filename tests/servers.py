@@ -16,6 +16,8 @@
 - :func:`build_oci_image` / :func:`push_oci_image`: tiny deterministic images (an index with
   platforms, manifests, configs, layers, optionally an attestation; OCI or Docker media types);
   ``tests/registry/skopeo.py`` is the independent cross-check;
+- :func:`start_server` serves one handler class (hostile registries subclass :class:`QuietHandler`);
+  :func:`silent_server` accepts connections and never answers;
 - :func:`start_fault_proxy`: a keep-alive proxy in front of a registry that injects delays,
   resets, error statuses and corrupted bodies (:class:`ProxyFault`) and counts connections;
   :func:`start_object_store` is another loopback host (127.0.0.2) to redirect blob downloads to;
@@ -40,13 +42,13 @@ import subprocess
 import tarfile
 import threading
 import time
-from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -61,12 +63,12 @@ _LISTENING = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
 
 
 class QuietHandler(SimpleHTTPRequestHandler):
-    """The base of every test server's handler: answer, forward to an upstream registry, log nothing.
+    """The base of every test server's handler: answer, forward to an upstream registry, log nothing."""
 
-    ``method`` is the request's method while a handler serves it (``answer`` sends no body for HEAD).
-    """
-
-    method = "GET"
+    @property
+    def method(self) -> str:
+        """The request's method (``answer`` sends no body for HEAD)."""
+        return self.command
 
     def answer(self, status: int, body: bytes, headers: Mapping[str, str] | None = None, *,
                length: int | None = None) -> None:
@@ -108,6 +110,80 @@ def stop_serving(server: ThreadingHTTPServer, thread: threading.Thread) -> None:
         server.shutdown()
         thread.join(timeout=10)
     server.server_close()
+
+
+class LoopbackServer(ThreadingHTTPServer):
+    """The base of every test server: one daemon thread per request (a hung client never blocks the end)."""
+
+    daemon_threads = True
+
+
+class Stoppable:
+    """A running test server: ``stop()`` it, or use it in ``with``."""
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+
+@dataclass(kw_only=True)
+class Served(Stoppable):
+    """A :class:`LoopbackServer` serving from the thread :func:`serve_in_thread` started."""
+
+    server: LoopbackServer
+    thread: threading.Thread
+
+    def stop(self) -> None:
+        stop_serving(self.server, self.thread)
+
+
+@dataclass(kw_only=True)
+class Handled(Served):
+    """A server of one request handler class: ``host`` is ``127.0.0.1:PORT``."""
+
+    host: str
+
+
+def start_server(handler: type[BaseHTTPRequestHandler], *, name: str = "test-server") -> Handled:
+    """Serve ``handler`` on 127.0.0.1 (random port) from a background thread."""
+    server = LoopbackServer(("127.0.0.1", 0), handler)
+    thread = serve_in_thread(server, name)
+    return Handled(server=server, thread=thread, host=f"127.0.0.1:{server.server_address[1]}")
+
+
+@contextlib.contextmanager
+def silent_server(*, backlog: int = 64) -> Iterator[str]:
+    """A loopback socket that accepts connections and never answers: ``127.0.0.1:PORT``."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(backlog)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                accepted.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join()
+        for conn in accepted:
+            conn.close()
+        server.close()
 
 
 def _sha256(data: bytes) -> str:
@@ -166,7 +242,7 @@ def chart_metadata(archive: bytes) -> dict[str, Any]:
 
 
 @dataclass(kw_only=True)
-class Registry:
+class Registry(Stoppable):
     """A running registry: ``host`` is ``127.0.0.1:PORT``; ``root`` holds config, data and log."""
 
     host: str
@@ -204,13 +280,6 @@ class Registry:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-
-    def __enter__(self) -> Registry:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
 
 
 def start_registry(tmp_path: Path, *, binary: str = REGISTRY_BINARY, timeout: float = 15.0,
@@ -352,8 +421,7 @@ class Fault:
     body: bytes = b""
 
 
-class _RepoServer(ThreadingHTTPServer):
-    daemon_threads = True
+class _RepoServer(LoopbackServer):
     requests: list[str]
     faults: list[Fault]
     lock: threading.Lock
@@ -375,14 +443,13 @@ class _RepoHandler(QuietHandler):
 
 
 @dataclass(kw_only=True)
-class HttpRepo:
+class HttpRepo(Served):
     """A directory served over HTTP on 127.0.0.1. ``requests`` lists the paths asked for, in order;
     append to ``faults`` to answer the next requests with errors instead of files."""
 
     directory: Path
     url: str
     server: _RepoServer
-    thread: threading.Thread
 
     @property
     def requests(self) -> list[str]:
@@ -391,16 +458,6 @@ class HttpRepo:
     @property
     def faults(self) -> list[Fault]:
         return self.server.faults
-
-    def stop(self) -> None:
-        stop_serving(self.server, self.thread)
-
-    def __enter__(self) -> HttpRepo:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
 
 
 def start_http_repo(directory: Path) -> HttpRepo:
@@ -447,8 +504,7 @@ def write_index(directory: Path, charts: Iterable[Path], base_url: str | None = 
 # fake token gate (anonymous bearer flow) in front of a real registry
 
 
-class _GateServer(ThreadingHTTPServer):
-    daemon_threads = True
+class _GateServer(LoopbackServer):
     upstream: str
     token: str
     token_requests: list[str]
@@ -459,7 +515,6 @@ class _GateHandler(QuietHandler):
     server: _GateServer
 
     def do_HEAD(self) -> None:
-        self.method = "HEAD"
         self.do_GET()
 
     def do_GET(self) -> None:
@@ -486,12 +541,11 @@ class _GateHandler(QuietHandler):
 
 
 @dataclass(kw_only=True)
-class FakeTokenGate:
+class FakeTokenGate(Served):
     """A loopback gate that demands an anonymous bearer token, then forwards to ``upstream``."""
 
     host: str
     server: _GateServer
-    thread: threading.Thread
 
     @property
     def token_requests(self) -> list[str]:
@@ -501,7 +555,7 @@ class FakeTokenGate:
         return f"oci://{self.host}/{namespace}"
 
     def stop(self) -> None:
-        stop_serving(self.server, self.thread)
+        super().stop()
         self.server.client.close()
 
 
@@ -579,8 +633,7 @@ class TokenHit:
     status: int
 
 
-class _TokenServer(ThreadingHTTPServer):
-    daemon_threads = True
+class _TokenServer(LoopbackServer):
     lock: threading.Lock
     hits: list[TokenHit]
     config: TokenServerConfig
@@ -654,13 +707,12 @@ class _TokenHandler(QuietHandler):
 
 
 @dataclass(kw_only=True)
-class TokenServer:
+class TokenServer(Served):
     """A running token server: ``realm`` is its token URL; ``bundle`` the certificate the registry trusts."""
 
     url: str
     bundle: Path
     server: _TokenServer
-    thread: threading.Thread
 
     @property
     def realm(self) -> str:
@@ -678,9 +730,6 @@ class TokenServer:
         """The registry's ``auth:`` configuration that trusts this server."""
         return {"token": {"realm": self.realm, "service": self.config.service, "issuer": self.config.issuer,
                           "rootcertbundle": str(self.bundle)}}
-
-    def stop(self) -> None:
-        stop_serving(self.server, self.thread)
 
 
 def libtrust_kid(public_key: Any) -> str:
@@ -886,8 +935,7 @@ class ProxyFault:
             self.path is None or re.search(self.path, path) is not None)
 
 
-class _ProxyServer(ThreadingHTTPServer):
-    daemon_threads = True
+class _ProxyServer(LoopbackServer):
     request_queue_size = 128  # socketserver's default backlog of 5 drops SYNs of concurrent clients (1 s stalls)
     errors: list[str]
 
@@ -928,11 +976,9 @@ class _ProxyHandler(QuietHandler):
             super().finish()
 
     def do_GET(self) -> None:
-        self.method = "GET"
         self._proxy("GET")
 
     def do_HEAD(self) -> None:
-        self.method = "HEAD"
         self._proxy("HEAD")
 
     def _proxy(self, method: str) -> None:
@@ -999,7 +1045,7 @@ class _ProxyHandler(QuietHandler):
 
 
 @dataclass(kw_only=True)
-class FaultProxy:
+class FaultProxy(Served):
     """A loopback proxy in front of ``upstream`` that injects :class:`ProxyFault` s.
 
     ``faults`` is the queue (append to it); ``injected`` lists the faults served, in order;
@@ -1010,7 +1056,6 @@ class FaultProxy:
 
     host: str
     server: _ProxyServer
-    thread: threading.Thread
 
     @property
     def url(self) -> str:
@@ -1037,7 +1082,7 @@ class FaultProxy:
         return self.server.peak
 
     def stop(self) -> None:
-        stop_serving(self.server, self.thread)
+        super().stop()
         self.server.client.close()
 
 
@@ -1061,8 +1106,7 @@ def start_fault_proxy(upstream: str, *, bind: str = "127.0.0.1", redirect_blobs:
     return FaultProxy(host=f"{bind}:{server.server_address[1]}", server=server, thread=thread)
 
 
-class _StoreServer(ThreadingHTTPServer):
-    daemon_threads = True
+class _StoreServer(LoopbackServer):
     objects: dict[str, bytes]
     seen: list[tuple[str, dict[str, str]]]
 
@@ -1077,12 +1121,11 @@ class _StoreHandler(QuietHandler):
 
 
 @dataclass(kw_only=True)
-class ObjectStore:
+class ObjectStore(Served):
     """Another host (127.0.0.2) serving ``objects`` by name; ``seen`` keeps each request's headers."""
 
     url: str
     server: _StoreServer
-    thread: threading.Thread
 
     @property
     def objects(self) -> dict[str, bytes]:
@@ -1091,9 +1134,6 @@ class ObjectStore:
     @property
     def seen(self) -> list[tuple[str, dict[str, str]]]:
         return self.server.seen
-
-    def stop(self) -> None:
-        stop_serving(self.server, self.thread)
 
 
 def start_object_store(*, bind: str = "127.0.0.2") -> ObjectStore:
@@ -1104,7 +1144,7 @@ def start_object_store(*, bind: str = "127.0.0.2") -> ObjectStore:
 
 
 @dataclass(kw_only=True)
-class TokenRegistry:
+class TokenRegistry(Stoppable):
     """A registry with ``auth: token`` and the token server it trusts."""
 
     registry: Registry

@@ -36,27 +36,10 @@ def _publish(directory: Path) -> None:
 
 
 def _catalog(root: Path, upstream: str, *, pipeline_yaml: str | None = None) -> Path:
-    registry = textwrap.dedent(f"""\
-        apiVersion: aicr.run/v1alpha2
-        kind: ComponentRegistry
-        components:
-          - name: app
-            displayName: App
-            helm:
-              defaultRepository: {upstream}
-              defaultChart: app
-              defaultVersion: 1.0.0
-              defaultNamespace: app-system
-          - name: extras
-            displayName: Extras
-            helm:
-              defaultRepository: ""
-              defaultNamespace: extras
-        """)
-    extra = {"registry.yaml": registry}
+    extra: dict[str, str] = {}
     if pipeline_yaml is not None:
         extra["pipeline.yaml"] = pipeline_yaml
-    return factories.catalog(root / "catalog", extra=extra)
+    return factories.catalog(root / "catalog", extra=extra, repository=upstream)
 
 
 def _mirror_config(path: Path, upstream: str, mirror: str) -> Path:

@@ -1,5 +1,6 @@
-"""Every missing chart at once: ``lock`` tries every chart before it stops and names them all in one
-table (chart, version, repository, component, the overlay file:line that pins it, recipes);
+"""Every missing chart at once: ``lock``, ``reproduce`` and ``qualify`` try every chart before they
+stop and name them all in one table (chart, version, repository, component, the overlay file:line
+that pins it, recipes);
 ``lock --keep-going`` locks the recipes whose charts are all there; ``charts`` lists what a catalog
 needs before any fetch.
 
@@ -41,26 +42,10 @@ def _overlay(name: str, service: str, refs: str) -> str:
 
 def _catalog(root: Path) -> tuple[Path, list[str]]:
     dead = [_dead_url() for _ in range(3)]
-    registry = textwrap.dedent("""\
-        apiVersion: aicr.run/v1alpha2
-        kind: ComponentRegistry
-        components:
-          - name: app
-            displayName: App
-            helm:
-              defaultRepository: ./charts
-              defaultChart: app
-              defaultVersion: 1.0.0
-              defaultNamespace: app-system
-          - name: extras
-            displayName: Extras
-            helm:
-              defaultRepository: ""
-              defaultNamespace: extras
-        """) + "".join(
+    registry = factories.registry_yaml(components="".join(
         f"  - name: {name}\n    displayName: {name}\n    helm:\n      defaultRepository: {url}\n"
         f"      defaultChart: {name}\n      defaultNamespace: {name}\n"
-        for name, url in zip(("one", "two", "three"), dead, strict=True))
+        for name, url in zip(("one", "two", "three"), dead, strict=True)))
     extra = {
         "registry.yaml": registry,
         # eks needs 'one'; gke needs 'two' and 'three'; aks needs nothing remote.
@@ -90,22 +75,49 @@ def _args(root: Path, *extra: str) -> list[str]:
             str(root / "cache"), "--workers", "1", "--no-resolve", *extra]
 
 
+def _table_rows(err: str) -> dict[str, list[str]]:
+    """The rows of the one missing-chart table, by chart; the header is checked too."""
+    lines = err.splitlines()
+    header = next(line for line in lines if line.startswith("CHART "))
+    assert header.split() == ["CHART", "VERSION", "REPOSITORY", "COMPONENT", "PINNED", "AT", "RECIPES", "PROBLEM"]
+    assert sum(1 for line in lines if line.startswith("CHART ")) == 1  # one table, not one per chart
+    return {line.split()[0]: line.split() for line in lines
+            if line.split() and line.split()[0] in {"one", "two", "three"}}
+
+
 def test_one_run_names_every_unreachable_chart_with_its_pin_and_recipes(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _, dead = _catalog(tmp_path)
     assert main(_args(tmp_path)) == 2
     err = capsys.readouterr().err
     assert "error: 3 chart(s) could not be fetched, needed by 2 recipe(s):" in err
-    lines = err.splitlines()
-    header = next(line for line in lines if line.startswith("CHART "))
-    assert header.split() == ["CHART", "VERSION", "REPOSITORY", "COMPONENT", "PINNED", "AT", "RECIPES", "PROBLEM"]
-    rows = {line.split()[0]: line.split() for line in lines if line.split() and line.split()[0] in
-            {"one", "two", "three"}}
+    rows = _table_rows(err)
     assert rows["one"][:6] == ["one", "1.0.0", dead[0], "one", "overlays/eks.yaml:12", "eks"]
     assert rows["two"][:6] == ["two", "2.0.0", dead[1], "two", "overlays/gke.yaml:12", "gke"]
     assert rows["three"][:6] == ["three", "3.0.0", dead[2], "three", "overlays/gke.yaml:15", "gke"]
     assert "hint: serve them from a mirror" in err
     assert not (tmp_path / "locks").exists()  # nothing written
+
+
+@pytest.mark.parametrize("command", ["reproduce", "qualify"])
+def test_reproduce_and_qualify_name_every_unreachable_chart_in_one_table(
+        command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _, dead = _catalog(tmp_path)
+    # locks of the recipe that needs no remote chart exist; the others' charts cannot be fetched
+    assert main([*_args(tmp_path, "--keep-going")]) == 1
+    capsys.readouterr()
+    argv = [command, "--catalog", str(tmp_path / "catalog"), "--lockdir", str(tmp_path / "locks"),
+            "--cache", str(tmp_path / "cache2"), "--workers", "1"]
+    before = sorted((p.name, p.read_bytes()) for p in (tmp_path / "locks").iterdir())
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "error: 3 chart(s) could not be fetched, needed by 2 recipe(s):" in err
+    rows = _table_rows(err)
+    assert rows["one"][:6] == ["one", "1.0.0", dead[0], "one", "overlays/eks.yaml:12", "eks"]
+    assert rows["two"][:6] == ["two", "2.0.0", dead[1], "two", "overlays/gke.yaml:12", "gke"]
+    assert rows["three"][:6] == ["three", "3.0.0", dead[2], "three", "overlays/gke.yaml:15", "gke"]
+    assert "Traceback" not in err
+    assert sorted((p.name, p.read_bytes()) for p in (tmp_path / "locks").iterdir()) == before
 
 
 def test_keep_going_locks_the_rest_and_says_what_it_skipped(tmp_path: Path,

@@ -8,7 +8,6 @@ naming the file and line of the pin and the nearest versions offered.
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -27,24 +26,7 @@ def _catalog(root: Path, repo: HttpRepo, *, published: list[str], pin: str) -> P
         path.write_bytes(factories.chart_archive("app", version))
         archives.append(path)
     write_index(repo.directory, archives)
-    registry = textwrap.dedent(f"""\
-        apiVersion: aicr.run/v1alpha2
-        kind: ComponentRegistry
-        components:
-          - name: app
-            displayName: App
-            helm:
-              defaultRepository: {repo.url}
-              defaultChart: app
-              defaultVersion: "{pin}"
-              defaultNamespace: app-system
-          - name: extras
-            displayName: Extras
-            helm:
-              defaultRepository: ""
-              defaultNamespace: extras
-        """)
-    return factories.catalog(root / "catalog", extra={"registry.yaml": registry})
+    return factories.catalog(root / "catalog", repository=repo.url, version=f'"{pin}"')
 
 
 def _lock(root: Path) -> int:

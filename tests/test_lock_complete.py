@@ -4,6 +4,7 @@ are byte-identical to locks resolved while locking; a lock that is already resol
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -51,9 +52,32 @@ def test_resolving_on_the_host_gives_the_bytes_of_resolving_while_locking(tmp_pa
     online = dataclasses.replace(offline, lockdir=tmp_path / "online", resolve=True)
     lock_catalog(online)
     expected = (online.lockdir / "eks.lock.json").read_bytes()
-    assert complete_lockfile(unresolved, _answers(refs)).dumps() == expected
+    assert b'"pinned": "sha256:' in expected  # the pinned render is recorded, which needs the digests
+    # without the renders, the completed lock lacks the pinned render of the app (whose images needed
+    # the registry's digests): the host must pin
+    assert complete_lockfile(unresolved, _answers(refs)).components["app"].render.pinned is None
+    assert [lock.dumps() for lock in resolve_locks(online, [unresolved])] == [expected]  # streams from the cache
+    shutil.rmtree(online.cache / "renders")  # a backend that does not share its stream cache: rendered here
     assert [lock.dumps() for lock in resolve_locks(online, [unresolved])] == [expected]
     assert resolve_locks(offline, [unresolved]) == [unresolved]  # --no-resolve: left as the container made it
+
+
+def test_a_render_on_the_host_that_is_not_the_locked_stream_is_refused(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    factories.catalog(tmp_path / "catalog")
+    ws = Workspace(catalog=tmp_path / "catalog", lockdir=tmp_path / "locks", cache=tmp_path / "cache",
+                   workers=1, resolve=False)
+    lock_catalog(ws)
+    unresolved = load(ws.lockdir / "eks.lock.json")
+    shutil.rmtree(ws.cache / "renders")
+    template = tmp_path / "catalog/charts/app/templates/deployment.yaml"
+    template.write_text(template.read_text() + "# changed on the host\n")  # the host now renders other bytes
+    monkeypatch.setattr(pipeline.stages, "resolve_all", lambda refs, **_: _answers(refs))
+    with pytest.raises(LockError) as caught:
+        resolve_locks(dataclasses.replace(ws, resolve=True), [unresolved])
+    assert "of 'eks' renders on this host other bytes than the lock the container made records" \
+        in caught.value.message
+    assert caught.value.hint == "run 'nox -s reproduce' to see the divergence, or lock on the local backend"
 
 
 def test_a_lock_that_is_already_resolved_is_refused() -> None:

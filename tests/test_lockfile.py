@@ -13,9 +13,10 @@ import pytest
 
 from pipeline.errors import IntegrityError, LockError, PipelineError
 from pipeline.lockfile import Lockfile, load
+from pipeline.registry import ResolvedImage
 from pipeline.vocabulary.digest import canonical_json, sha256
 from tests.bom.locks import demo_lock
-from tests.locks import fake_digest, sealed_bytes, tampered
+from tests.locks import fake_digest, images_lock, sealed_bytes, tampered
 from tests.recipes.catalogs import line_of
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,6 +49,20 @@ def test_a_factory_lock_is_what_reading_its_bytes_gives() -> None:
     assert Lockfile.from_bytes(lock.dumps(), display=SHOWN) == lock
     assert json.loads(lock.dumps())["digest"] == lock.digest == sha256(canonical_json(
         {k: v for k, v in lock.body().items() if k != "digest"}))
+
+
+def test_a_resolved_image_reads_back_as_the_resolver_s_record() -> None:
+    resolved_lock = images_lock("r", {"app": ["ghcr.io/example/app:1.0"]})
+    unresolved_lock = images_lock("r", {"app": ["ghcr.io/example/app:1.0"]}, digests=False)
+    images = [image for lock in (demo_lock(), resolved_lock, unresolved_lock) for _, image in lock.images()]
+    assert {i.media_type is None for i in images} == {True, False}  # both kinds are checked
+    for image in images:
+        resolved = image.as_resolved()
+        if image.digest is None or image.media_type is None or image.served_by is None:
+            assert resolved is None
+            continue
+        assert resolved == ResolvedImage(ref=image.image, digest=image.digest, media_type=image.media_type, size=0,
+                                         platforms=dict(image.platforms or ()), served_by=image.served_by)
 
 
 def test_a_missing_file_is_a_lock_error(tmp_path: Path) -> None:

@@ -24,6 +24,8 @@ from pipeline.stages import LockResult, Workspace, compose_recipes, lock_catalog
 from pipeline.vocabulary.digest import Digest
 from pipeline.vocabulary.store import read_entry, write_entry
 from pipeline.volatile import load_volatile
+from tests import factories
+from tests.servers import Registry, build_oci_image, push_oci_image
 
 pytestmark = pytest.mark.slow
 
@@ -115,7 +117,7 @@ def test_a_corrupt_lock_cache_entry_is_a_miss(catalog: Path, tmp_path: Path) -> 
     _lock(catalog, lockdir, cache)
     before = _files(lockdir)
     stored = sorted(p for p in (cache / "locks").iterdir() if p.is_file())
-    assert len(stored) == 3
+    assert len(stored) == 6  # per recipe: its image references and its lock
     for path in stored:
         path.write_bytes(b'{"tampered": true}\n')
     relock = _lock(catalog, lockdir, cache)
@@ -216,3 +218,32 @@ def test_the_discovery_cache_gives_back_what_discovery_found(catalog: Path, tmp_
     for key, found in seen.items():
         assert cache[key] == found
     assert cache.hits == len(seen)
+
+
+@pytest.mark.registry
+def test_a_moved_tag_misses_the_lock_cache_and_relocks_like_a_cold_lock(tmp_path: Path, registry: Registry) -> None:
+    """Registry answers are part of the lock key: a tag that moved is asked, seen, and locked anew."""
+    push_oci_image(registry, "example/app", "1.1", build_oci_image("app-1.1"))
+    push_oci_image(registry, "library/busybox", "1.36", build_oci_image("busybox-1.36", platforms=("linux/amd64",)))
+    catalog = factories.catalog(tmp_path / "catalog")
+    for path in catalog.rglob("*.yaml"):
+        path.write_text(path.read_text().replace("ghcr.io/example/app", f"{registry.host}/example/app")
+                        .replace("docker.io/library/busybox", f"{registry.host}/library/busybox"))
+
+    def lock(lockdir: Path, cache: Path, *, resolve: bool = True) -> LockResult:
+        return lock_catalog(Workspace(catalog=catalog, lockdir=lockdir, cache=cache, workers=1, resolve=resolve))
+
+    lockdir, cache = tmp_path / "locks", tmp_path / "cache"
+    lock(lockdir, cache, resolve=False)  # the recipe key's entries exist; the resolved lock does not
+    first = lock(lockdir, cache)
+    assert first.reused_locks == 0 and first.renders == 0
+    again = lock(lockdir, cache)
+    assert again.reused_locks == 1 and not again.written
+
+    moved = push_oci_image(registry, "example/app", "1.1", build_oci_image("app-1.1-rebuilt"))
+    relock = lock(lockdir, cache)
+    assert relock.reused_locks == 0 and relock.renders == 0  # rendered nothing: the render cache served it
+    assert [p.name for p in relock.written] == ["eks.lock.json"]
+    assert moved.encode() in (lockdir / "eks.lock.json").read_bytes()
+    lock(tmp_path / "cold-locks", tmp_path / "cold-cache")
+    assert _files(lockdir) == _files(tmp_path / "cold-locks")

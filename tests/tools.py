@@ -16,7 +16,7 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-import pytest
+from tests.needs import missing
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS_JSON = ROOT / "tools" / "go" / "tools.json"
@@ -54,9 +54,7 @@ def tool(name: str) -> Path:
     """The checked binary of the pinned tool ``name``; skips (fails under ``CI=true``) when unusable."""
     binary, reason = _checked(name)
     if binary is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason}; CI must build the tools first")
-        pytest.skip(reason)
+        missing(reason, ci="CI must build the tools first")
     return binary
 
 

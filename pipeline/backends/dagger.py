@@ -50,7 +50,7 @@ import anyio
 import dagger
 
 from ..errors import BackendError
-from .interface import Backend, BackendName, Mount, Outputs, Plan, Step, tail
+from .interface import Backend, BackendName, Mount, Outputs, Plan, StagePlan, Step, container_plan, tail
 from .plan import assemble, verify_inputs
 
 __all__ = ["ENGINE_HINT", "DaggerBackend", "EngineRoute", "build_base", "build_container", "build_export",
@@ -227,7 +227,8 @@ class DaggerBackend(Backend):
     def check_available(self) -> None:
         find_engine(os.environ)
 
-    def run(self, plan: Plan) -> Outputs:
+    def run(self, stage_plan: StagePlan) -> Outputs:
+        plan = container_plan(stage_plan, self.name)
         route = find_engine(os.environ)
         verify_inputs(plan)
         try:

@@ -3,11 +3,15 @@
 
 Contract:
 
-- input: a :class:`Plan`, built and validated once on the host (:func:`~pipeline.backends.plan.build_plan`):
-  the stage and its recipes, the base image pinned by digest, the project's pinned wheels, every
-  input directory with the digest of its files, the allow-listed environment, one :class:`Step`
-  per recipe (its command and its own inputs: the unit a container backend runs, in parallel, and
-  caches by content), and the outputs expected back (with their digests when known);
+- input: a :class:`StagePlan`, built and validated once on the host: the stage, its recipes, the
+  host workspace, the stage's options (``keep_going``, ``check``: the local backend's) and the
+  outputs expected back (with their digests when known). A container backend needs a :class:`Plan`,
+  the stage plan with its container part (:func:`~pipeline.backends.plan.build_plan`): the base
+  image pinned by digest, the project's pinned wheels, every input directory with the digest of its
+  files, the allow-listed environment, one :class:`Step` per recipe (its command and its own
+  inputs: the unit a container backend runs, in parallel, and caches by content); handed a plan
+  without it, it raises :class:`~pipeline.errors.BackendError` (:func:`container_plan`). The local
+  backend runs the stage plan of :func:`~pipeline.backends.plan.local_plan`, or any plan's host view;
 - ``Backend.run`` executes the plan and returns :class:`Outputs`: the exit code of the stage, the
   files of the plan's output directory (name → bytes) and the tails of stdout and stderr. A
   container backend runs every step and hands the step results to
@@ -53,8 +57,10 @@ __all__ = [
     "Pin",
     "Plan",
     "Stage",
+    "StagePlan",
     "Step",
     "Wheels",
+    "container_plan",
     "tail",
 ]
 
@@ -180,8 +186,8 @@ class Wheels:
 class ExpectedOutputs:
     """What the stage must hand back.
 
-    ``directory`` is the container directory exported after the run (``None``: the stage produces
-    no files, only its report and exit code). ``files`` names every file expected there, with its
+    ``directory`` is the container directory exported after the run (``None``: the stage runs on the
+    host, or produces no files, only its report and exit code). ``files`` names every file expected there, with its
     digest when known (``None``: unknown, the file is still checked by the stage's own rules, e.g.
     a lockfile's integrity digest). ``host`` is where :func:`write_outputs` puts them, and
     ``prune`` the glob of host files to remove when the stage did not produce them (a full lock
@@ -202,17 +208,31 @@ class ExpectedOutputs:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Plan:
-    """Everything a backend needs to run one stage, and nothing it may pick up on its own.
+class StagePlan:
+    """The host's view of one stage run: what the local backend runs, and what every backend checks
+    its outputs against.
 
-    ``workspace`` is the host's view (what the local backend runs on); the other fields are the
-    container's view. ``environment`` is the complete, sorted allow-list of variables the plan
-    sets; ``steps`` run the stage one recipe each (``python -m pipeline lock|reproduce … --recipe R``).
+    ``recipes`` are the recipes asked for (empty: all); ``keep_going`` and ``check`` are ``lock``'s
+    options (``--keep-going``, ``--check``), honoured by the local backend.
     """
 
     stage: Stage
     recipes: tuple[str, ...]
     workspace: Workspace
+    outputs: ExpectedOutputs
+    keep_going: bool = False
+    check: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Plan(StagePlan):
+    """Everything a container backend needs to run one stage, and nothing it may pick up on its own.
+
+    The inherited fields are the host's view (what the local backend runs on); these are the
+    container's view. ``environment`` is the complete, sorted allow-list of variables the plan
+    sets; ``steps`` run the stage one recipe each (``python -m pipeline lock|reproduce … --recipe R``).
+    """
+
     base_image: ImageRef
     platform: str
     wheels: Wheels
@@ -222,7 +242,6 @@ class Plan:
     workdir: PurePosixPath
     catalog: PurePosixPath
     steps: tuple[Step, ...]
-    outputs: ExpectedOutputs
 
     def __post_init__(self) -> None:
         if self.base_image.digest is None or not self.base_image.digest.startswith("sha256:"):
@@ -283,5 +302,14 @@ class Backend(abc.ABC):
         """Raise :class:`~pipeline.errors.BackendError` within seconds when this backend cannot run here."""
 
     @abc.abstractmethod
-    def run(self, plan: Plan) -> Outputs:
+    def run(self, plan: StagePlan) -> Outputs:
         """Execute ``plan`` and return its checked outputs (see the module docstring)."""
+
+
+def container_plan(plan: StagePlan, backend: BackendName) -> Plan:
+    """``plan`` with its container part, which ``backend`` (a container backend) needs to run it."""
+    if not isinstance(plan, Plan):
+        raise BackendError(f"the {backend.value} backend runs the stage in containers, and this "
+                           f"{plan.stage.value} plan has no container part (base image, wheels, steps)",
+                           hint="build the plan with pipeline.backends.plan_for, not local_plan")
+    return plan

@@ -41,7 +41,18 @@ from ..render.sandbox import CANONICAL
 from ..stages import Workspace, compose_recipes, resolve_locks
 from ..vocabulary.digest import Digest, sha256, sha256_of_entries
 from ..vocabulary.files import atomic_write_many
-from .interface import ExpectedOutputs, FileMount, Mount, OutputMismatchError, Outputs, Plan, Stage, Step, Wheels
+from .interface import (
+    ExpectedOutputs,
+    FileMount,
+    Mount,
+    OutputMismatchError,
+    Outputs,
+    Plan,
+    Stage,
+    StagePlan,
+    Step,
+    Wheels,
+)
 from .settings import ContainerSettings, load_settings, project_root
 from .wheelhouse import REQUIREMENTS_NAME, check_wheelhouse, parse_requirements, prepare_wheelhouse
 
@@ -59,6 +70,7 @@ __all__ = [
     "check_outputs",
     "container_environment",
     "container_path",
+    "local_plan",
     "plan_for",
     "tree_digest",
     "verify_inputs",
@@ -147,6 +159,40 @@ def _catalog_inputs(recipe: Recipe, target: PurePosixPath) -> tuple[FileMount, .
     return tuple(mounts)
 
 
+def _expected(stage: Stage, ws: Workspace, names: Sequence[str], *, recipes: Sequence[str],
+              known: Mapping[str, Digest], directory: PurePosixPath | None) -> ExpectedOutputs:
+    """What ``stage`` over the recipes ``names`` hands back: one lockfile each for ``lock`` (with the
+    ``known`` digests; the others unknown), exported from the container's ``directory`` (``None``: the
+    stage runs on the host), nothing for ``reproduce``."""
+    match stage:
+        case Stage.LOCK:
+            produced = {f"{name}{LOCK_SUFFIX}" for name in names}
+            unknown = sorted(set(known) - produced)
+            if unknown:
+                raise BackendError(f"an expected digest names {unknown[0]!r}, which this lock does not produce",
+                                   hint=f"expected outputs are {', '.join(sorted(produced))}")
+            return ExpectedOutputs(
+                directory=directory, files={n: known.get(n) for n in sorted(produced)},
+                host=ws.lockdir, prune=None if recipes else f"*{LOCK_SUFFIX}",
+            )
+        case Stage.REPRODUCE:
+            if known:
+                raise BackendError("reproduce produces no files, so no output digest can be expected",
+                                   hint="pass expected digests to a lock plan")
+            return ExpectedOutputs()
+
+
+def local_plan(stage: Stage, ws: Workspace, *, recipes: Sequence[str] = (), keep_going: bool = False,
+               check: bool = False) -> StagePlan:
+    """The plan the local backend runs: the host view only (no base image, wheels or steps, so nothing
+    is downloaded). The recipes are composed here first, with the environment file, as the stage
+    composes them: an unknown recipe or a broken catalog fails here with the stage's own error."""
+    _, composed = compose_recipes(ws.catalog, list(recipes) or None, environment=ws.environment)
+    return StagePlan(stage=stage, recipes=tuple(recipes), workspace=ws, keep_going=keep_going, check=check,
+                     outputs=_expected(stage, ws, [r.name for r in composed], recipes=recipes, known={},
+                                             directory=None))
+
+
 def build_plan(
     stage: Stage,
     ws: Workspace,
@@ -180,25 +226,12 @@ def build_plan(
     common = ["python", "-m", "pipeline", stage.value, "--catalog", str(catalog)]
     lockdir = container_path(ws.lockdir, CONTAINER_LOCKDIR)
     names = [r.name for r in composed]
+    outputs = _expected(stage, ws, names, recipes=recipes, known=expected or {}, directory=CONTAINER_OUTPUT)
     match stage:
         case Stage.LOCK:
             common += ["--lockdir", str(CONTAINER_OUTPUT), "--no-resolve"]
-            known = dict(expected or {})
-            produced = {f"{name}{LOCK_SUFFIX}" for name in names}
-            unknown = sorted(set(known) - produced)
-            if unknown:
-                raise BackendError(f"an expected digest names {unknown[0]!r}, which this lock does not produce",
-                                   hint=f"expected outputs are {', '.join(sorted(produced))}")
-            outputs = ExpectedOutputs(
-                directory=CONTAINER_OUTPUT, files={n: known.get(n) for n in sorted(produced)},
-                host=ws.lockdir, prune=None if recipes else f"*{LOCK_SUFFIX}",
-            )
         case Stage.REPRODUCE:
-            if expected:
-                raise BackendError("reproduce produces no files, so no output digest can be expected",
-                                   hint="pass expected digests to a lock plan")
             common += ["--lockdir", str(lockdir)]
-            outputs = ExpectedOutputs()
     for part in _CACHE_PARTS:
         if (ws.cache / part).is_dir():
             inputs.append(_mount(CONTAINER_CACHE / part, ws.cache / part, read_only=False))
@@ -245,7 +278,7 @@ def verify_inputs(plan: Plan) -> None:
                 )
 
 
-def check_outputs(plan: Plan, outputs: Outputs, *, backend: str) -> None:
+def check_outputs(plan: StagePlan, outputs: Outputs, *, backend: str) -> None:
     """Raise when ``outputs`` is not what ``plan`` expected (only for a stage that exited 0)."""
     if outputs.exit_code != 0:
         return
@@ -253,7 +286,7 @@ def check_outputs(plan: Plan, outputs: Outputs, *, backend: str) -> None:
     got = set(outputs.files)
     where = f"the {backend} backend's {plan.stage.value} run"
     for name in sorted(set(expected) - got):
-        raise OutputMismatchError(f"{where} produced no {name!r} in {plan.outputs.directory}",
+        raise OutputMismatchError(f"{where} produced no {name!r} in {plan.outputs.directory or plan.outputs.host}",
                                   hint="the stage inside the container did not write every expected output; "
                                   "see its stderr above")
     for name in sorted(got - set(expected)):
@@ -281,7 +314,7 @@ class Applied:
     removed: tuple[Path, ...]
 
 
-def write_outputs(plan: Plan, outputs: Outputs) -> Applied:
+def write_outputs(plan: StagePlan, outputs: Outputs) -> Applied:
     """Write the checked output files to the plan's host directory atomically; prune orphans."""
     host = plan.outputs.host
     if host is None or outputs.exit_code != 0:

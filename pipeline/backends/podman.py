@@ -50,7 +50,7 @@ from pathlib import Path, PurePosixPath
 from ..errors import BackendError
 from ..vocabulary.digest import canonical_json, sha256
 from ..vocabulary.files import atomic_write
-from .interface import Backend, BackendName, Outputs, Plan, Step, tail
+from .interface import Backend, BackendName, Outputs, Plan, StagePlan, Step, container_plan, tail
 from .plan import assemble, verify_inputs
 
 __all__ = ["RUNTIME_HINTS", "ContainerCliBackend", "find_cli", "machine_cache"]
@@ -267,7 +267,8 @@ class ContainerCliBackend(Backend):
     def check_available(self) -> None:
         find_cli(self.name, os.environ)
 
-    def run(self, plan: Plan) -> Outputs:
+    def run(self, stage_plan: StagePlan) -> Outputs:
+        plan = container_plan(stage_plan, self.name)
         binary = find_cli(self.name, os.environ)
         verify_inputs(plan)
         with tempfile.TemporaryDirectory(prefix=f"recipe-pipeline-{self.name.value}.") as name:

@@ -42,7 +42,7 @@ from pathlib import Path
 from .._closing import Closing
 from ..errors import ChartError
 from ..recipes.model import ChartRef
-from ..vocabulary.digest import Digest, sha256
+from ..vocabulary.digest import Digest, check_sha256, sha256
 from .archive import inspect_archive
 from .http import HttpChartSource, redact_url
 from .interface import ChartSource, SourceKind, kind_of
@@ -69,8 +69,7 @@ class FetchedChart:
     served_by: str
 
     def __post_init__(self) -> None:
-        if sha256(self.data) != self.archive:
-            raise ValueError(f"FetchedChart.archive {self.archive!r} is not the sha256 of its data")
+        check_sha256(self.data, self.archive, what="FetchedChart.archive")
 
 
 class SourceFactory(Closing):

@@ -14,6 +14,12 @@ Example::
       - image: ghcr.io/nvidia/skyhook-packages/shellscript:1.1.1
         reason: the package is rebuilt in place by its publisher; digest pinning breaks upgrades
         tracking: https://github.com/example/catalog/issues/13    # required, https
+    unpinnedFields:           # pinned render: a custom-resource kind whose fields take no digest
+      - component: network-operator
+        kind: NicClusterPolicy  # recipes/digest-fields.yaml says 'digestField: null' for it
+        reason: the operator joins repository/image:version
+        tracking: https://github.com/example/catalog/issues/14
+        admission: allow-locked-tag   # how the generated admission policies treat these images
 
 A missing file means no exemptions. The structure is checked here (a mapping of lists of mappings
 with known keys, string values, a parseable image without a digest) and is
@@ -30,6 +36,7 @@ from typing import Any
 from .._checks import check_keys, line_of, type_name
 from .._yaml import YamlMap, load_file
 from ..errors import RecipeError
+from ..pin import UnpinnedFieldExemption, parse_unpinned_fields
 from ..recipes.load import check_header, expect_mapping, get_str
 from ..vocabulary.reference import ImageRef, ImageRefError
 
@@ -73,6 +80,8 @@ class Exemptions:
     path: str = EXEMPTIONS_FILE
     version_pins: tuple[VersionExemption, ...] = ()
     image_pins: tuple[ImageExemption, ...] = ()
+    #: images of custom-resource kinds whose fields cannot carry a digest (the pinned render)
+    unpinned_fields: tuple[UnpinnedFieldExemption, ...] = ()
 
 
 def load_exemptions(root: Path) -> Exemptions:
@@ -83,10 +92,12 @@ def load_exemptions(root: Path) -> Exemptions:
     data = load_file(root / path, display=path)
     doc = check_header(data, kind=_KIND, api_versions=(EXEMPTIONS_API_VERSION,), path=path,
                        hint=f"exemptions.yaml starts with 'apiVersion: {EXEMPTIONS_API_VERSION}' and 'kind: {_KIND}'")
-    check_keys(doc, ("apiVersion", "kind", "versionPins", "imagePins"), what="exemptions.yaml", path=path)
+    check_keys(doc, ("apiVersion", "kind", "versionPins", "imagePins", "unpinnedFields"), what="exemptions.yaml",
+               path=path)
     versions = tuple(_version(item, path) for item in _entries(doc, "versionPins", path))
     images = tuple(_image(item, path) for item in _entries(doc, "imagePins", path))
-    return Exemptions(path=path, version_pins=versions, image_pins=images)
+    return Exemptions(path=path, version_pins=versions, image_pins=images,
+                      unpinned_fields=parse_unpinned_fields(doc, path))
 
 
 def _entries(doc: YamlMap, key: str, path: str) -> list[YamlMap]:

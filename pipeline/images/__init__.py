@@ -9,11 +9,23 @@ chart's ``helm.sh/images`` annotation; :func:`format_inventory` and :func:`expla
 from __future__ import annotations
 
 from ..vocabulary.reference import DOCKER_HUB, ImageRef, ImageRefError
+from ._scan import resource_of
 from .annotation import AnnotatedImage, annotation_images
 from .cache import DiscoveryCache
 from .discover import ComponentLike, classify, discover
 from .inventory import explain, format_inventory
-from .model import Discovery, FoundImage, Origin, Rejected, RejectReason, Resource, ValuePath, Via, format_path
+from .model import (
+    Discovery,
+    FoundImage,
+    Origin,
+    Rejected,
+    RejectReason,
+    Resource,
+    ValuePath,
+    Via,
+    format_path,
+    join_key,
+)
 
 __all__ = [
     "DOCKER_HUB",
@@ -36,4 +48,6 @@ __all__ = [
     "explain",
     "format_inventory",
     "format_path",
+    "join_key",
+    "resource_of",
 ]

@@ -39,7 +39,7 @@ from ..render.job import segments_of
 from ..vocabulary.digest import is_sha256
 from .model import Resource, Via, join_key
 
-__all__ = ["SHAPES", "Candidate", "Shape", "combine", "scan", "scan_document", "shape_named", "shape_of"]
+__all__ = ["SHAPES", "Candidate", "Shape", "combine", "resource_of", "scan", "scan_document", "shape_named", "shape_of"]
 
 _CONTAINER_LISTS = frozenset({"containers", "initContainers", "ephemeralContainers"})
 _SKIP_KEYS = frozenset({"metadata", "status", "openAPIV3Schema"})
@@ -166,6 +166,11 @@ def scan_document(doc: Any, *, file: str, prefix: str = "") -> Iterator[Candidat
         return
     walker = _Walker(file=file, resource=_resource(doc))
     yield from walker.mapping(doc, prefix)
+
+
+def resource_of(doc: Mapping[str, Any]) -> Resource:
+    """The :class:`Resource` (kind, namespace, name) of a parsed document, as discovery names it."""
+    return _resource(doc)
 
 
 def _resource(doc: Mapping[str, Any]) -> Resource:

@@ -36,12 +36,21 @@ from .matrix import (
     load_matrix,
     problems,
 )
-from .policies import ALLOWLIST_POLICY, VERIFY_POLICY, WriteResult, render_policies, write_policies
+from .policies import (
+    ALLOWLIST_MESSAGE,
+    ALLOWLIST_POLICY,
+    VERIFY_POLICY,
+    KyvernoApi,
+    WriteResult,
+    render_policies,
+    write_policies,
+)
 from .report import MATRIX_DOC, cosign_commands, render_matrix
 from .stage import CRD_FILES, ProvenanceResult, check_document, check_policies, check_provenance, policies, provenance
 from .verify import Evidence, ImageVerification, Status, Verdict, require_verified, verify_image, verify_images
 
 __all__ = [
+    "ALLOWLIST_MESSAGE",
     "ALLOWLIST_POLICY",
     "CRD_FILES",
     "MATRIX_DOC",
@@ -58,6 +67,7 @@ __all__ = [
     "ImageVerification",
     "KeyAlgorithm",
     "KeylessVerifier",
+    "KyvernoApi",
     "LockedImage",
     "Mitigation",
     "Problem",

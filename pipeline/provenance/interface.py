@@ -28,7 +28,7 @@ from typing import Any
 
 from .._closing import Closing
 from ..errors import ResolveError
-from ..vocabulary.digest import Digest, parse_digest, sha256
+from ..vocabulary.digest import Digest, check_sha256, parse_digest
 from ..vocabulary.reference import ImageRef
 
 __all__ = ["ArtifactMissing", "ArtifactSource", "ArtifactTampered", "Descriptor", "RawManifest"]
@@ -79,8 +79,7 @@ class RawManifest:
     body: bytes = field(repr=False)
 
     def __post_init__(self) -> None:
-        if sha256(self.body) != self.digest:
-            raise ValueError("RawManifest.digest is not the sha256 of its body")
+        check_sha256(self.body, self.digest, what="RawManifest.digest")
 
     def json(self) -> dict[str, Any]:
         """The manifest as a JSON object; :class:`ValueError` when it is not one."""

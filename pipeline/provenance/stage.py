@@ -21,14 +21,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import GateError
+from ..images import ImageRef
 from ..lockfile import Lockfile
+from ..pin import Admission, load_pin_rules
 from ..vocabulary.files import atomic_write, plan_sync
 from .crd import load_crd, validate_files
 from .interface import ArtifactSource
 from .keyless import KeylessVerifier
 from .locked import LockedImage, locked_images
 from .matrix import ProvenanceMatrix, check, load_matrix
-from .policies import KYVERNO_DIR, POLICY_CONTROLLER_DIR, WriteResult, render_policies, write_policies
+from .policies import (
+    KYVERNO_DIR,
+    POLICY_CONTROLLER_DIR,
+    KyvernoApi,
+    WriteResult,
+    render_policies,
+    write_policies,
+)
 from .report import render_matrix
 from .verify import ImageVerification, verify_images
 
@@ -40,10 +49,12 @@ __all__ = [
     "check_provenance",
     "policies",
     "provenance",
+    "tagged_images",
 ]
 
 #: The CRDs the policies are validated against, relative to ``../shared/schemas``.
-CRD_FILES = ("kyverno/kyverno.io_clusterpolicies.yaml", "policy-controller/300-clusterimagepolicy.yaml")
+CRD_FILES = ("kyverno/kyverno.io_clusterpolicies.yaml", "kyverno/policies.kyverno.io_imagevalidatingpolicies.yaml",
+             "policy-controller/300-clusterimagepolicy.yaml")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -67,6 +78,22 @@ def provenance(catalog: Path, locks: Sequence[Lockfile], *, document: Path, sour
     return ProvenanceResult(matrix=matrix, images=images, results=results, document=document, written=written)
 
 
+def tagged_images(catalog: Path, locks: Sequence[Lockfile]) -> tuple[ImageRef, ...]:
+    """The locked images that ``exemptions.yaml`` ``unpinnedFields`` leaves by tag with
+    ``admission: allow-locked-tag`` (found in a resource of the exempted kind of that component)."""
+    rules = load_pin_rules(catalog)
+    out: set[ImageRef] = set()
+    for lock in locks:
+        for component, image in lock.images():
+            for exemption in rules.exemptions:
+                if exemption.component != component.name or exemption.admission is not Admission.ALLOW_LOCKED_TAG:
+                    continue
+                if image.digest is not None and image.image.digest is None and any(
+                        where.startswith(f"{exemption.kind}/") for where in image.found_at):
+                    out.add(image.image)
+    return tuple(sorted(out, key=str))
+
+
 def check_document(catalog: Path, locks: Sequence[Lockfile], *, document: Path,
                    catalog_display: str = "recipes") -> list[str]:
     """The qualify gate over ``document``: it is what the matrix and the locks give (no registry asked)."""
@@ -78,11 +105,12 @@ def check_document(catalog: Path, locks: Sequence[Lockfile], *, document: Path,
     return [f"{document} does not match the locks and recipes/provenance.yaml: run 'nox -s provenance' and commit it"]
 
 
-def policies(catalog: Path, locks: Sequence[Lockfile], *, out: Path) -> WriteResult:
+def policies(catalog: Path, locks: Sequence[Lockfile], *, out: Path,
+             kyverno: KyvernoApi = KyvernoApi.IMAGE_VALIDATING) -> WriteResult:
     """Render the admission policies from verified, fresh locks and the matrix; write them under ``out``."""
     matrix = load_matrix(catalog)
     images = locked_images(locks)
-    return write_policies(out, render_policies(matrix, images))
+    return write_policies(out, render_policies(matrix, images, tagged=tagged_images(catalog, locks), kyverno=kyverno))
 
 
 def check_provenance(catalog: Path, locks: Sequence[Lockfile]) -> None:
@@ -94,7 +122,7 @@ def check_policies(catalog: Path, locks: Sequence[Lockfile], *, out: Path, schem
     """The qualify gate over the policies: up to date, and valid against the CRDs (when ``schemas`` is
     given); returns the number of policy files."""
     matrix = load_matrix(catalog)
-    expected = render_policies(matrix, locked_images(locks))
+    expected = render_policies(matrix, locked_images(locks), tagged=tagged_images(catalog, locks))
     plan = plan_sync({out / rel: data for rel, data in expected.items()},
                      generated=[p for sub in (KYVERNO_DIR, POLICY_CONTROLLER_DIR) for p in (out / sub).glob("*.yaml")])
     if plan.changed:

@@ -60,6 +60,12 @@ MIXIN_DIR = "mixins"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _HEADER_KEYS = ("apiVersion", "kind", "metadata", "spec")
 _OVERLAY_SPEC_KEYS = ("base", "criteria", "mixins", "constraints", "componentRefs", "validation")
+
+
+def _check_name(name: str, what: str) -> None:
+    """A record's own invariant (the loader has already refused such a name with file and line)."""
+    if not _NAME.match(name):
+        raise ValueError(f"invalid {what} name {name!r}")
 _MIXIN_SPEC_KEYS = ("constraints", "componentRefs")
 _CONSTRAINT_KEYS = ("name", "value", "severity", "remediation", "unit")
 _VALIDATION_PHASES = ("readiness", "deployment", "performance", "conformance")
@@ -110,8 +116,7 @@ class RegistryEntry:
     key_lines: Mapping[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not _NAME.match(self.name):
-            raise ValueError(f"invalid component name {self.name!r}")
+        _check_name(self.name, "component")
 
     @property
     def chart_name(self) -> str:
@@ -172,8 +177,7 @@ class ComponentRef:
     key_lines: Mapping[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not _NAME.match(self.name):
-            raise ValueError(f"invalid component name {self.name!r}")
+        _check_name(self.name, "component")
 
     def line_of(self, key: str) -> int | None:
         """Line of ``key`` in :attr:`path`, falling back to the entry's own line."""
@@ -201,8 +205,7 @@ class Overlay:
     key_lines: Mapping[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not _NAME.match(self.name):
-            raise ValueError(f"invalid overlay name {self.name!r}")
+        _check_name(self.name, "overlay")
         if self.name == BASE_OVERLAY and self.base:
             raise ValueError("the base overlay has no parent")
 
@@ -228,8 +231,7 @@ class Mixin:
     component_refs: tuple[ComponentRef, ...] = ()
 
     def __post_init__(self) -> None:
-        if not _NAME.match(self.name):
-            raise ValueError(f"invalid mixin name {self.name!r}")
+        _check_name(self.name, "mixin")
 
 
 # --------------------------------------------------------------------------------------------

@@ -57,7 +57,7 @@ import httpx
 
 from ..errors import ResolveError
 from ..registry_config import Capability, Mirror, RegistryConfig
-from ..vocabulary.digest import Digest, parse_digest, sha256
+from ..vocabulary.digest import Digest, check_sha256, parse_digest, sha256
 from ..vocabulary.hosts import api_host
 from ..vocabulary.reference import ImageRef
 from .auth import Authenticator, DockerConfig
@@ -120,8 +120,7 @@ class Manifest:
     served_by: str
 
     def __post_init__(self) -> None:
-        if sha256(self.body) != self.digest:
-            raise ValueError("Manifest.digest is not the sha256 of its body")
+        check_sha256(self.body, self.digest, what="Manifest.digest")
 
     def json(self) -> dict[str, Any]:
         data: Any = json.loads(self.body)

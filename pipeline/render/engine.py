@@ -3,6 +3,9 @@
 Inputs are chart archive bytes, a values mapping and the render options a recipe fixes (release
 name, namespace, kube-version, api-versions). Outputs are plain text, never engine handles:
 
+Both functions of :class:`~pipeline.render.engines.Engine` are here (the other engine is
+:mod:`pipeline.render.helm_cli`):
+
 * :func:`render_chart` gives what ``helm template --include-crds`` prints, byte for byte
   (:attr:`RenderedChart.template`): the kind-sorted manifest of a client-side dry-run install
   (``# Source:`` headers), the CRDs of the chart and its subcharts in ``Chart.CRDObjects`` order
@@ -19,7 +22,7 @@ own message (which carries the template file and line).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,9 +31,10 @@ import helm_python as helm
 from helm_python import _native
 
 from ..errors import RenderError
+from .engines import RenderTarget
 from .helm_output import sort_hooks, template_output
 from .identity import ENGINE_NAME, EngineIdentity, library_identity
-from .wrapper import tar_gz, wrapper_chart
+from .wrapper import WrapperChart
 
 __all__ = [
     "EngineIdentity",
@@ -41,7 +45,6 @@ __all__ = [
     "render_templates",
     "template_chart",
 ]
-
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -95,32 +98,22 @@ def _load(archive: bytes, what: str) -> Any:
         raise _translate(exc, what) from exc
 
 
-def render_chart(
-    archive: bytes,
-    *,
-    values: Mapping[str, Any],
-    release: str,
-    namespace: str,
-    kube_version: str,
-    api_versions: Sequence[str],
-    what: str,
-) -> RenderedChart:
-    """Render a chart archive like ``helm template --include-crds`` with the given capabilities.
+def render_chart(archive: bytes, *, values: Mapping[str, Any], target: RenderTarget, what: str) -> RenderedChart:
+    """Render a chart archive like ``helm template --include-crds`` for ``target``'s capabilities.
 
     ``what`` names the chart in error messages (``component 'x' chart 'y@1.0'``).
     """
     chart = _load(archive, what)
-    config = helm.Config(storage_driver="memory", namespace=namespace)
+    config = helm.Config(storage_driver="memory", namespace=target.namespace)
     try:
         metadata = chart.metadata
-        options = {"dry_run": "client", "namespace": namespace,
-                   "kube_version": kube_version, "api_versions": list(api_versions)}
+        options = {"dry_run": "client", "namespace": target.namespace,
+                   "kube_version": target.kube_version, "api_versions": list(target.api_versions)}
         release_json = _native.call_string(
-            "helm_install", config._raw(), _native.HANDLE(0), chart._raw(), None, release,
+            "helm_install", config._raw(), _native.HANDLE(0), chart._raw(), None, target.release,
             json.dumps(dict(values)), json.dumps(options),
         )
-        raw = _raw_render(chart, values, release=release, namespace=namespace,
-                          kube_version=kube_version, api_versions=api_versions)
+        raw = _raw_render(chart, values, target)
         crds = tuple((str(c["filename"]), str(c["data"])) for c in chart.crds)
     except helm.HelmError as exc:
         raise _translate(exc, what) from exc
@@ -132,65 +125,33 @@ def render_chart(
                          chart_name=str(metadata["name"]), chart_version=str(metadata["version"]))
 
 
-def template_chart(
-    archive: bytes,
-    *,
-    values: Mapping[str, Any],
-    release: str,
-    namespace: str,
-    kube_version: str,
-    api_versions: Sequence[str],
-    what: str,
-) -> str:
+def template_chart(archive: bytes, *, values: Mapping[str, Any], target: RenderTarget, what: str) -> str:
     """What ``helm template RELEASE chart --include-crds`` prints for this chart, byte for byte."""
-    return render_chart(archive, values=values, release=release, namespace=namespace, kube_version=kube_version,
-                        api_versions=api_versions, what=what).template
+    return render_chart(archive, values=values, target=target, what=what).template
 
 
-def _raw_render(
-    chart: Any, values: Mapping[str, Any], *, release: str, namespace: str,
-    kube_version: str, api_versions: Sequence[str],
-) -> dict[str, str]:
+def _raw_render(chart: Any, values: Mapping[str, Any], target: RenderTarget) -> dict[str, str]:
     """``engine.Render`` with the capabilities options the 0.2.2 wrapper does not expose."""
-    options = {"name": release, "namespace": namespace, "is_install": True,
-               "kube_version": kube_version, "api_versions": list(api_versions)}
+    options = {"name": target.release, "namespace": target.namespace, "is_install": True,
+               "kube_version": target.kube_version, "api_versions": list(target.api_versions)}
     rendered = _native.call_string("helm_render", chart._raw(), json.dumps(dict(values)), json.dumps(options))
     result: dict[str, str] = json.loads(rendered)
     return result
 
 
-def render_templates(
-    files: Mapping[str, bytes],
-    *,
-    chart_name: str,
-    chart_version: str,
-    values: Mapping[str, Any],
-    release: str,
-    namespace: str,
-    kube_version: str,
-    api_versions: Sequence[str],
-    what: str,
-) -> dict[str, str]:
-    """Render in-tree manifest templates inside a wrapper chart; returns input name → text.
+def render_templates(chart: WrapperChart, *, values: Mapping[str, Any], target: RenderTarget,
+                     what: str) -> dict[str, str]:
+    """Render in-tree manifest templates inside their wrapper chart; returns catalog path → text.
 
-    ``files`` maps a catalog-relative path to template bytes; the wrapper chart is built in memory
-    (deterministic tar) and rendered offline with the same capabilities as the charts.
+    The wrapper chart is built in memory (deterministic tar) and rendered offline with the same
+    capabilities as the charts.
     """
-    names, members = wrapper_chart(files, chart_name=chart_name, chart_version=chart_version)
-    for short, path in names.items():
-        members[f"{chart_name}/templates/{short}"] = files[path]
-    chart = _load(tar_gz(members), what)
+    loaded = _load(chart.archive(), what)
     try:
         # The wrapper chart has no values of its own, so `.Values` is exactly `values`, as upstream.
-        raw = _raw_render(chart, values, release=release, namespace=namespace,
-                          kube_version=kube_version, api_versions=api_versions)
+        raw = _raw_render(loaded, values, target)
     except helm.HelmError as exc:
         raise _translate(exc, what) from exc
     finally:
-        chart.close()
-    out: dict[str, str] = {}
-    for key, text in raw.items():
-        short = key.rsplit("/", 1)[-1]
-        if short in names:
-            out[names[short]] = text
-    return out
+        loaded.close()
+    return chart.by_path(raw.items())

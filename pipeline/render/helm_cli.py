@@ -1,7 +1,7 @@
 """The second engine: the pinned ``helm`` binary, run as ``helm template`` (``--engine helm-cli``).
 
-The same functions as :mod:`pipeline.render.engine`, with the same inputs and outputs, so
-:func:`pipeline.render.job.run_job` renders a job with either:
+The same :class:`~pipeline.render.engines.Engine` as :mod:`pipeline.render.engine`, with the same
+inputs and outputs, so :func:`pipeline.render.job.run_job` renders a job with either:
 
 * :func:`template_chart` runs ``helm template RELEASE chart.tgz --namespace NS --kube-version KV
   --api-versions A … --include-crds -f values.json`` and returns its standard output as it is.
@@ -25,13 +25,14 @@ import json
 import os
 import subprocess
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from ..errors import RenderError
+from .engines import RenderTarget
 from .identity import HELM_CLI, helm_binary, pinned_helm_cli
-from .wrapper import tar_gz, wrapper_chart
+from .wrapper import WrapperChart
 
 __all__ = ["engine_facts", "render_templates", "template_chart"]
 
@@ -69,17 +70,17 @@ def _environment(home: Path) -> dict[str, str]:
     return env
 
 
-def _template(chart: bytes, values: Mapping[str, Any], *, release: str, namespace: str, kube_version: str,
-              api_versions: Sequence[str], what: str, include_crds: bool) -> str:
+def _template(chart: bytes, values: Mapping[str, Any], *, target: RenderTarget, what: str,
+              include_crds: bool) -> str:
     with tempfile.TemporaryDirectory(prefix="helm-cli-") as tmp:
         root = Path(tmp)
         (root / "chart.tgz").write_bytes(chart)
         (root / "values.json").write_text(json.dumps(dict(values), sort_keys=True), encoding="utf-8")
-        argv = [str(_binary()), "template", release, str(root / "chart.tgz"), "--namespace", namespace,
-                "--kube-version", kube_version, "-f", str(root / "values.json")]
+        argv = [str(_binary()), "template", target.release, str(root / "chart.tgz"), "--namespace", target.namespace,
+                "--kube-version", target.kube_version, "-f", str(root / "values.json")]
         if include_crds:
             argv.append("--include-crds")
-        for api in api_versions:
+        for api in target.api_versions:
             argv += ["--api-versions", api]
         try:
             done = subprocess.run(argv, env=_environment(root / "home"), cwd=root, capture_output=True,
@@ -94,52 +95,25 @@ def _template(chart: bytes, values: Mapping[str, Any], *, release: str, namespac
     return done.stdout.decode()
 
 
-def template_chart(
-    archive: bytes,
-    *,
-    values: Mapping[str, Any],
-    release: str,
-    namespace: str,
-    kube_version: str,
-    api_versions: Sequence[str],
-    what: str,
-) -> str:
+def template_chart(archive: bytes, *, values: Mapping[str, Any], target: RenderTarget, what: str) -> str:
     """``helm template RELEASE chart --include-crds`` of the pinned binary: its output, unchanged."""
-    return _template(archive, values, release=release, namespace=namespace, kube_version=kube_version,
-                     api_versions=api_versions, what=what, include_crds=True)
+    return _template(archive, values, target=target, what=what, include_crds=True)
 
 
-def render_templates(
-    files: Mapping[str, bytes],
-    *,
-    chart_name: str,
-    chart_version: str,
-    values: Mapping[str, Any],
-    release: str,
-    namespace: str,
-    kube_version: str,
-    api_versions: Sequence[str],
-    what: str,
-) -> dict[str, str]:
-    """In-tree manifest templates rendered by ``helm template``; input name → text (as the engine's)."""
+def render_templates(chart: WrapperChart, *, values: Mapping[str, Any], target: RenderTarget,
+                     what: str) -> dict[str, str]:
+    """In-tree manifest templates rendered by ``helm template``; catalog path → text (as the engine's)."""
     from .._yaml import load_all_bytes
     from .job import _sources
 
-    names, members = wrapper_chart(files, chart_name=chart_name, chart_version=chart_version)
-    for short, path in names.items():
-        members[f"{chart_name}/templates/_{short}"] = files[path]
-        members[f"{chart_name}/templates/{short}"] = (
-            f'kind: InTreeRender\ntext: {{{{ include "{chart_name}/templates/_{short}" . | b64enc | quote }}}}\n'
-        ).encode()
-    output = _template(tar_gz(members), values, release=release, namespace=namespace, kube_version=kube_version,
-                       api_versions=api_versions, what=what, include_crds=False)
-    out: dict[str, str] = {}
-    for source, body in _sources(output):
-        short = source.rsplit("/", 1)[-1]
-        if short not in names:
-            continue
-        doc = load_all_bytes(body.encode())[0]
-        text = base64.b64decode(doc["text"]).decode()
+    def partial(short: str, data: bytes) -> dict[str, bytes]:
+        printed = f'kind: InTreeRender\ntext: {{{{ include "{chart.name}/templates/_{short}" . | b64enc | quote }}}}\n'
+        return {f"_{short}": data, short: printed.encode()}
+
+    output = _template(chart.archive(partial), values, target=target, what=what, include_crds=False)
+    out = {}
+    for path, body in chart.by_path(_sources(output)).items():
+        text = base64.b64decode(load_all_bytes(body.encode())[0]["text"]).decode()
         # engine.Render's own clean-up of each file (pkg/engine/engine.go), which `include` skips.
-        out[names[short]] = text.replace("<no value>", "")
+        out[path] = text.replace("<no value>", "")
     return out

@@ -91,28 +91,23 @@ def run_job(job: RenderJob, engine_name: str = "helm-python-sdk") -> ComponentRe
     ``engine_name`` is ``helm-python-sdk`` (in-process, the default) or ``helm-cli`` (the pinned
     ``helm`` binary named by ``PIPELINE_HELM``; see :mod:`pipeline.render.helm_cli`).
     """
-    if engine_name == "helm-cli":
-        from . import helm_cli as engine
-    else:
-        from . import engine  # type: ignore[no-redef]
+    from .engines import RenderTarget, load_engine
+    from .wrapper import WrapperChart
 
+    engine = load_engine(engine_name)
+    target = RenderTarget(release=job.release, namespace=job.namespace, kube_version=job.kube_version,
+                          api_versions=job.api_versions)
     segments: list[tuple[str, str]] = []
     templates = dict((*job.pre_manifests, *job.manifests))
     rendered_manifests: dict[str, str] = {}
     if templates:
-        rendered_manifests = engine.render_templates(
-            templates, chart_name=job.component, chart_version=job.manifest_chart_version,
-            values={job.component: dict(job.values)}, release=job.release, namespace=job.namespace,
-            kube_version=job.kube_version, api_versions=job.api_versions,
-            what=f"component '{job.component}' in-tree manifests",
-        )
+        wrapper = WrapperChart.of(templates, name=job.component, version=job.manifest_chart_version)
+        rendered_manifests = engine.render_templates(wrapper, values={job.component: dict(job.values)}, target=target,
+                                                     what=f"component '{job.component}' in-tree manifests")
     for path, _ in job.pre_manifests:
         segments.extend(_in_tree(path, doc) for doc in split_documents(rendered_manifests.get(path, "")))
     if job.chart is not None:
-        template = engine.template_chart(
-            job.chart, values=job.values, release=job.release, namespace=job.namespace,
-            kube_version=job.kube_version, api_versions=job.api_versions, what=job.what,
-        )
+        template = engine.template_chart(job.chart, values=job.values, target=target, what=job.what)
         # Helm prints a lone newline when a chart renders no CRD and no manifest (hooks only, or
         # nothing): the one byte of its output that is not inside a segment (README "Helm parity").
         segments.extend(_sources(template))

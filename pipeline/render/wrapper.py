@@ -11,19 +11,51 @@ import gzip
 import io
 import json
 import tarfile
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["tar_gz", "wrapper_chart"]
+__all__ = ["WrapperChart", "tar_gz"]
 
 
-def wrapper_chart(files: Mapping[str, object], *, chart_name: str,
-                  chart_version: str) -> tuple[dict[str, str], dict[str, bytes]]:
-    """Template short names → catalog paths, and the chart's fixed members (``Chart.yaml``, ``values.yaml``)."""
-    names = {f"m{index:04d}-{Path(path).name}": path for index, path in enumerate(sorted(files))}
-    chart_yaml = json.dumps({"apiVersion": "v2", "name": chart_name, "version": chart_version,
-                             "type": "application"}).encode()
-    return names, {f"{chart_name}/Chart.yaml": chart_yaml, f"{chart_name}/values.yaml": b"{}\n"}
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WrapperChart:
+    """In-tree manifest templates (catalog path → bytes) as the templates of a chart ``name``@``version``."""
+
+    name: str
+    version: str
+    files: tuple[tuple[str, bytes], ...]
+
+    @classmethod
+    def of(cls, files: Mapping[str, bytes], *, name: str, version: str) -> WrapperChart:
+        return cls(name=name, version=version, files=tuple(sorted(files.items())))
+
+    @property
+    def templates(self) -> dict[str, str]:
+        """Template short names (``mNNNN-<file name>``) → catalog paths."""
+        return {f"m{index:04d}-{Path(path).name}": path for index, (path, _) in enumerate(self.files)}
+
+    def archive(self, members: Callable[[str, bytes], Mapping[str, bytes]] | None = None) -> bytes:
+        """The chart as a deterministic ``.tgz``: ``Chart.yaml``, an empty ``values.yaml``, and for each
+        file the ``templates/`` members ``members(short name, bytes)`` gives (default: the file itself)."""
+        chart_yaml = json.dumps({"apiVersion": "v2", "name": self.name, "version": self.version,
+                                 "type": "application"}).encode()
+        out = {f"{self.name}/Chart.yaml": chart_yaml, f"{self.name}/values.yaml": b"{}\n"}
+        data = dict(self.files)
+        for short, path in self.templates.items():
+            made = members(short, data[path]) if members is not None else {short: data[path]}
+            out.update({f"{self.name}/templates/{member}": body for member, body in made.items()})
+        return tar_gz(out)
+
+    def by_path(self, rendered: Iterable[tuple[str, str]]) -> dict[str, str]:
+        """``(template path, text)`` pairs an engine rendered, keyed by catalog path (other templates dropped)."""
+        names = self.templates
+        out: dict[str, str] = {}
+        for key, text in rendered:
+            short = key.rsplit("/", 1)[-1]
+            if short in names:
+                out[names[short]] = text
+        return out
 
 
 def tar_gz(members: Mapping[str, bytes]) -> bytes:

@@ -13,7 +13,8 @@ import re
 from collections.abc import Iterable
 from typing import Any, NewType
 
-__all__ = ["REGISTERED_DIGESTS", "Digest", "canonical_json", "is_sha256", "parse_digest", "sha256", "sha256_of_entries"]
+__all__ = ["REGISTERED_DIGESTS", "Digest", "canonical_json", "check_sha256", "is_sha256", "parse_digest", "sha256",
+           "sha256_of_entries"]
 
 Digest = NewType("Digest", str)
 
@@ -43,6 +44,12 @@ def is_sha256(value: object) -> bool:
 def sha256(data: bytes) -> Digest:
     """``sha256:<hex>`` of ``data``."""
     return Digest("sha256:" + hashlib.sha256(data).hexdigest())
+
+
+def check_sha256(data: bytes, digest: Digest, *, what: str) -> None:
+    """A record's invariant: ``digest`` is the sha256 of ``data``; :class:`ValueError` naming ``what`` if not."""
+    if sha256(data) != digest:
+        raise ValueError(f"{what} {digest!r} is not the sha256 of its bytes")
 
 
 def sha256_of_entries(entries: Iterable[tuple[str, bytes | str]]) -> Digest:

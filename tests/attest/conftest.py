@@ -3,7 +3,6 @@ generated at test time (never committed)."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from pipeline.__main__ import main
+from tests.needs import missing
 
 REPO = Path(__file__).resolve().parents[2]
 #: What an attestation covers, and the catalog its locks are checked against.
@@ -84,8 +84,6 @@ def sigstore_assets(request: pytest.FixtureRequest) -> Path:
     if request.node.get_closest_marker("shared") is None:
         pytest.fail("a test using 'sigstore_assets' must be marked @pytest.mark.shared")
     if not (SHARED / "sigstore" / "bundle_v3.txt.sigstore").is_file():
-        reason = f"{SHARED / 'sigstore'} is not there (it lives in ../shared/sigstore)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason}; CI must check out ../shared")
-        pytest.skip(reason)
+        missing(f"{SHARED / 'sigstore'} is not there (it lives in ../shared/sigstore)",
+                ci="CI must check out ../shared")
     return SHARED / "sigstore"

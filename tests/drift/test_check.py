@@ -407,10 +407,7 @@ def test_a_retagged_image_in_a_real_lock_is_reported_moved(tmp_path: Path, regis
     old_app = push_oci_image(registry, "example/app", "1.1", build_oci_image("app-1.1"))
     busybox = push_oci_image(registry, "library/busybox", "1.36",
                              build_oci_image("busybox-1.36", platforms=("linux/amd64",)))
-    catalog = factories.catalog(tmp_path / "catalog")
-    for path in catalog.rglob("*.yaml"):
-        path.write_text(path.read_text().replace("ghcr.io/example/app", f"{registry.host}/example/app")
-                        .replace("docker.io/library/busybox", f"{registry.host}/library/busybox"))
+    catalog = factories.images_on(factories.catalog(tmp_path / "catalog"), registry.host)
     ws = Workspace(catalog=catalog, lockdir=tmp_path / "locks", cache=tmp_path / "cache", workers=1)
     lock_catalog(ws)
     new_app = push_oci_image(registry, "example/app", "1.1", build_oci_image("app-1.1-rebuilt"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ from pipeline.provenance.registry import RegistryArtifactSource
 from pipeline.registry import RegistryClient, RetryPolicy
 from pipeline.vocabulary.digest import Digest
 from pipeline.vocabulary.reference import ImageRef
+from tests.needs import missing
 from tests.provenance.cosign import Subject
 from tests.servers import Registry, build_oci_image, push_oci_image
 
@@ -69,10 +69,7 @@ def _shared(request: pytest.FixtureRequest, sub: str, probe: str) -> Path:
     if request.node.get_closest_marker("shared") is None:
         pytest.fail(f"a test using the {request.fixturename!r} fixture must be marked @pytest.mark.shared")
     if not (SHARED / sub / probe).is_file():
-        reason = f"{SHARED / sub} is not there (it lives in ../shared/{sub})"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason}; CI must check out ../shared")
-        pytest.skip(reason)
+        missing(f"{SHARED / sub} is not there (it lives in ../shared/{sub})", ci="CI must check out ../shared")
     return SHARED / sub
 
 

@@ -26,8 +26,6 @@ import json
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from http.server import ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,8 +33,9 @@ import httpx
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
+from pipeline._closing import Closing
 from pipeline.provenance.verify import DSSE_ENVELOPE, SIGSTORE_BUNDLE, SIMPLE_SIGNING
-from tests.servers import QuietHandler, Registry, serve_in_thread, stop_serving
+from tests.servers import LoopbackServer, QuietHandler, Registry, Served, serve_in_thread
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -135,7 +134,7 @@ def dsse_envelope(payload: bytes, key: KeyPair, *, payload_type: str = IN_TOTO) 
 # pushing
 
 
-class Pusher:
+class Pusher(Closing):
     """Blob and manifest uploads to a real registry through the distribution API."""
 
     def __init__(self, registry: Registry) -> None:
@@ -143,13 +142,6 @@ class Pusher:
 
     def close(self) -> None:
         self.client.close()
-
-    def __enter__(self) -> Pusher:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
 
     def blob(self, repository: str, data: bytes) -> dict[str, Any]:
         digest = sha256(data)
@@ -258,8 +250,7 @@ def push_bundle(registry: Registry, subject: Subject, bundle: bytes, *, layout: 
 # fake referrers API in front of the real registry
 
 
-class _GateServer(ThreadingHTTPServer):
-    daemon_threads = True
+class _GateServer(LoopbackServer):
     upstream: str
     client: httpx.Client
     referrers: dict[tuple[str, str], list[dict[str, Any]]]
@@ -271,7 +262,6 @@ class _GateHandler(QuietHandler):
     server: _GateServer
 
     def _serve(self, method: str) -> None:
-        self.method = method
         path = urlsplit(self.path).path
         with self.server.lock:
             self.server.requests.append(f"{method} {path}")
@@ -294,12 +284,11 @@ class _GateHandler(QuietHandler):
 
 
 @dataclass(kw_only=True)
-class FakeReferrersGate:
+class FakeReferrersGate(Served):
     """A loopback front of a real registry that adds the referrers API (see the module docstring)."""
 
     host: str
     server: _GateServer
-    thread: threading.Thread
 
     @property
     def requests(self) -> list[str]:
@@ -310,7 +299,7 @@ class FakeReferrersGate:
             self.server.referrers.setdefault((repository, subject), []).append(dict(descriptor))
 
     def stop(self) -> None:
-        stop_serving(self.server, self.thread)
+        super().stop()
         self.server.client.close()
 
 

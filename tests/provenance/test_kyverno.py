@@ -2,9 +2,11 @@
 
 Every recipe's rendered workloads, with each image at the digest its lock pins, are admitted; as
 rendered (chart-default images by tag) they are refused. Hand-written Pods: a locked repository at
-an unlocked tag or at a wrong digest is denied, the locked digest is admitted. An image from no
-locked repository is *not* denied by the current ``ClusterPolicy`` output (it only governs locked
-repositories): that gap is pinned as an expected failure until the policies change (issue 16).
+an unlocked tag or at a wrong digest is denied, the locked digest is admitted, and an image of no
+locked repository is denied by ``recipe-locked-repositories`` with our message.
+
+Kyverno asks the registry for every image an ``ImageValidatingPolicy`` matches, so these tests serve
+our images on 127.0.0.1:5001 (the ``lab_registry`` fixture).
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ from pipeline.lockfile import load
 from pipeline.stages import Workspace, render_recipe
 from pipeline.vocabulary.reference import ImageRef
 from tests.kyverno import kyverno_apply
+from tests.tools import run_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICIES = sorted((ROOT / "policies" / "kyverno").glob("*.yaml"))
 WORKLOADS = {"Pod", "Deployment", "DaemonSet", "StatefulSet", "ReplicaSet", "Job", "CronJob"}
 
-pytestmark = [pytest.mark.tools, pytest.mark.slow]
+pytestmark = [pytest.mark.tools, pytest.mark.slow, pytest.mark.usefixtures("lab_registry")]
 
 
 def _locked() -> dict[str, str]:
@@ -96,6 +99,8 @@ def test_locked_digest_admitted_unlocked_tag_and_wrong_digest_denied(tmp_path: P
     written, pinned = sorted(_locked().items())[0]
     ref = ImageRef.parse(written)
     repository = f"{ref.registry}/{ref.repository}"
+    # a real image at a tag no lock records (a tag that moved, say): fetched by Kyverno, refused by us
+    run_tool("crane", ["copy", "--insecure", pinned, f"{repository}:not-a-locked-tag"])
     verdicts, messages = _verdicts(tmp_path, [
         _pod("locked-digest", pinned),
         _pod("unlocked-tag", f"{repository}:not-a-locked-tag"),
@@ -103,12 +108,24 @@ def test_locked_digest_admitted_unlocked_tag_and_wrong_digest_denied(tmp_path: P
     ])
     assert verdicts == {"Pod/lab/locked-digest": "pass", "Pod/lab/unlocked-tag": "fail",
                         "Pod/lab/wrong-digest": "fail"}, messages
-    assert any("are admitted only at the digests locked in lockfiles/" in m
-               for m in messages["Pod/lab/unlocked-tag"])
+    assert any("is admitted only at a locked digest" in m for m in messages["Pod/lab/unlocked-tag"]), messages
+    # a digest the registry does not have is refused by Kyverno's fetch before our validation runs
+    assert any("MANIFEST_UNKNOWN" in m or "manifest unknown" in m for m in messages["Pod/lab/wrong-digest"]), messages
 
 
-@pytest.mark.xfail(strict=True, reason="the current ClusterPolicy governs locked repositories only: an image of no "
-                                       "locked repository is admitted (reported; the policies change in issue 16)")
-def test_an_unknown_image_is_denied(tmp_path: Path) -> None:
-    verdicts, _ = _verdicts(tmp_path, [_pod("unknown", "docker.io/library/nginx:1.27")])
-    assert verdicts.get("Pod/lab/unknown") == "fail"
+def test_an_image_of_no_locked_repository_is_denied_with_our_message(tmp_path: Path) -> None:
+    # a real image under a repository no lock names, on the registry Kyverno fetches from
+    written, pinned = sorted(_locked().items())[0]
+    digest = pinned.rsplit("@", 1)[1]
+    stranger = "localhost:5001/not-locked/stranger:1.0"
+    run_tool("crane", ["copy", "--insecure", f"{ImageRef.parse(written).name}@{digest}", stranger])
+    verdicts, messages = _verdicts(tmp_path, [_pod("stranger", stranger), _pod("stranger-digest",
+                                                                               f"localhost:5001/not-locked/stranger@{digest}"),
+                                              _pod("unreachable", "docker.io/library/nginx:1.27")])
+    assert verdicts == {"Pod/lab/stranger": "fail", "Pod/lab/stranger-digest": "fail",
+                        "Pod/lab/unreachable": "fail"}, messages
+    for name in ("stranger", "stranger-digest"):
+        assert any("an image of a repository no lock in lockfiles/ names is refused" in m
+                   for m in messages[f"Pod/lab/{name}"]), messages
+    # an image Kyverno cannot fetch (no network here) is refused by error, not admitted
+    assert any("index.docker.io" in m for m in messages["Pod/lab/unreachable"]), messages

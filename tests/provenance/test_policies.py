@@ -34,6 +34,7 @@ from pipeline.provenance import (
     write_policies,
 )
 from pipeline.provenance.crd import Crd
+from pipeline.provenance.policies import KyvernoApi
 from pipeline.provenance.stage import CRD_FILES
 from pipeline.vocabulary.reference import ImageRef
 from tests.locks import fake_digest, images_lock
@@ -205,7 +206,10 @@ def test_verify_rules_come_from_the_matrix_and_never_mutate(catalog: Path) -> No
 
 
 def test_the_allowlist_admits_locked_digests_only(catalog: Path) -> None:
-    files = render_policies(load_matrix(catalog), locked_images(LOCKS))
+    # The ClusterPolicy form (--kyverno-api clusterpolicy), checked against a port of Kyverno's
+    # image_normalize; the default ImageValidatingPolicy runs in the real kyverno CLI
+    # (tests/test_pinned_render.py).
+    files = render_policies(load_matrix(catalog), locked_images(LOCKS), kyverno=KyvernoApi.CLUSTER_POLICY)
     allow = docs(files)["kyverno/recipe-digest-allowlist.yaml"]
     assert allow["metadata"]["name"] == ALLOWLIST_POLICY
     rules = {r["name"]: r for r in allow["spec"]["rules"]}
@@ -313,7 +317,22 @@ def test_our_catalogs_policies_validate_and_pin_every_built_digest(tmp_path: Pat
     out = tmp_path / "policies"
     write_policies(out, files)
     assert validate_files([out / rel for rel in files], crds, root=tmp_path) == len(files)
-    allow = docs(files)["kyverno/recipe-digest-allowlist.yaml"]
+    ivp = docs(files)["kyverno/recipe-digest-allowlist.yaml"]  # the default: an ImageValidatingPolicy
+    assert (ivp["apiVersion"], ivp["kind"]) == ("policies.kyverno.io/v1", "ImageValidatingPolicy")
+    variables = {v["name"]: v["expression"] for v in ivp["spec"]["variables"]}
+    assert all(f"'{image.ref.name}@{image.digest}'" in variables["allowed"] for image in images)
+    assert variables["repositories"] == "[" + ", ".join(sorted({f"'{i.ref.name}'" for i in images})) + "]"
+    assert ivp["spec"]["matchImageReferences"] == [{"glob": "*"}]  # every image: strangers are refused too
+    assert "ImageValidatingPolicy" in {c.kind for c in crds}
+    legacy = render_policies(load_matrix(CATALOG), images, kyverno=KyvernoApi.CLUSTER_POLICY)
+    write_policies(tmp_path / "legacy", legacy)
+    assert validate_files([tmp_path / "legacy" / rel for rel in legacy], crds, root=tmp_path) == len(legacy)
+    allow = docs(legacy)["kyverno/recipe-digest-allowlist.yaml"]
+    strangers = docs(legacy)["kyverno/recipe-locked-repositories.yaml"]  # what the IVP's first validation says
+    assert strangers["kind"] == "ClusterPolicy"
+    (deny,) = strangers["spec"]["rules"][0]["validate"]["foreach"]
+    assert sorted(deny["deny"]["conditions"]["all"][0]["value"]) == sorted(
+        f"{i.ref.name}{suffix}" for i in {i.ref.name: i for i in images}.values() for suffix in (":*", "@*"))
     rules = {r["name"]: r for r in allow["spec"]["rules"]}
     for image in images:
         rule = rules[f"allow-{image.ref.name.replace(':', '-').replace('/', '-').replace('.', '-')}"]
@@ -325,3 +344,14 @@ def test_our_catalogs_policies_validate_and_pin_every_built_digest(tmp_path: Pat
     components = {i.component for i in images}
     assert {rel.removeprefix("policy-controller/recipe-unsigned-").removesuffix(".yaml")
             for rel in files if rel.startswith("policy-controller/")} == components
+
+
+@pytest.mark.shared
+def test_a_renamed_field_of_the_image_validating_policy_is_caught_by_the_unknown_field_check(
+        catalog: Path, crds: list[Crd]) -> None:
+    ivp = docs(render_policies(load_matrix(catalog), locked_images(LOCKS)))["kyverno/recipe-digest-allowlist.yaml"]
+    validate_resources([("kyverno/recipe-digest-allowlist.yaml", ivp)], crds)  # valid as generated
+    config = ivp["spec"]["validationConfigurations"]
+    config["mutateDigests"] = config.pop("mutateDigest")  # a typo the API server would silently prune
+    with pytest.raises(GateError, match=r"spec\.validationConfigurations\.mutateDigests"):
+        validate_resources([("kyverno/recipe-digest-allowlist.yaml", ivp)], crds)

@@ -19,6 +19,8 @@ import textwrap
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from pipeline.errors import PipelineError
+
 REGISTRY = """\
 apiVersion: aicr.run/v1alpha2
 kind: ComponentRegistry
@@ -213,3 +215,12 @@ def line_of(text: str, marker: str) -> int:
         if marker in line:
             return number
     raise AssertionError(f"{marker!r} not in text")
+
+
+def assert_located(err: PipelineError, root: Path, path: str | None, line: int | str | None) -> None:
+    """``err`` names the catalog-relative ``path`` and ``line`` (a str: the line of ``path`` containing it)."""
+    assert (str(err.path) if err.path is not None else None) == path
+    if isinstance(line, str):
+        assert path is not None
+        line = line_of((root / path).read_text(), line)
+    assert err.line == line

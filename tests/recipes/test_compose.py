@@ -26,7 +26,7 @@ from pipeline.recipes import (
     load_catalog,
 )
 from pipeline.recipes.compose import deep_merge
-from tests.recipes.catalogs import FILES, line_of, write_catalog
+from tests.recipes.catalogs import FILES, assert_located, line_of, write_catalog
 
 
 def edit(path: str, old: str, new: str) -> dict[str, str]:
@@ -472,12 +472,7 @@ def test_compose_errors(tmp_path: Path, case: Case) -> None:
         compose(catalog, query(**case.criteria))
     err = info.value
     assert case.message in err.message
-    assert (str(err.path) if err.path is not None else None) == case.path
-    expected_line = case.line
-    if isinstance(expected_line, str):
-        assert case.path is not None
-        expected_line = line_of((root / case.path).read_text(), expected_line)
-    assert err.line == expected_line
+    assert_located(err, root, case.path, case.line)
     assert err.hint is not None
     assert case.hint in err.hint
 
@@ -503,6 +498,8 @@ def _aicr_query(catalog: Catalog, overlay: str) -> RecipeQuery:
     return RecipeQuery(name=overlay, criteria=criteria)
 
 
+PROMETHEUS_CHARTS = "https://prometheus-community.github.io/helm-charts"
+NGC_CHARTS = "https://helm.ngc.nvidia.com/nvidia"
 #: Registry defaults, copied by hand from registry.yaml (defaultRepository, the last path segment
 #: of defaultChart, defaultVersion, defaultNamespace). base.yaml's `source`/`version` repeat them.
 CHARTS: dict[str, tuple[str | None, str | None, str | None, str]] = {
@@ -513,21 +510,11 @@ CHARTS: dict[str, tuple[str | None, str | None, str | None, str]] = {
         "node-feature-discovery",
     ),
     "cert-manager": ("https://charts.jetstack.io", "cert-manager", "v1.20.2", "cert-manager"),
-    "gpu-operator": ("https://helm.ngc.nvidia.com/nvidia", "gpu-operator", "v26.3.2", "gpu-operator"),
+    "gpu-operator": (NGC_CHARTS, "gpu-operator", "v26.3.2", "gpu-operator"),
     "nvsentinel": ("oci://ghcr.io/nvidia", "nvsentinel", "v1.9.0", "nvsentinel"),
     "nodewright-operator": ("oci://ghcr.io/nvidia/nodewright/charts", "nodewright", "v0.17.1", "skyhook"),
-    "prometheus-operator-crds": (
-        "https://prometheus-community.github.io/helm-charts",
-        "prometheus-operator-crds",
-        "28.0.1",
-        "monitoring",
-    ),
-    "kube-prometheus-stack": (
-        "https://prometheus-community.github.io/helm-charts",
-        "kube-prometheus-stack",
-        "84.4.0",
-        "monitoring",
-    ),
+    "prometheus-operator-crds": (PROMETHEUS_CHARTS, "prometheus-operator-crds", "28.0.1", "monitoring"),
+    "kube-prometheus-stack": (PROMETHEUS_CHARTS, "kube-prometheus-stack", "84.4.0", "monitoring"),
     "k8s-ephemeral-storage-metrics": (
         "https://jmcgrath207.github.io/k8s-ephemeral-storage-metrics/chart",
         "k8s-ephemeral-storage-metrics",
@@ -546,12 +533,7 @@ CHARTS: dict[str, tuple[str | None, str | None, str | None, str]] = {
         "v0.14.1",
         "kai-scheduler",
     ),
-    "prometheus-adapter": (
-        "https://prometheus-community.github.io/helm-charts",
-        "prometheus-adapter",
-        "5.3.0",
-        "monitoring",
-    ),
+    "prometheus-adapter": (PROMETHEUS_CHARTS, "prometheus-adapter", "5.3.0", "monitoring"),
     "aws-ebs-csi-driver": (
         "https://kubernetes-sigs.github.io/aws-ebs-csi-driver",
         "aws-ebs-csi-driver",
@@ -559,12 +541,7 @@ CHARTS: dict[str, tuple[str | None, str | None, str | None, str]] = {
         "kube-system",
     ),
     "aws-efa": ("https://aws.github.io/eks-charts", "aws-efa-k8s-device-plugin", "v0.5.29", "kube-system"),
-    "network-operator": (
-        "https://helm.ngc.nvidia.com/nvidia",
-        "network-operator",
-        "26.1.1",
-        "nvidia-network-operator",
-    ),
+    "network-operator": (NGC_CHARTS, "network-operator", "26.1.1", "nvidia-network-operator"),
     "kubeflow-trainer": ("oci://ghcr.io/kubeflow/charts", "kubeflow-trainer", "2.2.0", "kubeflow"),
     "grove": ("oci://ghcr.io/ai-dynamo/grove", "grove-charts", "v0.1.0-alpha.8", "dynamo-system"),
     "dynamo-platform": (
@@ -605,6 +582,22 @@ UBUNTU = {
     "OS.release.ID": "ubuntu",
     "OS.release.VERSION_ID": "24.04",
     "OS.sysctl./proc/sys/kernel/osrelease": ">= 6.8",
+}
+#: h100-eks-ubuntu-training: its overlay chain, its components, and gpu-operator's values files
+#: (eks-training's values-eks-training.yaml layered on values.yaml); its kubeflow leaf extends all three.
+EKS_TRAINING_CHAIN = (
+    "base",
+    "monitoring-hpa",
+    "h100-any",
+    "eks",
+    "eks-training",
+    "h100-eks-training",
+    "h100-eks-ubuntu-training",
+)
+EKS_TRAINING_COMPONENTS = BASE_COMPONENTS | {"prometheus-adapter", "aws-ebs-csi-driver", "aws-efa",
+                                             "nodewright-customizations"}
+EKS_TRAINING_VALUES: dict[str, tuple[str, ...]] = {
+    "gpu-operator": ("components/gpu-operator/values.yaml", "components/gpu-operator/values-eks-training.yaml"),
 }
 
 
@@ -666,15 +659,7 @@ def test_aicr_h100_eks_ubuntu_training(aicr_catalog: Path) -> None:
     """
     catalog = _aicr(aicr_catalog)
     recipe = compose(catalog, _aicr_query(catalog, "h100-eks-ubuntu-training"))
-    assert recipe.overlays == (
-        "base",
-        "monitoring-hpa",
-        "h100-any",
-        "eks",
-        "eks-training",
-        "h100-eks-training",
-        "h100-eks-ubuntu-training",
-    )
+    assert recipe.overlays == EKS_TRAINING_CHAIN
     assert recipe.mixins == ("os-ubuntu",)
     assert recipe.constraints == {"K8s.server.version": ">= 1.32.4", **UBUNTU}
     assert [c.name for c in recipe.components] == [
@@ -693,17 +678,7 @@ def test_aicr_h100_eks_ubuntu_training(aicr_catalog: Path) -> None:
         "nvsentinel",
         "prometheus-adapter",
     ]
-    _check_components(
-        recipe,
-        BASE_COMPONENTS
-        | {"prometheus-adapter", "aws-ebs-csi-driver", "aws-efa", "nodewright-customizations"},
-        {
-            "gpu-operator": (
-                "components/gpu-operator/values.yaml",
-                "components/gpu-operator/values-eks-training.yaml",
-            )
-        },
-    )
+    _check_components(recipe, EKS_TRAINING_COMPONENTS, EKS_TRAINING_VALUES)
     gpu = recipe.component("gpu-operator")
     assert gpu.dependency_refs == (
         "nfd",
@@ -751,34 +726,9 @@ def test_aicr_h100_eks_ubuntu_training_kubeflow(aicr_catalog: Path) -> None:
     """
     catalog = _aicr(aicr_catalog)
     recipe = compose(catalog, _aicr_query(catalog, "h100-eks-ubuntu-training-kubeflow"))
-    assert recipe.overlays == (
-        "base",
-        "monitoring-hpa",
-        "h100-any",
-        "eks",
-        "eks-training",
-        "h100-eks-training",
-        "h100-eks-ubuntu-training",
-        "h100-eks-ubuntu-training-kubeflow",
-    )
+    assert recipe.overlays == (*EKS_TRAINING_CHAIN, "h100-eks-ubuntu-training-kubeflow")
     assert recipe.mixins == ("os-ubuntu", "platform-kubeflow")
-    _check_components(
-        recipe,
-        BASE_COMPONENTS
-        | {
-            "prometheus-adapter",
-            "aws-ebs-csi-driver",
-            "aws-efa",
-            "nodewright-customizations",
-            "kubeflow-trainer",
-        },
-        {
-            "gpu-operator": (
-                "components/gpu-operator/values.yaml",
-                "components/gpu-operator/values-eks-training.yaml",
-            )
-        },
-    )
+    _check_components(recipe, EKS_TRAINING_COMPONENTS | {"kubeflow-trainer"}, EKS_TRAINING_VALUES)
     trainer = recipe.component("kubeflow-trainer")
     assert trainer.manifest_files == (
         "components/kubeflow-trainer/manifests/torch-distributed-cluster-training-runtime.yaml",

@@ -11,7 +11,7 @@ import pytest
 from pipeline.errors import RecipeError
 from pipeline.recipes import ComponentType, Criteria, load_catalog
 from pipeline.recipes.load import MAX_CHAIN_DEPTH, to_plain
-from tests.recipes.catalogs import FILES, line_of, write_catalog
+from tests.recipes.catalogs import FILES, assert_located, line_of, write_catalog
 
 
 def edit(path: str, old: str, new: str) -> dict[str, str]:
@@ -788,12 +788,7 @@ def test_load_errors(tmp_path: Path, case: Case) -> None:
         load_catalog(root)
     err = info.value
     assert case.message in err.message
-    assert (str(err.path) if err.path is not None else None) == case.path
-    expected_line = case.line
-    if isinstance(expected_line, str):
-        assert case.path is not None
-        expected_line = line_of((root / case.path).read_text(), expected_line)
-    assert err.line == expected_line
+    assert_located(err, root, case.path, case.line)
     if case.hint is None:
         assert err.hint is None
     else:

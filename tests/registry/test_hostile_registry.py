@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import socket
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -17,6 +14,7 @@ from pipeline.registry import RegistryClient, RetryPolicy, Transport
 from pipeline.registry.interface import TamperingError
 from pipeline.registry.transport import DEFAULT_CONNECT_TIMEOUT, DEFAULT_DEADLINE, DEFAULT_READ_TIMEOUT, redact_text
 from pipeline.vocabulary.reference import ImageRef
+from tests.servers import QuietHandler, silent_server, start_server
 
 MANIFEST = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
                        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": 2,
@@ -28,28 +26,8 @@ LIE = "sha256:" + "0" * 64
 @pytest.fixture
 def silent_registry() -> Iterator[str]:
     """A loopback socket that accepts connections and never answers."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(16)
-    accepted: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        server.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                accepted.append(server.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield f"127.0.0.1:{server.getsockname()[1]}"
-    stop.set()
-    thread.join()
-    for conn in accepted:
-        conn.close()
-    server.close()
+    with silent_server(backlog=16) as host:
+        yield host
 
 
 def test_the_default_deadline_fails_a_silent_registry_within_30_seconds() -> None:
@@ -71,20 +49,8 @@ def test_a_silent_registry_fails_at_the_configured_deadline(silent_registry: str
     assert info.value.hint is not None and "check that the server is up and answering" in info.value.hint
 
 
-class _Lying(BaseHTTPRequestHandler):
+class _Lying(QuietHandler):
     """HEAD announces a digest the registry does not serve; GET by tag serves other bytes."""
-
-    def log_message(self, format: str, *args: object) -> None:
-        return
-
-    def _reply(self, status: int, body: bytes, headers: dict[str, str]) -> None:
-        self.send_response(status)
-        for key, value in headers.items():
-            self.send_header(key, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
 
     def do_HEAD(self) -> None:
         self.do_GET()
@@ -92,25 +58,19 @@ class _Lying(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         oci = {"Content-Type": "application/vnd.oci.image.manifest.v1+json"}
         if self.path == "/v2/":
-            self._reply(200, b"{}", {})
+            self.answer(200, b"{}", {})
         elif self.path.endswith("/manifests/1.0"):
-            self._reply(200, MANIFEST, {**oci, **({"Docker-Content-Digest": LIE} if self.command == "HEAD" else {})})
+            self.answer(200, MANIFEST, {**oci, **({"Docker-Content-Digest": LIE} if self.command == "HEAD" else {})})
         else:
-            self._reply(404, b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":"unknown"}]}', {})
+            self.answer(404, b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":"unknown"}]}', {})
 
 
 def test_a_digest_header_that_does_not_match_the_bytes_is_tampering_not_a_missing_image() -> None:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Lying)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    host = f"127.0.0.1:{server.server_address[1]}"
     transport = Transport(error=ResolveError, retry=RetryPolicy(attempts=2, base_delay=0.001, max_delay=0.002))
-    try:
+    with start_server(_Lying) as served, transport:
+        host = served.host
         with pytest.raises(TamperingError) as info:
             RegistryClient(transport=transport).resolve(ImageRef.parse(f"{host}/demo/app:1.0"))
-    finally:
-        transport.close()
-        server.shutdown()
-        server.server_close()
     actual = "sha256:" + hashlib.sha256(MANIFEST).hexdigest()
     assert info.value.message == (
         f"registry '{host}' announced {LIE} for '{host}/demo/app:1.0' (Docker-Content-Digest of HEAD), but the "

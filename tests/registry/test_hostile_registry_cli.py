@@ -12,13 +12,10 @@ from __future__ import annotations
 import base64
 import json
 import os
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -27,6 +24,7 @@ from pipeline.errors import RecipeError
 from pipeline.recipes.config import load_config
 from pipeline.registry_config import DEFAULT_IMAGE_DEADLINE, DEFAULT_REQUEST_DEADLINE
 from tests.factories import DEPLOYMENT, SERVICE_ACCOUNT, catalog, write_files
+from tests.servers import QuietHandler, silent_server, start_server
 
 ROOT = Path(__file__).resolve().parents[2]
 USER = "ci-bot"
@@ -56,17 +54,10 @@ def _lock(work: Path, *args: str, env: dict[str, str] | None = None,
     return proc, time.monotonic() - started
 
 
-def _serve(handler: type[BaseHTTPRequestHandler]) -> tuple[ThreadingHTTPServer, str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"127.0.0.1:{server.server_address[1]}"
-
-
 # ---- 401 bodies that echo the credentials ---------------------------------------------------------
 
 
-class _Echo(BaseHTTPRequestHandler):
+class _Echo(QuietHandler):
     """A registry whose 401 bodies echo the Authorization header back (as some proxies do).
 
     ``mode``: ``basic`` (the registry asks for Basic auth), ``token`` (the token server issues a
@@ -76,19 +67,8 @@ class _Echo(BaseHTTPRequestHandler):
 
     mode = "basic"
 
-    def log_message(self, format: str, *args: object) -> None:
-        return
-
     def _answer(self, status: int, body: dict[str, object], headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
+        self.answer(status, json.dumps(body).encode(), {**(headers or {}), "Content-Type": "application/json"})
 
     def _echo(self, challenge: str) -> None:
         sent = self.headers.get("Authorization", "")
@@ -118,17 +98,14 @@ class _Echo(BaseHTTPRequestHandler):
 @pytest.mark.parametrize("mode", ["basic", "token", "token-refused"])
 def test_a_401_that_echoes_the_credentials_leaks_them_nowhere(tmp_path: Path, mode: str) -> None:
     handler = type(f"_Echo_{mode.replace('-', '_')}", (_Echo,), {"mode": mode})
-    server, host = _serve(handler)
-    try:
+    with start_server(handler) as served:
+        host = served.host
         work = _work(tmp_path, host)
         docker = tmp_path / "docker"  # outside the scanned tree: it holds the password by design
         docker.mkdir()
         (docker / "config.json").write_text(json.dumps({"auths": {host: {"auth": BASIC}}}))
         before = (work / "lockfiles/eks.lock.json").read_bytes()
         proc, _ = _lock(work, "--registry-timeout", "20", env={"DOCKER_CONFIG": str(docker)})
-    finally:
-        server.shutdown()
-        server.server_close()
     assert proc.returncode == 2, proc.stderr
     expected = (f"the token service http://{host}/token of registry '{host}' refused the credentials of user "
                 f"'{USER}'" if mode == "token-refused"
@@ -158,28 +135,8 @@ def test_a_401_that_echoes_the_credentials_leaks_them_nowhere(tmp_path: Path, mo
 @pytest.fixture
 def silent_host() -> Iterator[str]:
     """A loopback socket that accepts connections and never answers."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(64)
-    accepted: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        server.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                accepted.append(server.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield f"127.0.0.1:{server.getsockname()[1]}"
-    stop.set()
-    thread.join()
-    for conn in accepted:
-        conn.close()
-    server.close()
+    with silent_server(backlog=64) as host:
+        yield host
 
 
 def test_a_silent_registry_fails_lock_within_30_seconds_by_default(tmp_path: Path, silent_host: str) -> None:
@@ -209,17 +166,11 @@ def test_registry_timeout_bounds_all_requests_of_an_image(tmp_path: Path, silent
             "registries.imageDeadline in pipeline.yaml if the registry is merely slow") in proc.stderr
 
 
-class _Trickle(BaseHTTPRequestHandler):
+class _Trickle(QuietHandler):
     """Answers at once with headers, then sends the body one byte per second."""
 
-    def log_message(self, format: str, *args: object) -> None:
-        return
-
     def do_HEAD(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
-        self.send_header("Content-Length", "4096")
-        self.end_headers()
+        self.answer(200, b"", {"Content-Type": "application/vnd.oci.image.manifest.v1+json"}, length=4096)
 
     def do_GET(self) -> None:
         self.do_HEAD()
@@ -233,16 +184,12 @@ class _Trickle(BaseHTTPRequestHandler):
 
 
 def test_a_registry_that_trickles_a_byte_a_second_is_cut_off_at_the_deadline(tmp_path: Path) -> None:
-    server, host = _serve(_Trickle)
-    try:
-        work = _work(tmp_path, host)
+    with start_server(_Trickle) as served:
+        work = _work(tmp_path, served.host)
         write_files(work, {"recipes/pipeline.yaml": (
             "apiVersion: pipeline.recipes.dev/v1\nkind: PipelineConfig\n"
             "spec:\n  registries:\n    requestDeadline: 3\n    imageDeadline: 4\n")})
         proc, elapsed = _lock(work)
-    finally:
-        server.shutdown()
-        server.server_close()
     assert proc.returncode == 2, proc.stderr
     assert elapsed < 20
     assert "no complete answer within the 3 s deadline per request" in proc.stderr

@@ -6,14 +6,16 @@ import pytest
 
 from pipeline.errors import RenderError
 from pipeline.render import engine
+from pipeline.render.engines import RenderTarget
+from pipeline.render.wrapper import WrapperChart
 from tests import factories
 
 API = ("resource.k8s.io/v1", "resource.k8s.io/v1beta1")
 
 
 def _render(archive: bytes, values: dict[str, object] | None = None, kube: str = "1.33.0") -> engine.RenderedChart:
-    return engine.render_chart(archive, values=values or {}, release="rel", namespace="ns1", kube_version=kube,
-                               api_versions=API, what="chart 'app'")
+    return engine.render_chart(archive, values=values or {}, what="chart 'app'",
+                               target=RenderTarget(release="rel", namespace="ns1", kube_version=kube, api_versions=API))
 
 
 def test_manifest_is_kind_sorted_with_source_headers() -> None:
@@ -66,9 +68,10 @@ def test_in_tree_templates_get_values_keyed_by_component() -> None:
     text = (b"kind: ConfigMap\ndata:\n  v: {{ index .Values \"my-comp\" \"greeting\" }}\n"
             b"  ns: {{ .Release.Namespace }}\n  chart: {{ .Chart.Name }}-{{ .Chart.Version }}\n"
             b"  kube: {{ .Capabilities.KubeVersion.Version }}\n")
-    out = engine.render_templates({"components/my-comp/manifests/cm.yaml": text}, chart_name="my-comp",
-                                  chart_version="2.0.0", values={"my-comp": {"greeting": "hi"}}, release="my-comp",
-                                  namespace="ns9", kube_version="1.33.0", api_versions=API, what="in-tree")
+    chart = WrapperChart.of({"components/my-comp/manifests/cm.yaml": text}, name="my-comp", version="2.0.0")
+    out = engine.render_templates(chart, values={"my-comp": {"greeting": "hi"}}, what="in-tree",
+                                  target=RenderTarget(release="my-comp", namespace="ns9", kube_version="1.33.0",
+                                                      api_versions=API))
     assert out == {"components/my-comp/manifests/cm.yaml":
                    "kind: ConfigMap\ndata:\n  v: hi\n  ns: ns9\n  chart: my-comp-2.0.0\n  kube: v1.33.0\n"}
 
