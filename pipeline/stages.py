@@ -39,7 +39,7 @@ from .lock import (
     verified_locks,
 )
 from .lockfile import LOCK_SUFFIX, LockedComponent, Lockfile, load, lock_path
-from .pin import PinnedRender, load_pin_rules, pin_render, read_stream
+from .pin import PinnedRender, PinRules, load_pin_rules, pin_render, read_stream
 from .progress import SILENT, Progress
 from .recipes import Catalog, Component, ComponentType, Recipe, catalog_recipes, compose, load_catalog, load_environment
 from .registry import DockerConfig, RegistryClient, RegistryConfig, ResolvedImage, resolve_all
@@ -332,12 +332,13 @@ def lock_catalog(
     files: dict[Path, bytes] = {}
     skipped = tuple(r.name for r in recipes if r.name not in keys)
     kept = {lock_path(ws.lockdir, name) for name in skipped}
+    rules = load_pin_rules(ws.catalog) if len(hits) < len(locked) else None
     for recipe in locked:
         raw = hits.get(recipe.name)
         if raw is None:
             assert engine is not None
             lockfile = _lockfile(recipe, builds[recipe.name], engine=engine, volatile=volatile, resolved=resolved,
-                                 inputs=inputs[recipe.name])
+                                 inputs=inputs[recipe.name], rules=rules)
             raw = lockfile.raw or lockfile.dumps()
             lock_cache.put(finals[recipe.name], raw)
             for render in builds[recipe.name].renders.values():
@@ -412,8 +413,9 @@ def _pinning(ws: Workspace, lock: Lockfile) -> dict[str, tuple[ComponentRender, 
 
 
 def _lockfile(recipe: Recipe, built: RecipeBuild, *, engine: Mapping[str, str], volatile: Sequence[Any],
-              resolved: Mapping[ImageRef, ResolvedImage], inputs: Mapping[str, Digest] | None = None) -> Lockfile:
-    rules = load_pin_rules(recipe.catalog)
+              resolved: Mapping[ImageRef, ResolvedImage], inputs: Mapping[str, Digest] | None = None,
+              rules: PinRules | None = None) -> Lockfile:
+    rules = load_pin_rules(recipe.catalog) if rules is None else rules
     components = [
         build_component(
             c, chart=chart_record(built.charts[c.name]) if c.name in built.charts else None,
