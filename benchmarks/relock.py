@@ -3,7 +3,9 @@
 Both are whole ``python -m pipeline lock --no-resolve`` processes on the same catalog (image
 resolution is left out: it needs the lab registry and is the same work in both). Cold: an empty
 cache (charts and renders). Relock: the cache the cold run filled, after one values file changed
-(every recipe using that component re-renders it; every other job is a render-cache hit).
+(every recipe using that component re-renders it; every other job is a render-cache hit). No
+change: the same cache and locks again, nothing edited (every recipe is a lock-cache hit). One
+recipe: the values of one leaf overlay changed (the other recipes are lock-cache hits).
 """
 
 from __future__ import annotations
@@ -32,9 +34,13 @@ def _lock(catalog: Path, lockdir: Path, cache: Path) -> tuple[float, str]:
 def run(label: str, catalog: Path, *, repeat: int) -> list[str]:
     colds: list[float] = []
     warms: list[float] = []
-    summary = ""
+    noops: list[float] = []
+    ones: list[float] = []
+    summary = noop_summary = one_summary = ""
     values = catalog / "components" / "dra-driver" / "values.yaml"
     original = values.read_text()
+    leaf = next(iter(sorted((catalog / "overlays").glob("bench-*.yaml"))), None)
+    leaf_text = leaf.read_text() if leaf is not None else ""
     try:
         for index in range(repeat):
             with tempfile.TemporaryDirectory(prefix="bench-relock-") as tmp:
@@ -43,14 +49,27 @@ def run(label: str, catalog: Path, *, repeat: int) -> list[str]:
                 cold, _ = _lock(catalog, work / "locks", work / "cache")
                 values.write_text(original + f"\nbenchRelock: {index}\n")
                 warm, summary = _lock(catalog, work / "locks", work / "cache")
+                noop, noop_summary = _lock(catalog, work / "locks", work / "cache")
+                if leaf is not None:
+                    leaf.write_text(leaf_text.replace("benchReplica: ", f"benchReplica: 1{index}", 1))
+                    one, one_summary = _lock(catalog, work / "locks", work / "cache")
+                    leaf.write_text(leaf_text)
+                    ones.append(one)
                 colds.append(cold)
                 warms.append(warm)
+                noops.append(noop)
     finally:
         values.write_text(original)
-    cold, warm = statistics.median(colds), statistics.median(warms)
+        if leaf is not None:
+            leaf.write_text(leaf_text)
+    cold, warm, noop = statistics.median(colds), statistics.median(warms), statistics.median(noops)
     return [
         f"## relock after one values change, {label} (median of {repeat})",
         f"  cold lock (empty cache)              {cold:8.3f} s",
         f"  relock (render cache warm)           {warm:8.3f} s   {summary}",
         f"  ratio relock / cold                  {warm / cold:8.2%}   (goal <= 10%)",
+        f"  relock, nothing changed              {noop:8.3f} s   {noop_summary}",
+        f"  ratio no-change relock / cold        {noop / cold:8.2%}",
+        *([f"  relock, one leaf overlay changed     {statistics.median(ones):8.3f} s   {one_summary}",
+           f"  ratio one-recipe relock / cold       {statistics.median(ones) / cold:8.2%}"] if ones else []),
     ]

@@ -632,9 +632,9 @@ def _print_lock(result: LockResult) -> None:
               f"{len(result.unchanged)} up to date (nothing written)")
         return
     _print_writes(result.written, result.unchanged, result.removed, removed_why=" (no such recipe any more)")
-    print(f"{len(result.recipes)} recipes locked, {result.renders} distinct renders "
-          f"({result.cache_hits} from the render cache), {result.reused_digests} digest-pinned images "
-          "reused from the previous locks")
+    print(f"{len(result.recipes)} recipes locked ({result.reused_locks} from the lock cache), {result.renders} "
+          f"distinct renders ({result.cache_hits} from the render cache, {result.discovery_hits} discoveries "
+          f"from the discovery cache), {result.reused_digests} digest-pinned images reused from the previous locks")
     if result.skipped:
         from .build import charts_table
 

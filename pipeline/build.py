@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 
 from ._yaml import YamlMap, load_file
-from .charts import STORE, ChartStore, FetchedChart, SourceFactory, chart_yaml, fetch_chart
+from .charts import STORE, ChartStore, FetchedChart, SourceFactory, WalkOrder, chart_yaml, fetch_chart
 from .errors import (
     ChartError,
     ChartsUnavailableError,
@@ -40,7 +40,8 @@ from .render.job import ComponentRender, RenderJob
 from .vocabulary.digest import Digest, sha256
 from .volatile import VolatileField, mask
 
-__all__ = ["ChartProblem", "RecipeBuild", "build", "chart_record", "charts_table", "job_for", "pin_location"]
+__all__ = ["ChartProblem", "RecipeBuild", "build", "chart_record", "charts_table", "fetch_charts", "job_for",
+           "pin_location"]
 
 log = logging.getLogger("pipeline")
 
@@ -188,31 +189,22 @@ def _unavailable(problems: Sequence[ChartProblem]) -> ChartsUnavailableError:
     )
 
 
-def build(
+def fetch_charts(
     recipes: Sequence[Recipe],
     *,
-    pool: Renderer,
     store: ChartStore,
     mirrors: Mapping[str, str],
-    volatile: Sequence[VolatileField],
     expected: Mapping[tuple[str, str], Digest] | None = None,
-    discovered: dict[tuple[Digest, Digest], Discovery] | None = None,
     sources: SourceFactory | None = None,
-    progress: Progress = SILENT,
+    walk_order: WalkOrder = "sorted",
     problems: list[ChartProblem] | None = None,
-) -> dict[str, RecipeBuild]:
-    """Fetch, render, mask and discover every recipe under ``pool``'s variation (any :class:`Renderer`:
-    the sandboxed :class:`~pipeline.render.pool.WorkerPool`, or an in-process one).
-
-    ``expected`` maps ``(recipe, component)`` to the archive digest a lock pins: the store serves
-    those bytes without the network, and fetched bytes that differ are refused. ``discovered`` is
-    a cache of image discovery by content that callers share between variations; ``sources`` the
-    run's chart sources (one HTTP client per kind, reused across fetches).
+) -> dict[str, dict[str, FetchedChart]]:
+    """Every recipe's charts by component, each distinct chart reference fetched once (the fetch half
+    of :func:`build`, for callers that decide what to render from the fetched charts).
 
     Every chart is tried before anything stops: charts that cannot be fetched or matched to their
-    pins raise one :class:`~pipeline.errors.ChartsUnavailableError` listing them all (component, the
-    file:line that pins each, the recipes it stops). With ``problems`` (keep going) they are appended
-    there instead, and the recipes they stop are left out of the result.
+    pins raise one :class:`~pipeline.errors.ChartsUnavailableError` listing them all; with
+    ``problems`` (keep going) they are appended there and the recipes they stop are left out.
     """
     expected = expected or {}
     fetched: dict[tuple[str, ...], FetchedChart] = {}
@@ -231,7 +223,7 @@ def build(
                     try:
                         fetched[chart_key] = fetch_chart(
                             component.chart, catalog=recipe.catalog, store=store, mirrors=mirrors,
-                            expected=want, walk_order=pool.variation.walk_order, sources=sources,
+                            expected=want, walk_order=walk_order, sources=sources,
                         )
                     except (ChartError, ResolveError) as exc:  # keep going: report every chart at once
                         failed[chart_key] = exc
@@ -243,7 +235,41 @@ def build(
             raise _unavailable(missing)
         problems.extend(missing)
         stopped = {r for p in missing for r in p.recipes}
-        recipes = [r for r in recipes if r.name not in stopped]
+        charts = {name: found for name, found in charts.items() if name not in stopped}
+    return charts
+
+
+def build(
+    recipes: Sequence[Recipe],
+    *,
+    pool: Renderer,
+    store: ChartStore,
+    mirrors: Mapping[str, str],
+    volatile: Sequence[VolatileField],
+    expected: Mapping[tuple[str, str], Digest] | None = None,
+    discovered: MutableMapping[tuple[Digest, Digest], Discovery] | None = None,
+    sources: SourceFactory | None = None,
+    progress: Progress = SILENT,
+    problems: list[ChartProblem] | None = None,
+    charts: Mapping[str, Mapping[str, FetchedChart]] | None = None,
+) -> dict[str, RecipeBuild]:
+    """Fetch, render, mask and discover every recipe under ``pool``'s variation (any :class:`Renderer`:
+    the sandboxed :class:`~pipeline.render.pool.WorkerPool`, or an in-process one).
+
+    ``expected`` maps ``(recipe, component)`` to the archive digest a lock pins: the store serves
+    those bytes without the network, and fetched bytes that differ are refused. ``discovered`` is
+    a cache of image discovery by content (job key, masked stream digest) that callers share between
+    variations, or keep across runs (:class:`~pipeline.images.DiscoveryCache`); ``sources`` the
+    run's chart sources (one HTTP client per kind, reused across fetches); ``charts`` the charts
+    :func:`fetch_charts` already fetched (nothing is fetched again).
+
+    Charts are fetched by :func:`fetch_charts` (its errors, and ``problems`` to keep going: the
+    recipes a missing chart stops are left out of the result).
+    """
+    if charts is None:
+        charts = fetch_charts(recipes, store=store, mirrors=mirrors, expected=expected, sources=sources,
+                              walk_order=pool.variation.walk_order, problems=problems)
+    recipes = [r for r in recipes if r.name in charts]
     jobs: dict[tuple[str, str], RenderJob] = {}
     for recipe in recipes:
         for component in recipe.components:
@@ -252,7 +278,7 @@ def build(
     distinct = {keys[where]: job for where, job in jobs.items()}
     log.info("render %s: %d component renders, %d distinct", pool.variation.name, len(jobs), len(distinct))
     results = pool.render(distinct, advance=progress.task(f"render {pool.variation.name}", len(distinct)))
-    found_cache = discovered if discovered is not None else {}
+    found_cache: MutableMapping[tuple[Digest, Digest], Discovery] = discovered if discovered is not None else {}
     out: dict[str, RecipeBuild] = {}
     for recipe in recipes:
         renders: dict[str, ComponentRender] = {}
@@ -264,15 +290,15 @@ def build(
             renders[component.name] = rendered
             # Discovery depends only on the bytes and the job: parse once per content, then name the recipe.
             found_key = (key, sha256(rendered.stream))
-            if found_key not in found_cache:
+            seen = found_cache.get(found_key)
+            if seen is None:
                 chart = charts[recipe.name].get(component.name)
                 annotations: tuple[AnnotatedImage, ...] = ()
                 if chart is not None:  # fetch reads the archive; discover only parses its Chart.yaml
                     top, meta = chart_yaml(chart.data)
                     annotations = annotation_images(meta, chart=top)
-                found_cache[found_key] = discover(rendered.stream, component=component, recipe=recipe.name,
-                                                  annotations=annotations)
-            seen = found_cache[found_key]
+                seen = discover(rendered.stream, component=component, recipe=recipe.name, annotations=annotations)
+                found_cache[found_key] = seen
             images[component.name] = tuple(i if i.recipe == recipe.name else dataclasses.replace(i, recipe=recipe.name)
                                            for i in seen.images)
             rejected[component.name] = tuple(r if r.recipe == recipe.name

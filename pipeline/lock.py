@@ -68,14 +68,15 @@ EXEMPTIONS_FILE = "exemptions.yaml"
 _LOCK_HINT = "run 'nox -s lock', review the diff of lockfiles/, then publish again"
 
 
-def input_digests(recipe: Recipe) -> dict[str, Digest]:
+def input_digests(recipe: Recipe, *, listings: dict[tuple[str, ...], list[str]] | None = None) -> dict[str, Digest]:
     """Digest of every catalog file the recipe's render depends on, by catalog-relative path.
 
     Covers the composition inputs (registry, overlays, mixins, values, manifests), the volatile
     declarations, the digest-field table and exemptions (inputs of the pinned render), every file
     of each local chart directory or archive, and, as ``pipeline.yaml#<key>``, the digest of each
     render-relevant part of ``pipeline.yaml`` (not the file: its mirrors and registries change who
-    serves the bytes, not the bytes).
+    serves the bytes, not the bytes). ``listings`` is a memo of local chart directory listings that
+    a caller shares between the recipes of one run.
     """
     paths = set(recipe.input_files)
     # the pinned render reads the digest-field table and the exemptions
@@ -84,7 +85,14 @@ def input_digests(recipe: Recipe) -> dict[str, Digest]:
             paths.add(optional)
     for component in recipe.components:
         if component.chart is not None and component.chart.is_local:
-            paths.update(_local_chart_files(recipe.catalog, component))
+            chart = component.chart
+            where = (recipe.catalog.as_posix(), chart.repository, chart.name, chart.version)
+            listed = listings.get(where) if listings is not None else None
+            if listed is None:
+                listed = _local_chart_files(recipe.catalog, component)
+                if listings is not None:
+                    listings[where] = listed
+            paths.update(listed)
     out: dict[str, Digest] = {}
     for rel in sorted(paths):
         path = recipe.catalog / rel

@@ -363,9 +363,13 @@ def seal(*, recipe: LockedRecipe, inputs: LockedInputs, engine: EngineRecord,
         "components": {c.name: dataclasses.replace(c, volatile=tuple(v for v in kept if v.component == c.name))
                        for c in components},
     }
-    digest = sha256(canonical_json(_unsigned(Lockfile(**parts, digest=Digest("")))))
+    unsigned = canonical_json(_unsigned(Lockfile(**parts, digest=Digest(""))))
+    digest = sha256(unsigned)
     lock = Lockfile(**parts, digest=digest)
-    return dataclasses.replace(lock, raw=lock.dumps())
+    # The signed bytes are the unsigned ones with the digest's line in its sorted place (before the
+    # top level's "engine"): one serialisation instead of two, checked against the long way in tests.
+    raw = unsigned.replace(b'\n  "engine": ', b'\n  "digest": "' + digest.encode() + b'",\n  "engine": ', 1)
+    return dataclasses.replace(lock, raw=raw)
 
 
 def load(path: Path, *, display: str | None = None) -> Lockfile:

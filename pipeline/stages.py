@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .build import ChartProblem, RecipeBuild, build, chart_record, pin_location
+from .build import ChartProblem, RecipeBuild, build, chart_record, fetch_charts, pin_location
 from .charts import ChartStore, OciChartSource, SourceFactory, apply_mirrors, redact_url
 from .errors import DivergenceError, LockError, PinError, PipelineError, UsageError
 from .gates import Finding, ghost_finding, run_gates
-from .images import FoundImage, ImageRef, discover
+from .images import DiscoveryCache, FoundImage, ImageRef, discover
 from .lock import (
     CHECKS,
     LOCK_CHECKS,
@@ -39,10 +39,11 @@ from .lock import (
     verified_locks,
 )
 from .lockfile import LOCK_SUFFIX, LockedComponent, Lockfile, load, lock_path
-from .pin import PinnedRender, load_pin_rules, pin_render, read_stream
+from .pin import PinnedRender, PinRules, load_pin_rules, pin_render, read_stream
 from .progress import SILENT, Progress
 from .recipes import Catalog, Component, ComponentType, Recipe, catalog_recipes, compose, load_catalog, load_environment
 from .registry import DockerConfig, RegistryClient, RegistryConfig, ResolvedImage, resolve_all
+from .relock import LockCache
 from .render.cache import CachedRenderer, RenderCache
 from .render.identity import ENGINE_NAME, installed_engine, library_identity, pinned_engines, pinned_helm_cli
 from .render.job import ComponentRender, assemble, segments_of
@@ -239,6 +240,10 @@ class LockResult:
     reused_digests: int = 0
     #: ``lock --check``: ``written``/``removed`` are what would change; nothing was written
     checked_only: bool = False
+    #: recipes whose lock came from the lock cache (same inputs, charts, engine and code): not rendered
+    reused_locks: int = 0
+    #: component renders whose images came from the discovery cache (not parsed again)
+    discovery_hits: int = 0
 
 
 def lock_catalog(
@@ -254,53 +259,97 @@ def lock_catalog(
     ``keep_going`` the recipes that need them are skipped (``LockResult.skipped``, their lockfiles
     untouched) and the others locked.
 
-    Incremental: a render job whose content key (and engine) is in the render cache is not rendered
-    again; references pinned by digest take their resolution from the previous locks (tags are always
-    asked); only lockfiles whose bytes change are rewritten. With ``check`` nothing is written: the
-    result says which lockfiles would change.
+    Incremental: a recipe whose inputs, fetched charts, engine and code match a lock-cache entry is
+    not rendered or rediscovered (:class:`~pipeline.relock.LockCache`); a render job whose content
+    key (and engine) is in the render cache is not rendered again, and a render already seen is not
+    rediscovered (:class:`~pipeline.images.DiscoveryCache`); references pinned by digest take their
+    resolution from the previous locks (tags are always asked); only lockfiles whose bytes change are
+    rewritten. A lock-cache entry is keyed by this run's registry answers for the recipe's images
+    too, and a miss assembles the lock exactly as a cold lock does, so a relock writes the bytes of
+    a cold lock. With ``check`` nothing is written: the result says which lockfiles would change.
     """
     catalog, recipes = compose_recipes(ws.catalog, names, environment=ws.environment)
     volatile = load_volatile(ws.catalog)
     problems: list[ChartProblem] | None = [] if keep_going else None
-    cache = RenderCache(ws.cache / "render-jobs", engine=_selected_engine(ws.engine))
+    selected = _selected_engine(ws.engine)
+    cache = RenderCache(ws.cache / "render-jobs", engine=selected)
+    lock_cache = LockCache(ws.cache / "locks", engine=selected)
     limits = _render_limits(catalog)
     with SourceFactory() as sources, WorkerPool(CANONICAL, workers=ws.workers, engine=ws.engine, **limits) as pool:
+        charts = fetch_charts(recipes, store=ws.store, mirrors=catalog.config.mirrors, sources=sources,
+                              walk_order=pool.variation.walk_order, problems=problems)
+        # A recipe whose inputs, charts (as fetched now), engine and code are those of a cached lock,
+        # and whose images this run resolved as then, is neither rendered nor rediscovered: its lock
+        # bytes are reused (pipeline/relock.py).
+        listings: dict[tuple[str, ...], list[str]] = {}
+        inputs = {r.name: input_digests(r, listings=listings) for r in recipes if r.name in charts}
+        keys = {r.name: lock_cache.key(r, inputs=inputs[r.name], volatile=[v.as_dict() for v in volatile],
+                                       charts={n: chart_record(c).as_json() for n, c in charts[r.name].items()})
+                for r in recipes if r.name in charts}
+        locked = [r for r in recipes if r.name in keys]
+        refs: dict[str, list[ImageRef]] = {}
+        for name, key in keys.items():
+            if (known_refs := lock_cache.refs(key)) is not None:
+                refs[name] = known_refs
         # Jobs whose content key is cached are not rendered; workers start only for the others.
         renderer = CachedRenderer(pool, cache, engine_of=lambda: _engine_of(pool))
-        builds = build(recipes, pool=renderer, store=ws.store, mirrors=catalog.config.mirrors, volatile=volatile,
-                       sources=sources, progress=progress, problems=problems)
+        discovered = DiscoveryCache(ws.cache / "discovery")
+        builds: dict[str, RecipeBuild] = {}
+
+        def build_these(these: Sequence[Recipe]) -> None:
+            if these:
+                builds.update(build(these, pool=renderer, store=ws.store, mirrors=catalog.config.mirrors,
+                                    volatile=volatile, sources=sources, progress=progress, charts=charts,
+                                    discovered=discovered))
+
+        build_these([r for r in locked if r.name not in refs])
+        for name, built in builds.items():
+            refs[name] = sorted({i.ref for found in built.images.values() for i in found}, key=str)
+            lock_cache.put_refs(keys[name], refs[name])
+        resolved: dict[ImageRef, ResolvedImage] = {}
+        reused = 0
+        if ws.resolve:
+            wanted = sorted({ref for some in refs.values() for ref in some}, key=str)
+            known = _previous_resolutions(ws.lockdir)
+            resolved = {ref: known[ref] for ref in wanted if ref in known}
+            reused = len(resolved)
+            ask = [ref for ref in wanted if ref not in resolved]
+            advance = progress.task("resolve images", len(ask))
+            with RegistryClient(config=ws.registries(catalog.config.registries), credentials=credentials) as client:
+                resolved.update(resolve_all(ask, client=client, progress=lambda _ref: advance()))
+            log.info("resolved %d distinct image references (%d digest-pinned ones taken from the previous locks)",
+                     len(resolved), reused)
+        finals = {name: lock_cache.answered(keys[name], {ref: resolved.get(ref) for ref in refs[name]})
+                  for name in keys}
+        hits = {name: raw for name, key in finals.items() if name not in builds
+                and (raw := lock_cache.get(key)) is not None}
+        build_these([r for r in locked if r.name not in hits and r.name not in builds])
         if len(renderer.engines) > 1:
             raise PipelineError(f"render cache entries and workers report different engines: {renderer.engines}",
                                 hint=f"remove the render cache ({ws.cache / 'render-jobs'}) and lock again")
-        engine = renderer.engines[0] if renderer.engines else _engine_of(pool)
+        engine = (renderer.engines[0] if renderer.engines else _engine_of(pool)) if builds else None
         renders = pool.rendered
-    resolved: dict[ImageRef, ResolvedImage] = {}
-    reused = 0
-    if ws.resolve:
-        refs = sorted({i.ref for b in builds.values() for found in b.images.values() for i in found}, key=str)
-        known = _previous_resolutions(ws.lockdir)
-        resolved = {ref: known[ref] for ref in refs if ref in known}
-        reused = len(resolved)
-        ask = [ref for ref in refs if ref not in resolved]
-        advance = progress.task("resolve images", len(ask))
-        with RegistryClient(config=ws.registries(catalog.config.registries), credentials=credentials) as client:
-            resolved.update(resolve_all(ask, client=client, progress=lambda _ref: advance()))
-        log.info("resolved %d distinct image references (%d digest-pinned ones taken from the previous locks)",
-                 len(resolved), reused)
     files: dict[Path, bytes] = {}
-    skipped = tuple(r.name for r in recipes if r.name not in builds)
+    skipped = tuple(r.name for r in recipes if r.name not in keys)
     kept = {lock_path(ws.lockdir, name) for name in skipped}
-    locked = [r for r in recipes if r.name in builds]
+    rules = load_pin_rules(ws.catalog) if len(hits) < len(locked) else None
     for recipe in locked:
-        lockfile = _lockfile(recipe, builds[recipe.name], engine=engine, volatile=volatile, resolved=resolved)
-        files[lock_path(ws.lockdir, recipe.name)] = lockfile.dumps()
-        for render in builds[recipe.name].renders.values():
-            ws.cache_stream(render.stream)
+        raw = hits.get(recipe.name)
+        if raw is None:
+            assert engine is not None
+            lockfile = _lockfile(recipe, builds[recipe.name], engine=engine, volatile=volatile, resolved=resolved,
+                                 inputs=inputs[recipe.name], rules=rules)
+            raw = lockfile.raw or lockfile.dumps()
+            lock_cache.put(finals[recipe.name], raw)
+            for render in builds[recipe.name].renders.values():
+                ws.cache_stream(render.stream)
+        files[lock_path(ws.lockdir, recipe.name)] = raw
     generated = () if names else [p for p in ws.lockdir.glob(f"*{LOCK_SUFFIX}") if p not in kept]
     synced = plan_sync(files, generated=generated) if check else sync_tree(files, generated=generated)
     return LockResult(written=synced.written, unchanged=synced.unchanged, removed=synced.removed,
                       recipes=tuple(locked), renders=renders, skipped=skipped, problems=tuple(problems or ()),
-                      cache_hits=renderer.hits, reused_digests=reused, checked_only=check)
+                      cache_hits=renderer.hits, reused_digests=reused, checked_only=check,
+                      reused_locks=len(hits), discovery_hits=discovered.hits)
 
 
 def _previous_resolutions(lockdir: Path) -> dict[ImageRef, ResolvedImage]:
@@ -364,8 +413,9 @@ def _pinning(ws: Workspace, lock: Lockfile) -> dict[str, tuple[ComponentRender, 
 
 
 def _lockfile(recipe: Recipe, built: RecipeBuild, *, engine: Mapping[str, str], volatile: Sequence[Any],
-              resolved: Mapping[ImageRef, ResolvedImage]) -> Lockfile:
-    rules = load_pin_rules(recipe.catalog)
+              resolved: Mapping[ImageRef, ResolvedImage], inputs: Mapping[str, Digest] | None = None,
+              rules: PinRules | None = None) -> Lockfile:
+    rules = load_pin_rules(recipe.catalog) if rules is None else rules
     components = [
         build_component(
             c, chart=chart_record(built.charts[c.name]) if c.name in built.charts else None,
@@ -373,7 +423,7 @@ def _lockfile(recipe: Recipe, built: RecipeBuild, *, engine: Mapping[str, str], 
         )
         for c in recipe.components
     ]
-    inputs = input_digests(recipe)
+    inputs = input_digests(recipe) if inputs is None else inputs
     return build_lockfile(recipe, inputs=inputs, engine=engine, components=components, volatile=volatile)
 
 

@@ -254,6 +254,7 @@ JSON_READERS = {
     "pipeline/provenance/verify.py": "signature payloads, DSSE envelopes and in-toto statements",
     "pipeline/provenance/keyless.py": "Sigstore bundles",
     "pipeline/render/cache.py": "render-cache index entries (stream digest and engine identity; never a lock)",
+    "pipeline/images/cache.py": "discovery-cache entries (the images found in a render; never a lock)",
     "pipeline/attest/dsse.py": "DSSE envelopes and key-signed Sigstore bundles of our attestations",
     "pipeline/attest/statement.py": "the in-toto statement a verified attestation signs",
     "pipeline/backends/podman.py": "its own step-cache records (exit code, output files, report tails)",
@@ -308,3 +309,16 @@ def test_the_scan_sees_what_it_looks_for() -> None:
     docstrings = _docstrings(tree)
     assert [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and id(n) not in docstrings] == [
         "lockVersion"]
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[1] / "lockfiles").glob("*.lock.json")),
+                         ids=lambda p: p.name)
+def test_seal_writes_the_bytes_of_the_long_way(path: Path) -> None:
+    """``seal`` splices the digest into the unsigned serialisation: the same bytes as ``dumps()``."""
+    from pipeline.lockfile import seal
+
+    lock = load(path)
+    again = seal(recipe=lock.recipe, inputs=lock.inputs, engine=lock.engine, components=list(lock.ordered()),
+                 volatile=lock.volatile)
+    assert again.raw == again.dumps() == path.read_bytes()
+    assert again.digest == lock.digest

@@ -11,6 +11,7 @@ from __future__ import annotations
 from ..vocabulary.reference import DOCKER_HUB, ImageRef, ImageRefError
 from ._scan import resource_of
 from .annotation import AnnotatedImage, annotation_images
+from .cache import DiscoveryCache
 from .discover import ComponentLike, classify, discover
 from .inventory import explain, format_inventory
 from .model import (
@@ -31,6 +32,7 @@ __all__ = [
     "AnnotatedImage",
     "ComponentLike",
     "Discovery",
+    "DiscoveryCache",
     "FoundImage",
     "ImageRef",
     "ImageRefError",

@@ -174,15 +174,21 @@ class _Worker:
         error.exit_code = exit_code
         raise error
 
-    def close(self) -> None:
-        if self.proc.poll() is None and self.proc.stdin is not None:
+    def stop(self) -> None:
+        """Ask the worker to exit (an empty job, then end of input), without waiting for it."""
+        if self.proc.poll() is None and self.proc.stdin is not None and not self.proc.stdin.closed:
             try:
                 self._send(self.proc.stdin, b"")
                 self.proc.stdin.close()
-                self.proc.wait(timeout=10)
-            except (BrokenPipeError, subprocess.TimeoutExpired):
+            except BrokenPipeError:
                 self.proc.kill()
-                self.proc.wait()
+
+    def close(self) -> None:
+        self.stop()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
         self.proc.wait()  # reaped, whatever happened: no zombie, no process left behind
         for stream in (self.proc.stdin, self.proc.stdout):
             if stream is not None:
@@ -248,6 +254,8 @@ class WorkerPool:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
+        for worker in self._workers:  # every worker told first: they exit together, not one after another
+            worker.stop()
         for worker in self._workers:
             worker.close()
         self._workers.clear()

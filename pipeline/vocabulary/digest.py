@@ -66,5 +66,68 @@ def sha256_of_entries(entries: Iterable[tuple[str, bytes | str]]) -> Digest:
 
 
 def canonical_json(data: Any) -> bytes:
-    """The canonical JSON encoding of ``data`` (sorted keys, indent 2, trailing newline)."""
-    return (json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode()
+    """The canonical JSON encoding of ``data`` (sorted keys, indent 2, trailing newline).
+
+    The bytes of ``json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False)``
+    plus ``\n``. Documents of strings, integers, booleans, nulls, string-keyed mappings and lists
+    (every lock) take a direct path, about twice as fast as the standard library's indenting encoder,
+    which is pure Python; anything else (floats, other keys or types) goes to ``json.dumps`` itself.
+    A property test holds the two paths to the same bytes.
+    """
+    out: list[str] = []
+    try:
+        _pretty(data, "\n", out)
+    except (_Unusual, RecursionError):  # json.dumps says what is wrong (or writes what is unusual)
+        return (json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode()
+    out.append("\n")
+    return "".join(out).encode()
+
+
+class _Unusual(Exception):
+    """A value the direct path leaves to ``json.dumps``."""
+
+
+_encode_string = json.encoder.encode_basestring
+
+
+def _pretty(value: Any, newline: str, out: list[str]) -> None:
+    """Append ``value`` indented as ``json.dumps(indent=2, sort_keys=True)`` would; ``newline`` is the
+    line break plus the current indentation."""
+    if isinstance(value, str):
+        out.append(_encode_string(value))
+    elif value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif isinstance(value, int):
+        out.append(int.__repr__(value))
+    elif isinstance(value, dict):
+        if not value:
+            out.append("{}")
+            return
+        if not all(isinstance(key, str) for key in value):
+            raise _Unusual
+        inner = newline + "  "
+        first = True
+        for key in sorted(value):
+            out.append("{" + inner if first else "," + inner)
+            first = False
+            out.append(_encode_string(key))
+            out.append(": ")
+            _pretty(value[key], inner, out)
+        out.append(newline + "}")
+    elif isinstance(value, (list, tuple)):
+        if not value:
+            out.append("[]")
+            return
+        inner = newline + "  "
+        first = True
+        for item in value:
+            out.append("[" + inner if first else "," + inner)
+            first = False
+            _pretty(item, inner, out)
+        out.append(newline + "]")
+    else:  # floats, and anything json.dumps would convert or refuse
+        raise _Unusual

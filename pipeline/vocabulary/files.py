@@ -19,16 +19,18 @@ from pathlib import Path
 __all__ = ["Synced", "atomic_write", "atomic_write_many", "plan_sync", "sync_tree"]
 
 
-def atomic_write(path: Path, data: bytes, *, mode: int = 0o644) -> None:
+def atomic_write(path: Path, data: bytes, *, mode: int = 0o644, durable: bool = True) -> None:
     """Replace ``path`` with ``data`` atomically (creating parent directories)."""
-    atomic_write_many({path: data}, mode=mode)
+    atomic_write_many({path: data}, mode=mode, durable=durable)
 
 
-def atomic_write_many(files: dict[Path, bytes], *, mode: int = 0o644) -> None:
+def atomic_write_many(files: dict[Path, bytes], *, mode: int = 0o644, durable: bool = True) -> None:
     """Write every file to a temporary sibling first; replace them only when all writes succeeded.
 
     Either every target is replaced or (on an error while writing) none is. Files whose bytes are
-    already identical are left untouched, so their mtimes do not churn.
+    already identical are left untouched, so their mtimes do not churn. ``durable=False`` skips the
+    fsync: only for cache entries that are verified on every read (a write lost in a crash is then a
+    miss, never a wrong answer).
     """
     staged: list[tuple[Path, Path]] = []
     try:
@@ -42,7 +44,8 @@ def atomic_write_many(files: dict[Path, bytes], *, mode: int = 0o644) -> None:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
                 handle.flush()
-                os.fsync(handle.fileno())
+                if durable:
+                    os.fsync(handle.fileno())
             tmp_path.chmod(mode)
     except BaseException:
         for tmp_path, _ in staged:

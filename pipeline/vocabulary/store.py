@@ -21,7 +21,7 @@ from pathlib import Path
 from .digest import Digest, parse_digest, sha256
 from .files import atomic_write
 
-__all__ = ["ContentStore"]
+__all__ = ["ContentStore", "read_entry", "write_entry"]
 
 _log = logging.getLogger(__name__)
 
@@ -67,3 +67,21 @@ class ContentStore:
         if algorithm != "sha256":
             raise ValueError(f"digest {digest!r} uses {algorithm!r}; only sha256 is supported")
         return self.root / f"{self.prefix}{hexpart}{self.suffix}"
+
+
+def read_entry(path: Path) -> bytes | None:
+    """The bytes of a cache entry written by :func:`write_entry`, or ``None`` (absent, torn or corrupt)."""
+    try:
+        head, sep, data = path.read_bytes().partition(b"\n")
+    except OSError:
+        return None
+    return data if sep and head.decode("ascii", "replace") == sha256(data) else None
+
+
+def write_entry(path: Path, data: bytes) -> None:
+    """A self-verifying cache entry at ``path``: the sha256 of ``data`` on the first line, then ``data``.
+
+    Written atomically without fsync: a reader re-hashes it (:func:`read_entry`), so an entry lost or
+    torn by a crash is a miss, never a wrong answer.
+    """
+    atomic_write(path, sha256(data).encode() + b"\n" + data, durable=False)

@@ -52,8 +52,9 @@ def test_the_cli_s_default_lock_and_reproduce_go_through_the_local_backend(
     ws = offline_workspace
     assert main(_cli(ws, "lock", "--no-resolve")) == 0
     assert capsys.readouterr().out == (f"wrote     {ws.lockdir / 'eks.lock.json'}\n"
-                                       "1 recipes locked, 2 distinct renders (0 from the render cache), "
-                                       "0 digest-pinned images reused from the previous locks\n")
+                                       "1 recipes locked (0 from the lock cache), 2 distinct renders (0 from the "
+                                       "render cache, 0 discoveries from the discovery cache), 0 digest-pinned images "
+                                       "reused from the previous locks\n")
     assert main(_cli(ws, "reproduce", "--recipe", "eks")) == 0
     out = capsys.readouterr().out
     assert "variation A: TZ=" in out and "eks " in out and "PASS" in out and "1/1 recipes reproduced" in out
