@@ -140,8 +140,21 @@ def compose_recipes(catalog_dir: Path, names: Sequence[str] | None = None, *,
                     environment: Path | None = None) -> tuple[Catalog, list[Recipe]]:
     """Load the catalog (with the environment file merged over its configuration) and compose its
     recipes (all, or the ``names`` asked for)."""
+    catalog, queries = _recipe_queries(catalog_dir, names, environment=environment)
+    return catalog, [compose(catalog, q) for q in queries]
+
+
+def recipe_names(catalog_dir: Path, names: Sequence[str] | None = None, *,
+                 environment: Path | None = None) -> list[str]:
+    """The names of the catalog's recipes (all, or the ``names`` asked for, each checked to exist),
+    without composing them: what a plan needs to name its outputs."""
+    return [q.name for q in _recipe_queries(catalog_dir, names, environment=environment)[1]]
+
+
+def _recipe_queries(catalog_dir: Path, names: Sequence[str] | None, *,
+                    environment: Path | None) -> tuple[Catalog, tuple[Any, ...]]:
     catalog = load_workspace_catalog(catalog_dir, environment)
-    queries = catalog_recipes(catalog)
+    queries = tuple(catalog_recipes(catalog))
     if names:
         known = {q.name: q for q in queries}
         unknown = [n for n in names if n not in known]
@@ -153,7 +166,7 @@ def compose_recipes(catalog_dir: Path, names: Sequence[str] | None = None, *,
                 + "list the recipes with 'python -m pipeline recipes'",
             )
         queries = tuple(known[n] for n in names)
-    return catalog, [compose(catalog, q) for q in queries]
+    return catalog, queries
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

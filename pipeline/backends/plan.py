@@ -38,7 +38,7 @@ from ..lockfile import LOCK_SUFFIX, MISSING_INPUT, Lockfile
 from ..recipes import Recipe
 from ..registry import DockerConfig, docker_config_path
 from ..render.sandbox import CANONICAL
-from ..stages import Workspace, compose_recipes, resolve_locks
+from ..stages import Workspace, compose_recipes, recipe_names, resolve_locks
 from ..vocabulary.digest import Digest, sha256, sha256_of_entries
 from ..vocabulary.files import atomic_write_many
 from .interface import (
@@ -185,12 +185,11 @@ def _expected(stage: Stage, ws: Workspace, names: Sequence[str], *, recipes: Seq
 def local_plan(stage: Stage, ws: Workspace, *, recipes: Sequence[str] = (), keep_going: bool = False,
                check: bool = False) -> StagePlan:
     """The plan the local backend runs: the host view only (no base image, wheels or steps, so nothing
-    is downloaded). The recipes are composed here first, with the environment file, as the stage
-    composes them: an unknown recipe or a broken catalog fails here with the stage's own error."""
-    _, composed = compose_recipes(ws.catalog, list(recipes) or None, environment=ws.environment)
+    is downloaded). The recipes are named here (an unknown recipe or a broken catalog fails here with
+    the stage's own error), not composed: the stage composes them once."""
+    names = recipe_names(ws.catalog, list(recipes) or None, environment=ws.environment)
     return StagePlan(stage=stage, recipes=tuple(recipes), workspace=ws, keep_going=keep_going, check=check,
-                     outputs=_expected(stage, ws, [r.name for r in composed], recipes=recipes, known={},
-                                             directory=None))
+                     outputs=_expected(stage, ws, names, recipes=recipes, known={}, directory=None))
 
 
 def build_plan(
@@ -278,8 +277,12 @@ def verify_inputs(plan: Plan) -> None:
                 )
 
 
-def check_outputs(plan: StagePlan, outputs: Outputs, *, backend: str) -> None:
-    """Raise when ``outputs`` is not what ``plan`` expected (only for a stage that exited 0)."""
+def check_outputs(plan: StagePlan, outputs: Outputs, *, backend: str, sealed_here: bool = False) -> None:
+    """Raise when ``outputs`` is not what ``plan`` expected (only for a stage that exited 0).
+
+    Lockfiles that come from elsewhere (a container) are parsed and verified by the lockfile model;
+    ``sealed_here``: they were sealed by this process (the local backend), so the model made them and
+    parsing them again would only repeat it."""
     if outputs.exit_code != 0:
         return
     expected = plan.outputs.files
@@ -300,7 +303,7 @@ def check_outputs(plan: StagePlan, outputs: Outputs, *, backend: str) -> None:
                 hint="the backends produced different bytes for the same inputs: compare the two with "
                 "'nox -s reproduce' and the lockfile diff",
             )
-    if plan.stage is Stage.LOCK:
+    if plan.stage is Stage.LOCK and not sealed_here:
         for name, data in sorted(outputs.files.items()):
             Lockfile.from_bytes(data, display=f"{name} (from the {backend} backend)")
 
