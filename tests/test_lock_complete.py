@@ -14,7 +14,7 @@ import pipeline.stages
 from pipeline.errors import LockError
 from pipeline.images import ImageRef
 from pipeline.lock import complete_lockfile
-from pipeline.lockfile import load
+from pipeline.lockfile import Lockfile, load
 from pipeline.registry import ResolvedImage
 from pipeline.stages import Workspace, lock_catalog, resolve_locks
 from pipeline.vocabulary.digest import Digest
@@ -39,13 +39,18 @@ def _answers(refs: Iterable[ImageRef]) -> dict[ImageRef, ResolvedImage]:
             for ref in refs}
 
 
+def _locked_offline(tmp_path: Path, lockdir: str) -> tuple[Workspace, Lockfile]:
+    """The factory catalog locked with ``--no-resolve`` (as a container does), and its eks lock."""
+    factories.catalog(tmp_path / "catalog")
+    ws = Workspace(catalog=tmp_path / "catalog", lockdir=tmp_path / lockdir, cache=tmp_path / "cache",
+                   workers=1, resolve=False)
+    lock_catalog(ws)
+    return ws, load(ws.lockdir / "eks.lock.json")
+
+
 def test_resolving_on_the_host_gives_the_bytes_of_resolving_while_locking(tmp_path: Path,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    factories.catalog(tmp_path / "catalog")
-    offline = Workspace(catalog=tmp_path / "catalog", lockdir=tmp_path / "offline", cache=tmp_path / "cache",
-                        workers=1, resolve=False)
-    lock_catalog(offline)
-    unresolved = load(offline.lockdir / "eks.lock.json")
+    offline, unresolved = _locked_offline(tmp_path, "offline")
     refs = {i.image for c in unresolved.components.values() for i in c.images}
     assert refs and not any(i.resolved for c in unresolved.components.values() for i in c.images)
     monkeypatch.setattr(pipeline.stages, "resolve_all", lambda refs, **_: _answers(refs))
@@ -64,11 +69,7 @@ def test_resolving_on_the_host_gives_the_bytes_of_resolving_while_locking(tmp_pa
 
 def test_a_render_on_the_host_that_is_not_the_locked_stream_is_refused(tmp_path: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    factories.catalog(tmp_path / "catalog")
-    ws = Workspace(catalog=tmp_path / "catalog", lockdir=tmp_path / "locks", cache=tmp_path / "cache",
-                   workers=1, resolve=False)
-    lock_catalog(ws)
-    unresolved = load(ws.lockdir / "eks.lock.json")
+    ws, unresolved = _locked_offline(tmp_path, "locks")
     shutil.rmtree(ws.cache / "renders")
     template = tmp_path / "catalog/charts/app/templates/deployment.yaml"
     template.write_text(template.read_text() + "# changed on the host\n")  # the host now renders other bytes
