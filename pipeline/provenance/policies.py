@@ -301,7 +301,7 @@ def _kyverno_verify(plan: PolicyPlan) -> dict[str, Any] | None:
         profile = group.profile
         if not profile.signing.signed:
             continue
-        references = sorted(f"{repo}{suffix}" for repo in group.repositories for suffix in (":*", "@*"))
+        references = sorted(_locked_globs(group.repositories))
         verify: dict[str, Any] = {
             "type": "Cosign",
             "imageReferences": references,
@@ -328,29 +328,43 @@ def _kyverno_verify(plan: PolicyPlan) -> dict[str, Any] | None:
         rules=rules)
 
 
+def _locked_globs(repositories: Iterable[str]) -> list[str]:
+    """Every reference of ``repositories``, by tag or by digest: the globs Kyverno matches them with."""
+    return [f"{repo}{suffix}" for repo in repositories for suffix in (":*", "@*")]
+
+
+_NORMALISED = "{{ image_normalize(element.image) }}"
+
+
+def _deny_rule(name: str, *, message: str, conditions: list[dict[str, Any]]) -> dict[str, Any]:
+    """A ``validate`` rule over every container, init and ephemeral container of a Pod (not on
+    DELETE): the Pod is refused when ``conditions`` all hold for one of its images."""
+    return {
+        "name": name,
+        "match": _POD_MATCH,
+        "preconditions": {"all": [{"key": "{{ request.operation || 'BACKGROUND' }}", "operator": "NotEquals",
+                                   "value": "DELETE"}]},
+        "validate": {
+            "failureAction": "Enforce",
+            "message": message,
+            "foreach": [{"list": _CONTAINERS, "deny": {"conditions": {"all": conditions}}}],
+        },
+    }
+
+
 def _kyverno_allowlist(plan: PolicyPlan) -> dict[str, Any] | None:
-    rules = []
-    for repository, digests in plan.allowlist.items():
-        normalised = "{{ image_normalize(element.image) }}"
-        rules.append({
-            "name": _allow_rule(repository),
-            "match": _POD_MATCH,
-            "preconditions": {"all": [{"key": "{{ request.operation || 'BACKGROUND' }}", "operator": "NotEquals",
-                                       "value": "DELETE"}]},
-            "validate": {
-                "failureAction": "Enforce",
-                "message": f"images of {repository} are admitted only at the digests locked in lockfiles/ "
-                           f"({len(digests)} allowed); deploy a locked digest, or re-lock and regenerate the "
-                           "policies with 'python -m pipeline policies'",
-                "foreach": [{
-                    "list": _CONTAINERS,
-                    "deny": {"conditions": {"all": [
-                        {"key": normalised, "operator": "AnyIn", "value": [f"{repository}:*", f"{repository}@*"]},
-                        {"key": normalised, "operator": "AnyNotIn", "value": [f"{repository}{d}" for d in digests]},
-                    ]}},
-                }],
-            },
-        })
+    rules = [
+        _deny_rule(
+            _allow_rule(repository),
+            message=f"images of {repository} are admitted only at the digests locked in lockfiles/ "
+                    f"({len(digests)} allowed); deploy a locked digest, or re-lock and regenerate the "
+                    "policies with 'python -m pipeline policies'",
+            conditions=[
+                {"key": _NORMALISED, "operator": "AnyIn", "value": _locked_globs([repository])},
+                {"key": _NORMALISED, "operator": "AnyNotIn", "value": [f"{repository}{d}" for d in digests]},
+            ])
+        for repository, digests in plan.allowlist.items()
+    ]
     if not rules:
         return None
     return _cluster_policy(
@@ -369,23 +383,9 @@ REPOSITORIES_MESSAGE = ("an image of a repository no lock in lockfiles/ names is
 def _kyverno_repositories(plan: PolicyPlan) -> dict[str, Any] | None:
     if not plan.repositories:
         return None
-    globs = [f"{repo}{suffix}" for repo in plan.repositories for suffix in (":*", "@*")]
-    rule = {
-        "name": "locked-repositories-only",
-        "match": _POD_MATCH,
-        "preconditions": {"all": [{"key": "{{ request.operation || 'BACKGROUND' }}", "operator": "NotEquals",
-                                   "value": "DELETE"}]},
-        "validate": {
-            "failureAction": "Enforce",
-            "message": REPOSITORIES_MESSAGE,
-            "foreach": [{
-                "list": _CONTAINERS,
-                "deny": {"conditions": {"all": [
-                    {"key": "{{ image_normalize(element.image) }}", "operator": "AnyNotIn", "value": globs},
-                ]}},
-            }],
-        },
-    }
+    rule = _deny_rule("locked-repositories-only", message=REPOSITORIES_MESSAGE, conditions=[
+        {"key": _NORMALISED, "operator": "AnyNotIn", "value": _locked_globs(plan.repositories)},
+    ])
     return _cluster_policy(
         REPOSITORIES_POLICY, plan, title="Admit only the repositories of locked images",
         description="Every container, init and ephemeral container image must belong to a repository the "
@@ -473,16 +473,7 @@ def _cluster_policy(name: str, plan: PolicyPlan, *, title: str, description: str
     return {
         "apiVersion": "kyverno.io/v1",
         "kind": "ClusterPolicy",
-        "metadata": {
-            "name": name,
-            "annotations": {
-                "policies.kyverno.io/title": title,
-                "policies.kyverno.io/category": "Supply Chain Security",
-                "policies.kyverno.io/subject": "Pod",
-                "policies.kyverno.io/description": description,
-                _MANAGED: ", ".join(plan.recipes),
-            },
-        },
+        "metadata": {"name": name, "annotations": _annotations(plan, title=title, description=description)},
         "spec": {"background": False, "webhookConfiguration": {"timeoutSeconds": 30}, "rules": rules},
     }
 
