@@ -399,15 +399,16 @@ def resolve_locks(ws: Workspace, locks: Sequence[Lockfile], *,
         resolved = resolve_all(refs, client=client)
     log.info("resolved %d distinct image references on the host", len(resolved))
     rules = load_pin_rules(ws.catalog)
-    return [complete_lockfile(lock, resolved, pinning=_pinning(ws, lock), rules=rules) for lock in locks]
+    _, recipes = compose_recipes(ws.catalog, [lock.name for lock in locks], environment=ws.environment)
+    return [complete_lockfile(lock, resolved, pinning=_pinning(ws, lock, recipe), rules=rules)
+            for lock, recipe in zip(locks, recipes, strict=True)]
 
 
-def _pinning(ws: Workspace, lock: Lockfile) -> dict[str, tuple[ComponentRender, list[FoundImage]]]:
+def _pinning(ws: Workspace, lock: Lockfile, recipe: Recipe) -> dict[str, tuple[ComponentRender, list[FoundImage]]]:
     """Each component's render and the images discovered in it: what the pinned render needs, which a
     lock step without the network could not compute. The renders come from the stream cache when the
     container wrote into it (a mounted cache), else they are rendered here; either way each must be
     the stream the lock records, or the lock is refused."""
-    _, (recipe,) = compose_recipes(ws.catalog, [lock.name], environment=ws.environment)
     streams = {name: ws.cached_stream(c.render.stream) for name, c in lock.components.items()}
     renders: dict[str, ComponentRender] = {name: assemble(segments_of(stream))
                                            for name, stream in streams.items() if stream is not None}
