@@ -97,8 +97,8 @@ def tagged_images(catalog: Path, locks: Sequence[Lockfile]) -> tuple[ImageRef, .
 def check_document(catalog: Path, locks: Sequence[Lockfile], *, document: Path,
                    catalog_display: str = "recipes") -> list[str]:
     """The qualify gate over ``document``: it is what the matrix and the locks give (no registry asked)."""
-    check(load_matrix(catalog), locks)
     matrix = load_matrix(catalog)
+    check(matrix, locks)
     expected = render_matrix(matrix, locked_images(locks), None, catalog=catalog_display)
     if document.is_file() and document.read_bytes() == expected:
         return []
