@@ -33,7 +33,7 @@ from typing import Any
 from .images import ImageRef
 from .recipes.model import Recipe
 from .registry import ResolvedImage
-from .vocabulary.digest import Digest, canonical_json, sha256, sha256_of_entries
+from .vocabulary.digest import Digest, canonical_json, sha256, source_digest
 from .vocabulary.store import read_entry, write_entry
 
 __all__ = ["LockCache"]
@@ -93,4 +93,4 @@ class LockCache:
 def _pipeline_code() -> Digest:
     """Digest of every module of the pipeline package (what turns inputs into lock bytes)."""
     root = Path(__file__).parent
-    return sha256_of_entries((p.relative_to(root).as_posix(), p.read_bytes()) for p in sorted(root.rglob("*.py")))
+    return source_digest(root, root.rglob("*.py"))

@@ -21,7 +21,7 @@ from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
-from ..vocabulary.digest import Digest, canonical_json, sha256, sha256_of_entries
+from ..vocabulary.digest import Digest, canonical_json, sha256, source_digest
 from ..vocabulary.reference import ImageRef
 from ..vocabulary.store import read_entry, write_entry
 from .model import Discovery, FoundImage, Origin, Rejected, RejectReason, Resource, Via
@@ -119,5 +119,4 @@ def _from_json(data: dict[str, Any]) -> Discovery:
 def _images_code() -> Digest:
     """Digest of the images package's source (and the reference parser it classifies with)."""
     here = Path(__file__).parent
-    files = [*sorted(here.glob("*.py")), here.parent / "vocabulary" / "reference.py"]
-    return sha256_of_entries((p.name, p.read_bytes()) for p in files)
+    return source_digest(here.parent, [*here.glob("*.py"), here.parent / "vocabulary" / "reference.py"])

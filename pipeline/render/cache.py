@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..vocabulary.digest import Digest, canonical_json, sha256, sha256_of_entries
+from ..vocabulary.digest import Digest, canonical_json, sha256, source_digest
 from ..vocabulary.files import atomic_write
 from ..vocabulary.store import ContentStore
 from .interface import Renderer
@@ -125,4 +125,4 @@ def _render_code() -> Digest:
     prints (document splitting, hook order, the in-tree wrapper chart) is code, not engine; a change to
     it must never be served an entry rendered by the old code."""
     here = Path(__file__).parent
-    return sha256_of_entries((p.name, p.read_bytes()) for p in sorted(here.glob("*.py")))
+    return source_digest(here, here.glob("*.py"))

@@ -11,10 +11,11 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any, NewType
 
 __all__ = ["REGISTERED_DIGESTS", "Digest", "canonical_json", "check_sha256", "is_sha256", "parse_digest", "sha256",
-           "sha256_of_entries"]
+           "sha256_of_entries", "source_digest"]
 
 Digest = NewType("Digest", str)
 
@@ -63,6 +64,12 @@ def sha256_of_entries(entries: Iterable[tuple[str, bytes | str]]) -> Digest:
         blob = content.encode() if isinstance(content, str) else content
         lines.append(f"{name}\0{hashlib.sha256(blob).hexdigest()}\n")
     return sha256("".join(lines).encode())
+
+
+def source_digest(root: Path, files: Iterable[Path]) -> Digest:
+    """Digest of source files named by their path under ``root``: what a cache mixes into its keys
+    so that a change to the code that made an entry never serves that entry."""
+    return sha256_of_entries((p.relative_to(root).as_posix(), p.read_bytes()) for p in files)
 
 
 def canonical_json(data: Any) -> bytes:
