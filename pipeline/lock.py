@@ -68,7 +68,8 @@ EXEMPTIONS_FILE = "exemptions.yaml"
 _LOCK_HINT = "run 'nox -s lock', review the diff of lockfiles/, then publish again"
 
 
-def input_digests(recipe: Recipe, *, listings: dict[tuple[str, ...], list[str]] | None = None) -> dict[str, Digest]:
+def input_digests(recipe: Recipe, *, listings: dict[tuple[str, ...], list[str]] | None = None,
+                  seen: dict[Path, Digest] | None = None) -> dict[str, Digest]:
     """Digest of every catalog file the recipe's render depends on, by catalog-relative path.
 
     Covers the composition inputs (registry, overlays, mixins, values, manifests), the volatile
@@ -76,7 +77,8 @@ def input_digests(recipe: Recipe, *, listings: dict[tuple[str, ...], list[str]] 
     of each local chart directory or archive, and, as ``pipeline.yaml#<key>``, the digest of each
     render-relevant part of ``pipeline.yaml`` (not the file: its mirrors and registries change who
     serves the bytes, not the bytes). ``listings`` is a memo of local chart directory listings that
-    a caller shares between the recipes of one run.
+    a caller shares between the recipes of one run; ``seen``, of the files' digests (each file is
+    read once per run however many recipes use it).
     """
     paths = set(recipe.input_files)
     # the pinned render reads the digest-field table and the exemptions
@@ -96,12 +98,18 @@ def input_digests(recipe: Recipe, *, listings: dict[tuple[str, ...], list[str]] 
     out: dict[str, Digest] = {}
     for rel in sorted(paths):
         path = recipe.catalog / rel
+        known = seen.get(path) if seen is not None else None
+        if known is not None:
+            out[rel] = known
+            continue
         try:
             stat = path.stat()
         except FileNotFoundError:
             out[rel] = Digest(MISSING_INPUT)
             continue
         out[rel] = _file_digest(str(path), stat.st_size, stat.st_mtime_ns)
+        if seen is not None:
+            seen[path] = out[rel]
     for key, value in recipe.config_inputs.items():
         out[f"{CONFIG_FILE}#{key}"] = sha256(canonical_json(value))
     return dict(sorted(out.items()))

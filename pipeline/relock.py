@@ -1,4 +1,4 @@
-"""The lock cache: a recipe's lock kept across runs, keyed by everything a cold ``lock`` reads for it.
+"""The lock cache: which lock a recipe's inputs made, kept across runs in one index file.
 
 What makes ``lock`` incremental at the recipe level (the render cache works per render job).
 
@@ -16,16 +16,22 @@ Contract:
   discovery found), so a relock knows what to resolve without rendering;
 - lock key (:meth:`LockCache.answered`): the recipe key with **this run's** registry answer for each
   of those references (digest, media type, platforms, who served it; none with ``--no-resolve``).
-  Under it: the lockfile's bytes. Tags are asked on every run; a moved tag is another key;
-- entries are one file each whose first line is the sha256 of the rest, re-hashed on every read (a
-  corrupt or torn entry is a miss; written without fsync for that reason);
-- a hit skips rendering, discovery and assembly for that recipe; a miss assembles the lock as a
-  cold lock does and stores it (``tests/test_relock.py`` compares relocks with cold locks, byte for byte).
+  Under it: the sha256 of the lockfile's bytes. Tags are asked on every run; a moved tag is another key;
+- a hit (:meth:`LockCache.get`) is the lockfile **on disk** whose bytes hash to what the index
+  records for the lock key: the lockfile is the cached value, so the cache holds no second copy,
+  and a lockfile that was edited, deleted or written by other inputs is a miss. A hit skips
+  rendering, discovery and assembly for that recipe; a miss assembles the lock as a cold lock does
+  (``tests/test_relock.py`` compares relocks with cold locks, byte for byte);
+- storage: one self-verifying file, ``index`` (its first line is the sha256 of the rest, re-hashed
+  on read; a corrupt or torn index is empty, so every recipe misses), written once per run
+  (:meth:`LockCache.save`, without fsync for that reason). Entries used or made by the last
+  :data:`KEEP_RUNS` runs are kept, so switching between branches stays warm; older ones are dropped.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -36,15 +42,22 @@ from .registry import ResolvedImage
 from .vocabulary.digest import Digest, canonical_json, sha256, source_digest
 from .vocabulary.store import read_entry, write_entry
 
-__all__ = ["LockCache"]
+__all__ = ["KEEP_RUNS", "LockCache"]
+
+#: index entries not used by this many consecutive runs are dropped
+KEEP_RUNS = 8
+
+_FORMAT = "recipe-pipeline/lock-cache/v2"
 
 
 class LockCache:
-    """Image references by recipe key and lock bytes by lock key under ``root``, one self-verifying file each."""
+    """Image references by recipe key and lockfile digests by lock key, in one index under ``root``."""
 
     def __init__(self, root: Path, *, engine: Mapping[str, str]) -> None:
-        self._root = root
+        self._path = root / "index"
         self._engine = dict(sorted(engine.items()))
+        self._run, self._refs, self._locks = _read_index(self._path)
+        self._changed = False
 
     def key(self, recipe: Recipe, *, inputs: Mapping[str, Digest], charts: Mapping[str, Any],
             volatile: Sequence[Mapping[str, Any]]) -> Digest:
@@ -62,17 +75,21 @@ class LockCache:
 
     def refs(self, key: Digest) -> list[ImageRef] | None:
         """The image references recorded under a recipe key, or ``None``."""
-        data = read_entry(self._root / f"{key.removeprefix('sha256:')}.refs")
-        if data is None:
+        entry = self._refs.get(key)
+        if entry is None:
             return None
         try:
-            out = [ImageRef.parse(line) for line in data.decode().splitlines()]
-        except (UnicodeDecodeError, ValueError):
+            out = [ImageRef.parse(text) for text in entry[1]]
+        except ValueError:
             return None
-        return out if [str(r) for r in out] == data.decode().splitlines() else None
+        if [str(r) for r in out] != entry[1]:
+            return None
+        self._touch(self._refs, key)
+        return out
 
     def put_refs(self, key: Digest, refs: Sequence[ImageRef]) -> None:
-        write_entry(self._root / f"{key.removeprefix('sha256:')}.refs", "".join(f"{r}\n" for r in refs).encode())
+        self._refs[key] = (self._run, [str(r) for r in refs])
+        self._changed = True
 
     @staticmethod
     def answered(key: Digest, answers: Mapping[ImageRef, ResolvedImage | None]) -> Digest:
@@ -81,12 +98,56 @@ class LockCache:
             "digest": a.digest, "mediaType": a.media_type, "platforms": dict(sorted(a.platforms.items())),
             "servedBy": a.served_by} for ref, a in sorted(answers.items(), key=lambda item: str(item[0]))}}))
 
-    def get(self, key: Digest) -> bytes | None:
-        """The cached lock bytes under a lock key, or ``None``."""
-        return read_entry(self._root / key.removeprefix("sha256:"))
+    def get(self, key: Digest, lockfile: Path) -> bytes | None:
+        """The bytes of ``lockfile`` when the index says the lock key made exactly them, else ``None``."""
+        entry = self._locks.get(key)
+        if entry is None:
+            return None
+        try:
+            raw = lockfile.read_bytes()
+        except OSError:
+            return None
+        if sha256(raw) != entry[1]:
+            return None
+        self._touch(self._locks, key)
+        return raw
 
     def put(self, key: Digest, raw: bytes) -> None:
-        write_entry(self._root / key.removeprefix("sha256:"), raw)
+        """Record that the lock key made the lockfile ``raw`` (written to the lockdir by the caller)."""
+        self._locks[key] = (self._run, sha256(raw))
+        self._changed = True
+
+    def save(self) -> None:
+        """Write the index once (entries of the last :data:`KEEP_RUNS` runs), when this run changed it."""
+        if not self._changed:
+            return
+        oldest = self._run - KEEP_RUNS + 1
+        write_entry(self._path, json.dumps({
+            "format": _FORMAT, "run": self._run,
+            "refs": {k: {"run": run, "refs": refs} for k, (run, refs) in sorted(self._refs.items()) if run >= oldest},
+            "locks": {k: {"run": run, "sha256": d} for k, (run, d) in sorted(self._locks.items()) if run >= oldest},
+        }, sort_keys=True).encode())
+        self._changed = False
+
+    def _touch(self, table: dict[Digest, tuple[int, Any]], key: Digest) -> None:
+        run, value = table[key]
+        if run != self._run:
+            table[key] = (self._run, value)
+            self._changed = True
+
+
+def _read_index(path: Path) -> tuple[int, dict[Digest, tuple[int, list[str]]], dict[Digest, tuple[int, Digest]]]:
+    """``(this run's number, refs, locks)`` from the index; an absent, corrupt or foreign index is empty."""
+    data = read_entry(path)
+    try:
+        doc = json.loads(data) if data is not None else None
+        if not isinstance(doc, dict) or doc.get("format") != _FORMAT:
+            return 1, {}, {}
+        refs = {Digest(k): (int(v["run"]), [str(r) for r in v["refs"]]) for k, v in doc["refs"].items()}
+        locks = {Digest(k): (int(v["run"]), Digest(str(v["sha256"]))) for k, v in doc["locks"].items()}
+        return int(doc["run"]) + 1, refs, locks
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return 1, {}, {}
 
 
 @functools.cache

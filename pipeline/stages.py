@@ -137,23 +137,25 @@ def load_workspace_catalog(catalog_dir: Path, environment: Path | None = None) -
 
 
 def compose_recipes(catalog_dir: Path, names: Sequence[str] | None = None, *,
-                    environment: Path | None = None) -> tuple[Catalog, list[Recipe]]:
+                    environment: Path | None = None, loaded: Catalog | None = None) -> tuple[Catalog, list[Recipe]]:
     """Load the catalog (with the environment file merged over its configuration) and compose its
-    recipes (all, or the ``names`` asked for)."""
-    catalog, queries = _recipe_queries(catalog_dir, names, environment=environment)
+    recipes (all, or the ``names`` asked for). ``loaded``: the catalog as this run already loaded
+    it (:func:`recipe_names`), not read again."""
+    catalog, queries = _recipe_queries(catalog_dir, names, environment=environment, loaded=loaded)
     return catalog, [compose(catalog, q) for q in queries]
 
 
 def recipe_names(catalog_dir: Path, names: Sequence[str] | None = None, *,
-                 environment: Path | None = None) -> list[str]:
-    """The names of the catalog's recipes (all, or the ``names`` asked for, each checked to exist),
-    without composing them: what a plan needs to name its outputs."""
-    return [q.name for q in _recipe_queries(catalog_dir, names, environment=environment)[1]]
+                 environment: Path | None = None) -> tuple[Catalog, list[str]]:
+    """The catalog and the names of its recipes (all, or the ``names`` asked for, each checked to
+    exist), without composing them: what a plan needs to name its outputs."""
+    catalog, queries = _recipe_queries(catalog_dir, names, environment=environment)
+    return catalog, [q.name for q in queries]
 
 
-def _recipe_queries(catalog_dir: Path, names: Sequence[str] | None, *,
-                    environment: Path | None) -> tuple[Catalog, tuple[Any, ...]]:
-    catalog = load_workspace_catalog(catalog_dir, environment)
+def _recipe_queries(catalog_dir: Path, names: Sequence[str] | None, *, environment: Path | None,
+                    loaded: Catalog | None = None) -> tuple[Catalog, tuple[Any, ...]]:
+    catalog = load_workspace_catalog(catalog_dir, environment) if loaded is None else loaded
     queries = tuple(catalog_recipes(catalog))
     if names:
         known = {q.name: q for q in queries}
@@ -210,10 +212,11 @@ def catalog_charts(ws: Workspace, names: Sequence[str] | None = None) -> list[Ne
     return out
 
 
-def _selected_engine(name: str) -> dict[str, str]:
-    """The identity of the engine ``--engine`` selects, as the render cache keys its entries."""
+def _selected_engine(name: str, *, cache: Path | None = None) -> dict[str, str]:
+    """The identity of the engine ``--engine`` selects, as the render cache keys its entries
+    (``cache``: the run's cache directory, where the library's digest is remembered across runs)."""
     if name == ENGINE_NAME:
-        return installed_engine()
+        return installed_engine(memo=None if cache is None else cache / "engine-digest")
     pinned = pinned_helm_cli()
     if pinned is None:
         raise PipelineError(f"--engine {name}: no helm binary is pinned in tools/go/tools.json",
@@ -261,7 +264,7 @@ class LockResult:
 
 def lock_catalog(
     ws: Workspace, names: Sequence[str] | None = None, *, credentials: DockerConfig | None = None,
-    progress: Progress = SILENT, keep_going: bool = False, check: bool = False,
+    progress: Progress = SILENT, keep_going: bool = False, check: bool = False, loaded: Catalog | None = None,
 ) -> LockResult:
     """Compose, fetch, render (canonical sandbox), resolve every image, write every lockfile atomically.
 
@@ -280,11 +283,12 @@ def lock_catalog(
     rewritten. A lock-cache entry is keyed by this run's registry answers for the recipe's images
     too, and a miss assembles the lock exactly as a cold lock does, so a relock writes the bytes of
     a cold lock. With ``check`` nothing is written: the result says which lockfiles would change.
+    ``loaded``: the catalog as this run already loaded it (the local backend's plan).
     """
-    catalog, recipes = compose_recipes(ws.catalog, names, environment=ws.environment)
+    catalog, recipes = compose_recipes(ws.catalog, names, environment=ws.environment, loaded=loaded)
     volatile = load_volatile(ws.catalog)
     problems: list[ChartProblem] | None = [] if keep_going else None
-    selected = _selected_engine(ws.engine)
+    selected = _selected_engine(ws.engine, cache=ws.cache)
     cache = RenderCache(ws.cache / "render-jobs", engine=selected)
     lock_cache = LockCache(ws.cache / "locks", engine=selected)
     limits = _render_limits(catalog)
@@ -295,7 +299,8 @@ def lock_catalog(
         # and whose images this run resolved as then, is neither rendered nor rediscovered: its lock
         # bytes are reused (pipeline/relock.py).
         listings: dict[tuple[str, ...], list[str]] = {}
-        inputs = {r.name: input_digests(r, listings=listings) for r in recipes if r.name in charts}
+        seen: dict[Path, Digest] = {}
+        inputs = {r.name: input_digests(r, listings=listings, seen=seen) for r in recipes if r.name in charts}
         keys = {r.name: lock_cache.key(r, inputs=inputs[r.name], volatile=[v.as_dict() for v in volatile],
                                        charts={n: chart_record(c).as_json() for n, c in charts[r.name].items()})
                 for r in recipes if r.name in charts}
@@ -335,7 +340,7 @@ def lock_catalog(
         finals = {name: lock_cache.answered(keys[name], {ref: resolved.get(ref) for ref in refs[name]})
                   for name in keys}
         hits = {name: raw for name, key in finals.items() if name not in builds
-                and (raw := lock_cache.get(key)) is not None}
+                and (raw := lock_cache.get(key, lock_path(ws.lockdir, name))) is not None}
         build_these([r for r in locked if r.name not in hits and r.name not in builds])
         if len(renderer.engines) > 1:
             raise PipelineError(f"render cache entries and workers report different engines: {renderer.engines}",
@@ -358,7 +363,10 @@ def lock_catalog(
                 ws.cache_stream(render.stream)
         files[lock_path(ws.lockdir, recipe.name)] = raw
     generated = () if names else [p for p in ws.lockdir.glob(f"*{LOCK_SUFFIX}") if p not in kept]
-    synced = plan_sync(files, generated=generated) if check else sync_tree(files, generated=generated)
+    # A lock-cache hit is the lockfile on disk: it is unchanged, and need not be read again.
+    on_disk = {lock_path(ws.lockdir, name) for name in hits}
+    synced = (plan_sync if check else sync_tree)(files, generated=generated, unchanged=on_disk)
+    lock_cache.save()
     return LockResult(written=synced.written, unchanged=synced.unchanged, removed=synced.removed,
                       recipes=tuple(locked), renders=renders, skipped=skipped, problems=tuple(problems or ()),
                       cache_hits=renderer.hits, reused_digests=reused, checked_only=check,
@@ -582,13 +590,13 @@ def _expected_charts(locks: Mapping[str, Lockfile], recipes: Sequence[Recipe]) -
 
 
 def reproduce_catalog(ws: Workspace, names: Sequence[str] | None = None, *,
-                      progress: Progress = SILENT) -> ReproduceResult:
+                      progress: Progress = SILENT, loaded: Catalog | None = None) -> ReproduceResult:
     """Render every recipe twice under different sandboxes; check both against each other and the lock.
 
     Checks, in order, per recipe: lock integrity, engine identity, staleness (naming the changed
-    input), render A = render B, render = lock, images = lock.
+    input), render A = render B, render = lock, images = lock. ``loaded``: as for :func:`lock_catalog`.
     """
-    catalog, recipes = compose_recipes(ws.catalog, names, environment=ws.environment)
+    catalog, recipes = compose_recipes(ws.catalog, names, environment=ws.environment, loaded=loaded)
     volatile = load_volatile(ws.catalog)
     outcomes = {r.name: RecipeOutcome(recipe=r.name, checks=dict.fromkeys(CHECKS, "skipped")) for r in recipes}
     locks: dict[str, Lockfile] = {}

@@ -112,17 +112,47 @@ def test_a_second_lock_renders_nothing_from_the_render_cache(catalog: Path, tmp_
     assert _files(lockdir) == before and not warm.written
 
 
-def test_a_corrupt_lock_cache_entry_is_a_miss(catalog: Path, tmp_path: Path) -> None:
+def test_a_corrupt_lock_cache_index_is_a_miss(catalog: Path, tmp_path: Path) -> None:
     lockdir, cache = tmp_path / "locks", tmp_path / "cache"
     _lock(catalog, lockdir, cache)
     before = _files(lockdir)
     stored = sorted(p for p in (cache / "locks").iterdir() if p.is_file())
-    assert len(stored) == 6  # per recipe: its image references and its lock
-    for path in stored:
-        path.write_bytes(b'{"tampered": true}\n')
+    assert [p.name for p in stored] == ["index"]  # one file for the whole catalog, not one per recipe
+    stored[0].write_bytes(stored[0].read_bytes().replace(b'"run": 1', b'"run": 2'))  # edited: fails its digest
     relock = _lock(catalog, lockdir, cache)
     assert relock.reused_locks == 0
     assert _files(lockdir) == before
+    assert _lock(catalog, lockdir, cache).reused_locks == len(RECIPES)  # the relock wrote a good index
+
+
+def test_a_hand_edited_lockfile_is_not_a_lock_cache_hit(catalog: Path, tmp_path: Path) -> None:
+    # The index records each lock's digest; the lockfile on disk is the cached value, checked on use.
+    lockdir, cache = tmp_path / "locks", tmp_path / "cache"
+    _lock(catalog, lockdir, cache)
+    before = _files(lockdir)
+    edited = sorted(lockdir.iterdir())[0]
+    edited.write_bytes(edited.read_bytes().replace(b'"name"', b'"name" ', 1))
+    (lockdir / sorted(before)[1]).unlink()
+    relock = _lock(catalog, lockdir, cache)
+    assert relock.reused_locks == len(RECIPES) - 2
+    assert {p.name for p in relock.written} == {edited.name, sorted(before)[1]}
+    assert _files(lockdir) == before
+
+
+def test_the_lock_cache_index_keeps_the_entries_of_recent_runs(catalog: Path, tmp_path: Path) -> None:
+    # Switching back to an earlier state (another branch) within KEEP_RUNS runs is still a hit.
+    lockdir, cache = tmp_path / "locks", tmp_path / "cache"
+    values = catalog / "components" / "dra-driver" / "values.yaml"
+    original = values.read_text()
+    _lock(catalog, lockdir, cache)
+    first = _files(lockdir)
+    values.write_text(original + "\nrelockTest: 1\n")
+    _lock(catalog, lockdir, cache)
+    values.write_text(original)
+    for path in lockdir.iterdir():
+        path.write_bytes(first[path.name])  # as a checkout of the earlier branch would
+    back = _lock(catalog, lockdir, cache)
+    assert back.reused_locks == len(RECIPES) and back.renders == 0
 
 
 def _cli_check(catalog: Path, lockdir: Path, cache: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:

@@ -43,6 +43,7 @@ from ..vocabulary.digest import Digest
 from ..vocabulary.reference import ImageRef
 
 if TYPE_CHECKING:
+    from ..recipes.compose import Catalog
     from ..stages import Workspace
 
 __all__ = [
@@ -222,6 +223,8 @@ class StagePlan:
     outputs: ExpectedOutputs
     keep_going: bool = False
     check: bool = False
+    #: the catalog as the plan loaded it, so the local backend's stage does not read it again
+    loaded: Catalog | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

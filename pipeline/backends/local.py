@@ -51,7 +51,7 @@ class LocalBackend(Backend):
         match plan.stage:
             case Stage.LOCK:
                 locked = lock_catalog(plan.workspace, names, credentials=self.credentials, progress=self.progress,
-                                      keep_going=plan.keep_going, check=plan.check)
+                                      keep_going=plan.keep_going, check=plan.check, loaded=plan.loaded)
                 # With ``check`` nothing was written: only the unchanged lockfiles are on disk as locked.
                 kept = locked.unchanged if locked.checked_only else (*locked.written, *locked.unchanged)
                 changes = locked.checked_only and bool(locked.written or locked.removed)
@@ -60,7 +60,7 @@ class LocalBackend(Backend):
                                        stdout=f"{len(locked.recipes)} recipes locked, {locked.renders} distinct "
                                        "renders\n")
             case Stage.REPRODUCE:
-                reproduced = reproduce_catalog(plan.workspace, names, progress=self.progress)
+                reproduced = reproduce_catalog(plan.workspace, names, progress=self.progress, loaded=plan.loaded)
                 passed = sum(1 for o in reproduced.outcomes if o.ok)
                 outputs = LocalOutputs(exit_code=0 if reproduced.ok else 1, result=reproduced,
                                        stdout=f"{passed}/{len(reproduced.outcomes)} recipes reproduced\n")

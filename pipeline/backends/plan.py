@@ -187,9 +187,9 @@ def local_plan(stage: Stage, ws: Workspace, *, recipes: Sequence[str] = (), keep
     """The plan the local backend runs: the host view only (no base image, wheels or steps, so nothing
     is downloaded). The recipes are named here (an unknown recipe or a broken catalog fails here with
     the stage's own error), not composed: the stage composes them once."""
-    names = recipe_names(ws.catalog, list(recipes) or None, environment=ws.environment)
+    catalog, names = recipe_names(ws.catalog, list(recipes) or None, environment=ws.environment)
     return StagePlan(stage=stage, recipes=tuple(recipes), workspace=ws, keep_going=keep_going, check=check,
-                     outputs=_expected(stage, ws, names, recipes=recipes, known={}, directory=None))
+                     outputs=_expected(stage, ws, names, recipes=recipes, known={}, directory=None), loaded=catalog)
 
 
 def build_plan(

@@ -17,6 +17,7 @@ from importlib import metadata, util
 from pathlib import Path
 
 from ..errors import PipelineError, RenderError
+from ..vocabulary.store import read_entry, write_entry
 
 __all__ = [
     "ENGINES",
@@ -57,26 +58,52 @@ class EngineIdentity:
 
 
 @functools.cache
-def library_digest(path: str) -> str:
-    """sha256 of the native library at ``path`` (85 MB, ~0.1 s), once per process."""
+def library_digest(path: str, *, memo: Path | None = None) -> str:
+    """sha256 of the native library at ``path`` (85 MB, ~50 ms), once per process.
+
+    ``memo``: a file (in the pipeline's cache) that remembers the digest across runs under the
+    library's identity on disk (device, inode, size, modification and change times): a library
+    that is replaced or modified in any way has another ctime and is hashed again. A memo that is
+    absent, torn or edited is ignored (it verifies itself).
+    """
+    stat = Path(path).stat() if memo is not None else None
+    key = f"{path}\0{stat.st_dev}:{stat.st_ino}:{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ctime_ns}" if stat else ""
+    known = _read_memo(memo) if memo is not None else {}
+    if key in known:
+        return known[key]
     digest = hashlib.sha256()
     with Path(path).open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
-    return "sha256:" + digest.hexdigest()
+    out = "sha256:" + digest.hexdigest()
+    if memo is not None:
+        with contextlib.suppress(OSError):
+            write_entry(memo, json.dumps({key: out}).encode())
+    return out
+
+
+def _read_memo(memo: Path) -> dict[str, str]:
+    data = read_entry(memo)
+    try:
+        doc = json.loads(data) if data is not None else {}
+    except ValueError:
+        return {}
+    return {k: v for k, v in doc.items() if isinstance(k, str) and isinstance(v, str)} if isinstance(doc, dict) else {}
 
 
 def library_identity(facts: Mapping[str, str]) -> EngineIdentity:
     """The full identity from what an engine reports of itself (hashing the library it loaded)."""
+    path = facts["library_path"]
     return EngineIdentity(name=facts["name"], version=facts["version"], helm=facts["helm"],
-                          library=library_digest(facts["library_path"]))
+                          library=_seeded.get(path) or library_digest(path))
 
 
-def installed_engine() -> dict[str, str]:
+def installed_engine(*, memo: Path | None = None) -> dict[str, str]:
     """Name, package version and native library digest of the installed engine, without loading it.
 
     What a publisher compares a lock's engine with (the Helm SDK version is known only once the
     library is loaded; the library digest already pins it). Raises when the wheel is not installed.
+    ``memo``: see :func:`library_digest`.
     """
     spec = util.find_spec("helm_python")
     try:
@@ -92,7 +119,19 @@ def installed_engine() -> dict[str, str]:
     if library is None:
         raise PipelineError(f"the Helm engine's native library is missing from {libdir}",
                             hint="re-create the virtual environment: 'nox -r'")
-    return {"name": ENGINE_NAME, "version": version, "library": library_digest(str(library.resolve()))}
+    path = str(library.resolve())
+    digest = library_digest(path, memo=memo)
+    if memo is not None:  # the workers report the same path: hashed once per process either way
+        _seed(path, digest)
+    return {"name": ENGINE_NAME, "version": version, "library": digest}
+
+
+def _seed(path: str, digest: str) -> None:
+    """Make :func:`library_digest` without a memo answer ``digest`` for ``path`` in this process."""
+    _seeded[path] = digest
+
+
+_seeded: dict[str, str] = {}
 
 
 def pinned_helm_cli(tools_json: Path = TOOLS_JSON) -> dict[str, str] | None:

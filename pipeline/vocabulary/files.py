@@ -32,11 +32,22 @@ def atomic_write_many(files: dict[Path, bytes], *, mode: int = 0o644, durable: b
     fsync: only for cache entries that are verified on every read (a write lost in a crash is then a
     miss, never a wrong answer).
     """
+    _replace_all({path: data for path, data in files.items() if _current(path) != data}, mode=mode, durable=durable)
+
+
+def _current(path: Path) -> bytes | None:
+    """The bytes of the file at ``path``, or ``None`` when there is no readable file."""
+    try:
+        return path.read_bytes()
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return None
+
+
+def _replace_all(files: Mapping[Path, bytes], *, mode: int = 0o644, durable: bool = True) -> None:
+    """Replace every file of ``files`` (all or none), without comparing with what is there."""
     staged: list[tuple[Path, Path]] = []
     try:
         for path, data in sorted(files.items()):
-            if path.is_file() and path.read_bytes() == data:
-                continue
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
             tmp_path = Path(tmp)
@@ -69,19 +80,25 @@ class Synced:
         return bool(self.written or self.removed)
 
 
-def plan_sync(files: Mapping[Path, bytes], *, generated: Iterable[Path] = ()) -> Synced:
-    """What :func:`sync_tree` would do, without writing (``written``: missing or different files)."""
-    unchanged = tuple(sorted(p for p, data in files.items() if p.is_file() and p.read_bytes() == data))
-    return Synced(written=tuple(sorted(p for p in files if p not in unchanged)), unchanged=unchanged,
+def plan_sync(files: Mapping[Path, bytes], *, generated: Iterable[Path] = (),
+              unchanged: Iterable[Path] = ()) -> Synced:
+    """What :func:`sync_tree` would do, without writing (``written``: missing or different files).
+
+    ``unchanged``: paths of ``files`` the caller knows hold exactly those bytes (they are not read)."""
+    known = set(unchanged)
+    same = {p for p, data in files.items() if p in known or _current(p) == data}
+    return Synced(written=tuple(sorted(p for p in files if p not in same)), unchanged=tuple(sorted(same)),
                   removed=tuple(sorted({p for p in generated if p not in files and p.is_file()})))
 
 
-def sync_tree(files: Mapping[Path, bytes], *, generated: Iterable[Path] = ()) -> Synced:
+def sync_tree(files: Mapping[Path, bytes], *, generated: Iterable[Path] = (),
+              unchanged: Iterable[Path] = ()) -> Synced:
     """Make the disk hold ``files``: every changed file replaced atomically (all or none), identical
     files untouched, and every path of ``generated`` (files an earlier run wrote) that ``files`` no
-    longer holds removed, after the writes succeeded."""
-    plan = plan_sync(files, generated=generated)
-    atomic_write_many(dict(files))
+    longer holds removed, after the writes succeeded. Each file is read once, to compare; paths of
+    ``unchanged`` (known to hold their bytes already) are not read at all."""
+    plan = plan_sync(files, generated=generated, unchanged=unchanged)
+    _replace_all({path: files[path] for path in plan.written})
     for path in plan.removed:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
