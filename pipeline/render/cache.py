@@ -48,6 +48,10 @@ class RenderCache:
         return sha256(canonical_json({"job": job_key, "engine": self.engine, "variation": variation.name,
                                       "code": _render_code()}))
 
+    def __contains__(self, key: object) -> bool:
+        """Whether an entry exists under ``key`` (cheap; :meth:`get` is the authority)."""
+        return isinstance(key, str) and (self.jobs / f"{key.removeprefix('sha256:')}.json").is_file()
+
     def get(self, key: Digest) -> tuple[ComponentRender, dict[str, str]] | None:
         """The cached render and the engine identity it was made with, or ``None``."""
         entry = self.jobs / f"{key.removeprefix('sha256:')}.json"
@@ -90,13 +94,20 @@ class CachedRenderer:
     def variation(self) -> Variation:
         return self._inner.variation
 
+    def spawn(self, count: int | None = None) -> None:
+        self._inner.spawn(count)
+
     def render(self, jobs: Sequence[RenderJob] | Mapping[Digest, RenderJob], *,
                advance: Callable[[], None] | None = None) -> dict[Digest, ComponentRender]:
         unique = dict(jobs) if isinstance(jobs, Mapping) else {job.key(): job for job in jobs}
+        keys = {job_key: self._cache.key(job_key, self.variation) for job_key in unique}
+        absent = sum(1 for key in keys.values() if key not in self._cache)
+        if absent:  # the workers start while the entries that are there are read and checked
+            self._inner.spawn(absent)
         out: dict[Digest, ComponentRender] = {}
         todo: dict[Digest, RenderJob] = {}
         for job_key, job in unique.items():
-            found = self._cache.get(self._cache.key(job_key, self.variation))
+            found = self._cache.get(keys[job_key])
             if found is None:
                 todo[job_key] = job
                 continue
@@ -113,7 +124,7 @@ class CachedRenderer:
             if engine not in self.engines:
                 self.engines.append(engine)
             for job_key, render in fresh.items():
-                self._cache.put(self._cache.key(job_key, self.variation), render, engine)
+                self._cache.put(keys[job_key], render, engine)
             out.update(fresh)
         log.info("render cache: %d hits, %d rendered", len(unique) - len(todo), len(todo))
         return out

@@ -27,6 +27,9 @@ class Renderer(Protocol):
     def render(self, jobs: Sequence[RenderJob] | Mapping[Digest, RenderJob], *,
                advance: Callable[[], None] | None = None) -> dict[Digest, ComponentRender]: ...
 
+    def spawn(self, count: int | None = None) -> None:
+        """Get ready to render ``count`` jobs soon, without waiting (a pool starts its workers)."""
+
 
 class InProcessRenderer:
     """Renders in this process with the engine loaded here (no sandbox: the caller's environment)."""
@@ -37,6 +40,9 @@ class InProcessRenderer:
     @property
     def variation(self) -> Variation:
         return self._variation
+
+    def spawn(self, count: int | None = None) -> None:
+        """Nothing to start: the engine is loaded in this process on the first render."""
 
     def render(self, jobs: Sequence[RenderJob] | Mapping[Digest, RenderJob], *,
                advance: Callable[[], None] | None = None) -> dict[Digest, ComponentRender]:
