@@ -13,7 +13,6 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib import metadata, util
 from pathlib import Path
 
 from ..errors import PipelineError, RenderError
@@ -78,6 +77,9 @@ def installed_engine() -> dict[str, str]:
     What a publisher compares a lock's engine with (the Helm SDK version is known only once the
     library is loaded; the library digest already pins it). Raises when the wheel is not installed.
     """
+    # Imported here: importlib.metadata costs every command's start-up, and only this function reads it.
+    from importlib import metadata, util
+
     spec = util.find_spec("helm_python")
     try:
         version = metadata.version(_DISTRIBUTION)
