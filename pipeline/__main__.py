@@ -40,7 +40,7 @@ from .images import explain, format_inventory
 from .pin import PinnedRender
 from .progress import SILENT, Progress
 from .recipes import environment_file
-from .registry import DockerConfig, RegistryClient, docker_config_path
+from .registry import DockerConfig, docker_config_path
 from .render.identity import ENGINE_NAME, ENGINES
 from .stages import (
     CHECKS,
@@ -317,6 +317,7 @@ def cmd_provenance(args: argparse.Namespace) -> int:
 
     from .provenance import check_provenance, provenance, require_verified
     from .provenance.registry import RegistryArtifactSource
+    from .registry import RegistryClient  # here: httpx slows the start of commands without network
 
     catalog = Path(args.catalog)
     locks = fresh_locks(_workspace(args))
@@ -568,6 +569,7 @@ def cmd_bundle(args: argparse.Namespace) -> int:
 
 def _bundle_export(args: argparse.Namespace, credentials: DockerConfig | None) -> int:
     from .bundle import collect_files, export_bundle, sigstore_trust_files
+    from .registry import RegistryClient  # here: httpx slows the start of commands without network
 
     ws = _workspace(args)
     locks = fresh_locks(ws)
@@ -601,7 +603,7 @@ def _bundle_verify(args: argparse.Namespace) -> int:
 
 def _bundle_import(args: argparse.Namespace, credentials: DockerConfig | None) -> int:
     from .bundle import hosts_files, import_bundle, mirrors_yaml
-    from .registry import Pusher, RegistryConfig
+    from .registry import Pusher, RegistryClient, RegistryConfig
 
     target = args.to.removeprefix("https://").removeprefix("http://").rstrip("/")
     registries = RegistryConfig(insecure=frozenset({target.lower()}) if args.insecure else frozenset())

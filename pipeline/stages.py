@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .build import ChartProblem, RecipeBuild, build, chart_record, fetch_charts, pin_location
-from .charts import ChartStore, OciChartSource, SourceFactory, apply_mirrors, redact_url
+from .charts import ChartStore, SourceFactory, apply_mirrors, redact_url
 from .errors import DivergenceError, LockError, PinError, PipelineError, UsageError
 from .gates import Finding, ghost_finding, run_gates
 from .images import DiscoveryCache, FoundImage, ImageRef, discover
@@ -42,7 +42,7 @@ from .lockfile import LOCK_SUFFIX, LockedComponent, Lockfile, load, lock_path
 from .pin import PinnedRender, PinRules, load_pin_rules, pin_render, read_stream
 from .progress import SILENT, Progress
 from .recipes import Catalog, Component, ComponentType, Recipe, catalog_recipes, compose, load_catalog, load_environment
-from .registry import DockerConfig, RegistryClient, RegistryConfig, ResolvedImage, resolve_all
+from .registry import DockerConfig, RegistryConfig, ResolvedImage, resolve_all
 from .relock import LockCache
 from .render.cache import CachedRenderer, RenderCache
 from .render.identity import ENGINE_NAME, installed_engine, library_identity, pinned_engines, pinned_helm_cli
@@ -333,6 +333,7 @@ def lock_catalog(
             reused = len(resolved)
             ask = [ref for ref in wanted if ref not in resolved]
             advance = progress.task("resolve images", len(ask))
+            from .registry import RegistryClient  # here: httpx slows the start of commands without network
             with RegistryClient(config=ws.registries(catalog.config.registries), credentials=credentials) as client:
                 resolved.update(resolve_all(ask, client=client, progress=lambda _ref: advance()))
             log.info("resolved %d distinct image references (%d digest-pinned ones taken from the previous locks)",
@@ -401,6 +402,7 @@ def resolve_locks(ws: Workspace, locks: Sequence[Lockfile], *,
     """
     if not ws.resolve:
         return list(locks)
+    from .registry import RegistryClient  # here: httpx slows the start of commands without network
     catalog = load_catalog(ws.catalog)
     refs = sorted({i.image for lock in locks for c in lock.components.values() for i in c.images}, key=str)
     with RegistryClient(config=catalog.config.registries, credentials=credentials) as client:
@@ -851,8 +853,11 @@ def drift_catalog(ws: Workspace, names: Sequence[str] | None = None, *,
                   credentials: DockerConfig | None = None) -> DriftReport:
     """Re-check every locked image tag and chart version against its source (the locks must be fresh)."""
     # Imported here: drift reads locks through the BOM's typed view, whose CycloneDX schema validator
-    # costs a second at import; reproduce and lock must not pay it.
+    # costs a second at import; reproduce and lock must not pay it. The network's clients likewise: httpx
+    # slows the start of the commands that do not use the network.
+    from .charts import OciChartSource
     from .drift import check_drift
+    from .registry import RegistryClient
     locks = fresh_locks(ws, names)
     config = load_workspace_catalog(ws.catalog, ws.environment).config
     with RegistryClient(config=ws.registries(config.registries), credentials=credentials) as client, \

@@ -43,10 +43,9 @@ from .._closing import Closing
 from ..errors import ChartError
 from ..recipes.model import ChartRef
 from ..vocabulary.digest import Digest, check_sha256, sha256
+from ..vocabulary.redact import redact_url
 from .archive import inspect_archive
-from .http import HttpChartSource, redact_url
 from .interface import ChartSource, SourceKind, kind_of
-from .oci import OciChartSource
 from .path import PathChartSource, WalkOrder
 from .store import ChartStore
 from .versions import match_index_version
@@ -88,12 +87,16 @@ class SourceFactory(Closing):
         match kind:
             case SourceKind.LOCAL:
                 return PathChartSource(catalog, walk_order=walk_order)
+            # The remote sources are imported on first use: they import httpx, which commands that
+            # only read local charts do not pay for at start-up.
             case SourceKind.HTTP:
                 if self._http is None:
+                    from .http import HttpChartSource
                     self._http = HttpChartSource()
                 return self._http
             case SourceKind.OCI:
                 if self._oci is None:
+                    from .oci import OciChartSource
                     self._oci = OciChartSource()
                 return self._oci
 

@@ -34,13 +34,14 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ResolveError
 from ..vocabulary.hosts import is_loopback, normalize_registry_host
-from .transport import Transport, redact_url
+from ..vocabulary.redact import redact_url
+
+if TYPE_CHECKING:
+    from .transport import Transport
 
 __all__ = [
     "Authenticator",
@@ -380,6 +381,10 @@ class Authenticator:
             return f"Bearer {token.reveal()}"
 
     def _fetch_token(self, host: str, scope: str, challenge: Challenge, *, what: str) -> tuple[Secret, float]:
+        # Imported here: commands that read a Docker config without using the network (lock
+        # --no-resolve, bom, ...) do not pay for httpx at start-up.
+        import httpx
+
         realm = challenge.realm
         try:
             realm_url = httpx.URL(realm)
@@ -448,6 +453,8 @@ class Authenticator:
 
     def _check_channel(self, base: str, host: str, *, what: str) -> None:
         """Refuse to send credentials over plain HTTP to anything but loopback or an insecure host."""
+        import httpx  # here, not at the top: start-up time of commands that do not use the network
+
         url = httpx.URL(base)
         target = url.netloc.decode()
         if url.scheme == "https" or is_loopback(target) or target in self._insecure or host in self._insecure:

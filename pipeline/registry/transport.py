@@ -28,8 +28,9 @@ Contract of :class:`Transport`:
 - the caller's environment is not read (``trust_env=False``: no proxy variables, no ``.netrc``)
   unless the caller asks for it;
 - credentials never reach a message or a log line: URLs are shown through :func:`redact_url`
-  (user-info and query string removed), third-party error texts through :func:`redact_text`, and
-  request headers are never logged.
+  (user-info and query string removed), third-party error texts through :func:`redact_text` (both
+  defined in :mod:`pipeline.vocabulary.redact`, which does not import ``httpx``), and request
+  headers are never logged.
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ import dataclasses
 import email.utils
 import logging
 import random
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -51,6 +51,7 @@ import httpx
 from .._closing import Closing
 from ..errors import ChartError, PipelineError
 from ..vocabulary.hosts import is_loopback
+from ..vocabulary.redact import redact_text, redact_url
 
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
@@ -72,14 +73,6 @@ MAX_DOWNLOAD_BYTES = 256 * 1024 * 1024
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _RETRY_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
-_USERINFO = re.compile(r"(?<=//)[^/\s]*@")
-#: Credentials a response body can echo: HTTP auth schemes and secret-named JSON/YAML/form fields.
-_AUTH_SCHEME = re.compile(r"\b(Basic|Bearer|Token)\s+[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
-_SECRET_FIELD = re.compile(
-    r"""(["']?(?:[a-z_]*token|password|passwd|secret|auth|authorization|identitytoken|credentials?)["']?"""
-    r"""\s*[:=]\s*)("(?:[^"\\]|\\.)*"|'[^']*'|[^\s,}&]+)""",
-    re.IGNORECASE,
-)
 #: Defaults of :class:`Transport`: a silent server fails within :data:`DEFAULT_DEADLINE` seconds.
 DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_READ_TIMEOUT = 10.0
@@ -122,21 +115,6 @@ def remaining() -> float | None:
     """Seconds left of the :func:`deadline_for` block this thread is in (``None`` outside one)."""
     budget = _budget.get()
     return None if budget is None else budget.until - time.monotonic()
-
-
-def redact_url(url: str) -> str:
-    """``url`` without user-info and with any query string replaced by ``?<redacted>``."""
-    base, query, _ = redact_text(url).partition("?")
-    return base.partition("#")[0] + ("?<redacted>" if query else "")
-
-
-def redact_text(text: str) -> str:
-    """``text`` without credentials: the user-info of every ``scheme://user:password@host``, the
-    value after ``Basic``/``Bearer``/``Token``, and the values of token, password, secret and auth
-    fields (JSON, YAML or form style) are replaced by ``<redacted>``."""
-    text = _USERINFO.sub("", text)
-    text = _AUTH_SCHEME.sub(lambda m: f"{m.group(1)} <redacted>", text)
-    return _SECRET_FIELD.sub(lambda m: f"{m.group(1)}<redacted>", text)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

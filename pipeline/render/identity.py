@@ -13,7 +13,6 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib import metadata, util
 from pathlib import Path
 
 from ..errors import PipelineError, RenderError
@@ -105,6 +104,9 @@ def installed_engine(*, memo: Path | None = None) -> dict[str, str]:
     library is loaded; the library digest already pins it). Raises when the wheel is not installed.
     ``memo``: see :func:`library_digest`.
     """
+    # Imported here: importlib.metadata costs every command's start-up, and only this function reads it.
+    from importlib import metadata, util
+
     spec = util.find_spec("helm_python")
     try:
         version = metadata.version(_DISTRIBUTION)

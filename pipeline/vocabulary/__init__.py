@@ -1,8 +1,8 @@
 """The pipeline's shared vocabulary: the words every layer speaks, defined once.
 
 Image references (:class:`ImageRef`), digests (:data:`Digest`, :func:`sha256`, canonical JSON),
-OCI and Docker media types, registry host names and aliases, atomic file writing and the
-content-addressed store. This is the
+OCI and Docker media types, registry host names and aliases, credentials redacted from URLs and
+texts, atomic file writing and the content-addressed store. This is the
 bottom layer of DESIGN.md's "Layers": it imports nothing of the pipeline (an import-linter
 contract in ``pyproject.toml`` keeps it so), and every other layer may import it. It holds no
 stage logic, reads no files but the ones it is asked to write, and never touches the network.
