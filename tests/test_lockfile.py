@@ -244,7 +244,10 @@ JSON_READERS = {
     "pipeline/bundle/relocate.py": "the bundle's index.json and manifests, to push them",
     "pipeline/lockfile.py": "the lockfile model itself: the one reader of lockfiles/*.lock.json",
     "pipeline/render/engine.py": "the Helm SDK's JSON answers (release and rendered files)",
-    "pipeline/render/identity.py": "tools/go/tools.json, for the pinned helm binary of --engine helm-cli",
+    "pipeline/render/identity.py": "tools/go/tools.json, for the pinned helm binary of --engine helm-cli, and "
+                                   "the engine-digest memo in the cache",
+    "pipeline/relock.py": "the lock cache's index (recipe keys, lock keys, lockfile digests; a lockfile's "
+                          "bytes are only hashed)",
     "pipeline/registry/client.py": "registry manifests, indexes and distribution error bodies",
     "pipeline/registry/auth.py": "Docker config.json and token-server replies",
     "pipeline/charts/oci.py": "OCI chart manifests",
