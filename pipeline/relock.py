@@ -26,10 +26,12 @@ Contract:
   on read; a corrupt or torn index is empty, so every recipe misses), written once per run
   (:meth:`LockCache.save`, without fsync for that reason). Entries used or made by the last
   :data:`KEEP_RUNS` runs are kept, so switching between branches stays warm; older ones are dropped.
+  The first index written in a cache removes the files of the earlier layout (one file per key).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 from collections.abc import Mapping, Sequence
@@ -58,6 +60,8 @@ class LockCache:
         self._engine = dict(sorted(engine.items()))
         self._run, self._refs, self._locks = _read_index(self._path)
         self._changed = False
+        #: no index yet: files of the earlier one-file-per-entry layout may be lying there
+        self._first = self._run == 1
 
     def key(self, recipe: Recipe, *, inputs: Mapping[str, Digest], charts: Mapping[str, Any],
             volatile: Sequence[Mapping[str, Any]]) -> Digest:
@@ -128,6 +132,9 @@ class LockCache:
             "locks": {k: {"run": run, "sha256": d} for k, (run, d) in sorted(self._locks.items()) if run >= oldest},
         }, sort_keys=True).encode())
         self._changed = False
+        if self._first:
+            _remove_old_entries(self._path.parent)
+            self._first = False
 
     def _touch(self, table: dict[Digest, tuple[int, Any]], key: Digest) -> None:
         run, value = table[key]
@@ -148,6 +155,15 @@ def _read_index(path: Path) -> tuple[int, dict[Digest, tuple[int, list[str]]], d
         return int(doc["run"]) + 1, refs, locks
     except (ValueError, TypeError, KeyError, AttributeError):
         return 1, {}, {}
+
+
+def _remove_old_entries(root: Path) -> None:
+    """Remove the entries of the earlier layout (``<hex>`` and ``<hex>.refs``, one file per key)."""
+    for path in root.iterdir():
+        name = path.name.removesuffix(".refs")
+        if len(name) == 64 and all(c in "0123456789abcdef" for c in name) and path.is_file():
+            with contextlib.suppress(OSError):
+                path.unlink()
 
 
 @functools.cache

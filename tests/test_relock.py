@@ -125,6 +125,18 @@ def test_a_corrupt_lock_cache_index_is_a_miss(catalog: Path, tmp_path: Path) -> 
     assert _lock(catalog, lockdir, cache).reused_locks == len(RECIPES)  # the relock wrote a good index
 
 
+def test_the_first_index_removes_the_entries_of_the_one_file_per_key_layout(catalog: Path, tmp_path: Path) -> None:
+    lockdir, cache = tmp_path / "locks", tmp_path / "cache"
+    old = cache / "locks" / ("ab" * 32)
+    old.parent.mkdir(parents=True)
+    for path in (old, old.with_name(old.name + ".refs")):
+        write_entry(path, b"an entry of the earlier layout\n")
+    keep = old.parent / "notes.txt"
+    keep.write_text("not ours\n")
+    _lock(catalog, lockdir, cache)
+    assert sorted(p.name for p in old.parent.iterdir()) == ["index", "notes.txt"]
+
+
 def test_a_hand_edited_lockfile_is_not_a_lock_cache_hit(catalog: Path, tmp_path: Path) -> None:
     # The index records each lock's digest; the lockfile on disk is the cached value, checked on use.
     lockdir, cache = tmp_path / "locks", tmp_path / "cache"
