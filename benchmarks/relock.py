@@ -24,7 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 #: the environment of every measured process: bytecode cache on, as users have it
-_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}  # also when run without nox
 
 
 def _lock(catalog: Path, lockdir: Path, cache: Path) -> tuple[float, str]:
