@@ -363,10 +363,19 @@ def cmd_policies(args: argparse.Namespace) -> int:
 
 
 def _publish_policies(catalog: Path, locks: Sequence[Any], *, out: Path, kyverno: str | None = None) -> None:
-    from .provenance import KyvernoApi, policies
+    """Write the admission policies; ``kyverno`` (``--kyverno-api``) overrides the matrix's
+    ``spec.policies.kyvernoApi`` for this run only, with a note: every other command (``upgrade``,
+    ``nox -s lock``, ``qualify``) follows the recorded setting."""
+    from .provenance import KyvernoApi, load_matrix, policies
 
-    result = policies(catalog, locks, out=out,
-                      kyverno=KyvernoApi(kyverno) if kyverno else KyvernoApi.IMAGE_VALIDATING)
+    chosen = KyvernoApi(kyverno) if kyverno else None
+    if chosen is not None:
+        matrix = load_matrix(catalog)
+        if chosen is not KyvernoApi.of(matrix):
+            print(f"note: --kyverno-api {chosen.value} writes the allow-list as {chosen.kind}, but {matrix.path} "
+                  f"records spec.policies.kyvernoApi: {matrix.kyverno_api}; qualify, upgrade and 'nox -s lock' "
+                  f"follow the file, so set it there to keep this form", file=sys.stderr)
+    result = policies(catalog, locks, out=out, kyverno=chosen)
     _print_writes(result.written, result.unchanged, result.removed)
 
 
@@ -1019,9 +1028,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("policies", parents=[common],
                        help="Kyverno and sigstore policy-controller admission policies from the locks")
     p.add_argument("--out", default="policies")
-    p.add_argument("--kyverno-api", choices=("imagevalidatingpolicy", "clusterpolicy"), default="imagevalidatingpolicy",
-                   help="the digest allow-list as a policies.kyverno.io/v1 ImageValidatingPolicy (default, Kyverno "
-                        "1.17+) or a kyverno.io/v1 ClusterPolicy (clusters before 1.17)")
+    p.add_argument("--kyverno-api", choices=("imagevalidatingpolicy", "clusterpolicy"), default=None,
+                   help="this run only: the digest allow-list as a policies.kyverno.io/v1 ImageValidatingPolicy "
+                        "(Kyverno 1.17+) or a kyverno.io/v1 ClusterPolicy (clusters before 1.17); default: "
+                        "spec.policies.kyvernoApi of the catalog's provenance.yaml (ImageValidatingPolicy when unset)")
     p.set_defaults(func=cmd_policies)
     return parser
 

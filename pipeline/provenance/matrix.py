@@ -27,6 +27,8 @@ Data: ``<catalog>/provenance.yaml`` (our format)::
           overrides:                         # images of the component published by someone else
             - images: registry.k8s.io/nfd/*  # glob over registry/repository; first match wins
               publisher: …                   # then a full profile: signing, provenance, sbom, gaps
+      policies:                              # optional: how the admission policies are written
+        kyvernoApi: ImageValidatingPolicy    # or ClusterPolicy (clusters before Kyverno 1.17)
 
 :func:`load_matrix` validates the document as it reads it (unknown keys, types, enum values,
 public keys) and raises :class:`~pipeline.errors.RecipeError` with file, line and a hint.
@@ -330,6 +332,9 @@ class ProvenanceMatrix:
     path: str
     components: Mapping[str, ComponentProvenance] = field(default_factory=dict)
     line: int | None = None
+    #: ``spec.policies.kyvernoApi``, the Kyverno kind of the digest allow-list: ``ImageValidatingPolicy``
+    #: (the default) or ``ClusterPolicy``
+    kyverno_api: str = "ImageValidatingPolicy"
 
     def get(self, component: str) -> ComponentProvenance | None:
         return self.components.get(component)
@@ -370,7 +375,7 @@ def load_matrix(catalog: Path, *, display: str | None = None) -> ProvenanceMatri
     check_keys(node, ("apiVersion", "kind", "spec"), what="the document", path=shown)
     spec = expect_mapping(node.get("spec"), what="'spec'", path=shown, line=line_of(node, "spec") or 1,
                           hint="put the components under spec.components")
-    check_keys(spec, ("components",), what="'spec'", path=shown)
+    check_keys(spec, ("components", "policies"), what="'spec'", path=shown)
     raw = expect_mapping(spec.get("components"), what="'spec.components'", path=shown,
                          line=line_of(spec, "components") or line_of(spec),
                          hint="map each component name to its publisher, signing, attestations and gaps")
@@ -385,7 +390,29 @@ def load_matrix(catalog: Path, *, display: str | None = None) -> ProvenanceMatri
         components[str(name)] = ComponentProvenance(name=str(name), profile=profile, overrides=overrides,
                                                     line=line_of(raw, str(name)))
     return ProvenanceMatrix(path=shown, components=dict(sorted(components.items())),
-                            line=line_of(spec, "components"))
+                            line=line_of(spec, "components"), kyverno_api=_kyverno_api(spec, path=shown))
+
+
+#: the values of ``spec.policies.kyvernoApi``: Kyverno's own kind names
+KYVERNO_APIS = ("ImageValidatingPolicy", "ClusterPolicy")
+
+
+def _kyverno_api(spec: YamlMap, *, path: str) -> str:
+    """``spec.policies.kyvernoApi`` (the default when absent)."""
+    value = spec.get("policies")
+    if value is None:
+        return KYVERNO_APIS[0]
+    node = expect_mapping(value, what="'spec.policies'", path=path, line=line_of(spec, "policies"),
+                          hint="write 'kyvernoApi: ImageValidatingPolicy' (or ClusterPolicy) under spec.policies")
+    check_keys(node, ("kyvernoApi",), what="'spec.policies'", path=path)
+    api = node.get("kyvernoApi", KYVERNO_APIS[0])
+    if api not in KYVERNO_APIS:
+        raise RecipeError(
+            f"spec.policies.kyvernoApi is {api!r}, which is not a Kyverno kind the pipeline writes", path=path,
+            line=line_of(node, "kyvernoApi"),
+            hint="use ImageValidatingPolicy (policies.kyverno.io/v1, Kyverno 1.17+) or ClusterPolicy "
+                 "(kyverno.io/v1, clusters before Kyverno 1.17)")
+    return str(api)
 
 
 def _overrides(entry: YamlMap, *, name: str, catalog: Path, path: str) -> tuple[Override, ...]:

@@ -136,6 +136,16 @@ class KyvernoApi(enum.StrEnum):
     #: ``kyverno.io/v1`` ``ClusterPolicy`` (clusters before Kyverno 1.17; deprecated there, removed in 1.20)
     CLUSTER_POLICY = "clusterpolicy"
 
+    @property
+    def kind(self) -> str:
+        """The Kyverno kind, as ``spec.policies.kyvernoApi`` of ``provenance.yaml`` spells it."""
+        return "ImageValidatingPolicy" if self is KyvernoApi.IMAGE_VALIDATING else "ClusterPolicy"
+
+    @classmethod
+    def of(cls, matrix: ProvenanceMatrix) -> KyvernoApi:
+        """The API the catalog's matrix records (``spec.policies.kyvernoApi``)."""
+        return next(api for api in cls if api.kind == matrix.kyverno_api)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PolicyPlan:

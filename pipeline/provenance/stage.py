@@ -106,11 +106,15 @@ def check_document(catalog: Path, locks: Sequence[Lockfile], *, document: Path,
 
 
 def policies(catalog: Path, locks: Sequence[Lockfile], *, out: Path,
-             kyverno: KyvernoApi = KyvernoApi.IMAGE_VALIDATING) -> WriteResult:
-    """Render the admission policies from verified, fresh locks and the matrix; write them under ``out``."""
+             kyverno: KyvernoApi | None = None) -> WriteResult:
+    """Render the admission policies from verified, fresh locks and the matrix; write them under ``out``.
+
+    ``kyverno``: the Kyverno API of the allow-list for this run; ``None`` (every caller but an explicit
+    ``policies --kyverno-api``): the one the matrix records (``spec.policies.kyvernoApi``)."""
     matrix = load_matrix(catalog)
     images = locked_images(locks)
-    return write_policies(out, render_policies(matrix, images, tagged=tagged_images(catalog, locks), kyverno=kyverno))
+    return write_policies(out, render_policies(matrix, images, tagged=tagged_images(catalog, locks),
+                                               kyverno=KyvernoApi.of(matrix) if kyverno is None else kyverno))
 
 
 def check_provenance(catalog: Path, locks: Sequence[Lockfile]) -> None:
@@ -122,13 +126,15 @@ def check_policies(catalog: Path, locks: Sequence[Lockfile], *, out: Path, schem
     """The qualify gate over the policies: up to date, and valid against the CRDs (when ``schemas`` is
     given); returns the number of policy files."""
     matrix = load_matrix(catalog)
-    expected = render_policies(matrix, locked_images(locks), tagged=tagged_images(catalog, locks))
+    expected = render_policies(matrix, locked_images(locks), tagged=tagged_images(catalog, locks),
+                               kyverno=KyvernoApi.of(matrix))
     plan = plan_sync({out / rel: data for rel, data in expected.items()},
                      generated=[p for sub in (KYVERNO_DIR, POLICY_CONTROLLER_DIR) for p in (out / sub).glob("*.yaml")])
     if plan.changed:
         shown = ", ".join([*(p.relative_to(out).as_posix() for p in plan.written),
                            *(f"{p.relative_to(out).as_posix()} (not generated)" for p in plan.removed)])
-        raise GateError(f"admission policies in {out.name}/ are not what the lockfiles and the matrix give: {shown}",
+        raise GateError(f"admission policies in {out.name}/ are not what the lockfiles and the matrix give "
+                        f"(Kyverno {matrix.kyverno_api}, {matrix.path} spec.policies.kyvernoApi): {shown}",
                         hint="run 'python -m pipeline policies' and commit the result")
     if schemas is None:
         return len(expected)

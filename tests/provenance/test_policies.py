@@ -26,6 +26,7 @@ from pipeline.provenance import (
     load_crd,
     load_matrix,
     locked_images,
+    policies,
     render_policies,
     schema_errors,
     unknown_fields,
@@ -298,7 +299,8 @@ def test_writing_is_atomic_idempotent_and_removes_stale_generated_files(catalog:
 def test_the_qualify_check_finds_stale_or_invalid_policies(catalog: Path, tmp_path: Path,
                                                            shared_schemas: Path) -> None:
     out = tmp_path / "policies"
-    with pytest.raises(GateError, match=r"not what the lockfiles and the matrix give: kyverno/recipe-digest"):
+    with pytest.raises(GateError, match=r"not what the lockfiles and the matrix give \(Kyverno ImageValidatingPolicy, "
+                                        r"provenance.yaml spec.policies.kyvernoApi\): kyverno/recipe-digest"):
         check_policies(catalog, LOCKS, out=out, schemas=shared_schemas)
     write_policies(out, render_policies(load_matrix(catalog), locked_images(LOCKS)))
     assert check_policies(catalog, LOCKS, out=out, schemas=shared_schemas) == 8
@@ -355,3 +357,48 @@ def test_a_renamed_field_of_the_image_validating_policy_is_caught_by_the_unknown
     config["mutateDigests"] = config.pop("mutateDigest")  # a typo the API server would silently prune
     with pytest.raises(GateError, match=r"spec\.validationConfigurations\.mutateDigests"):
         validate_resources([("kyverno/recipe-digest-allowlist.yaml", ivp)], crds)
+
+
+def _cluster_policy_catalog(catalog: Path) -> Path:
+    matrix = catalog / "provenance.yaml"
+    matrix.write_text(matrix.read_text() + "  policies:\n    kyvernoApi: ClusterPolicy\n")
+    return catalog
+
+
+@pytest.mark.shared
+def test_the_recorded_kyverno_api_is_what_every_writer_and_the_qualify_check_use(catalog: Path, tmp_path: Path,
+                                                                                shared_schemas: Path) -> None:
+    # spec.policies.kyvernoApi: ClusterPolicy — policies() without an explicit API (upgrade, 'nox -s
+    # lock') writes that form, and the qualify check holds the files to it, not to the default.
+    _cluster_policy_catalog(catalog)
+    out = tmp_path / "policies"
+    written = policies(catalog, LOCKS, out=out)
+    assert {p.relative_to(out).as_posix() for p in written.written} >= {"kyverno/recipe-digest-allowlist.yaml",
+                                                                        "kyverno/recipe-locked-repositories.yaml"}
+    assert yaml.safe_load((out / "kyverno" / "recipe-digest-allowlist.yaml").read_text())["kind"] == "ClusterPolicy"
+    assert check_policies(catalog, LOCKS, out=out, schemas=shared_schemas) == 9
+    # the default form on disk (say, written by an explicit --kyverno-api run) is stale for this catalog
+    policies(catalog, LOCKS, out=out, kyverno=KyvernoApi.IMAGE_VALIDATING)
+    with pytest.raises(GateError, match=r"\(Kyverno ClusterPolicy, provenance.yaml spec.policies.kyvernoApi\): "
+                                        r"kyverno/recipe-digest-allowlist.yaml, kyverno/recipe-locked-repositories"
+                                        r".yaml$"):
+        check_policies(catalog, LOCKS, out=out, schemas=shared_schemas)
+
+
+@pytest.mark.parametrize(("block", "offset", "message"), [
+    ("  policies:\n    kyvernoApi: clusterpolicy\n", 2, "spec.policies.kyvernoApi is 'clusterpolicy', which is not "
+                                                       "a Kyverno kind the pipeline writes"),
+    ("  policies:\n    kyverno: ClusterPolicy\n", 2, "unknown key 'kyverno'"),
+    ("  policies: ClusterPolicy\n", 1, "'spec.policies' must be a mapping"),
+])
+def test_a_bad_kyverno_api_names_file_line_and_the_kinds(catalog: Path, block: str, offset: int, message: str) -> None:
+    matrix = catalog / "provenance.yaml"
+    text = matrix.read_text()
+    matrix.write_text(text + block)
+    with pytest.raises(RecipeError) as caught:
+        load_matrix(catalog)
+    assert message in caught.value.message
+    assert (str(caught.value.path), caught.value.line) == ("provenance.yaml", len(text.splitlines()) + offset)
+    if offset == 2 and "clusterpolicy" in block:
+        assert caught.value.hint == ("use ImageValidatingPolicy (policies.kyverno.io/v1, Kyverno 1.17+) or "
+                                     "ClusterPolicy (kyverno.io/v1, clusters before Kyverno 1.17)")

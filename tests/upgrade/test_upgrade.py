@@ -114,3 +114,29 @@ def test_round_trip_keeps_quotes_and_comments() -> None:
     edited, line, old = _edit(text, source="registry.yaml", component="a", new="1.3.0")
     assert (line, old) == (5, "1.2.3")
     assert edited == text.replace('"1.2.3"', '"1.3.0"')
+
+
+@pytest.mark.tools
+@pytest.mark.usefixtures("lab_registry")
+def test_upgrade_regenerates_the_policies_in_the_kyverno_api_the_catalog_records(
+        project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # provenance.yaml records ClusterPolicy: the upgrade's regenerated allow-list keeps that form
+    # (it used to fall back to the default ImageValidatingPolicy), and 'policies' follows it too.
+    matrix = project / "recipes" / "provenance.yaml"
+    matrix.write_text(matrix.read_text() + "  policies:\n    kyvernoApi: ClusterPolicy\n")
+    code = main(["upgrade", "accel-operator", "--to", "v1.5.0", *_args(project), *_publish(project)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    kyverno = project / "policies" / "kyverno"
+    assert "kind: ClusterPolicy" in (kyverno / "recipe-digest-allowlist.yaml").read_text()
+    assert (kyverno / "recipe-locked-repositories.yaml").is_file()
+    policies = ["policies", *_args(project), "--out", str(project / "policies")]
+    assert main(policies) == 0
+    out = capsys.readouterr().out
+    assert "unchanged" in out and "wrote" not in out
+    assert main([*policies, "--kyverno-api", "imagevalidatingpolicy"]) == 0
+    captured = capsys.readouterr()
+    assert "note: --kyverno-api imagevalidatingpolicy writes the allow-list as ImageValidatingPolicy, but " \
+           "provenance.yaml records spec.policies.kyvernoApi: ClusterPolicy" in captured.err
+    assert "kind: ImageValidatingPolicy" in (kyverno / "recipe-digest-allowlist.yaml").read_text()
+    assert f"removed   {kyverno / 'recipe-locked-repositories.yaml'}" in captured.out
