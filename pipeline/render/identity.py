@@ -7,7 +7,6 @@ path); the parent process hashes the library once per run here, without loading 
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import json
 import os
@@ -56,7 +55,10 @@ class EngineIdentity:
         return {"name": self.name, "version": self.version, "helm": self.helm, "library": self.library}
 
 
-@functools.cache
+#: the digest of each library this process has hashed or taken from a memo, by path
+_KNOWN: dict[str, str] = {}
+
+
 def library_digest(path: str, *, memo: Path | None = None) -> str:
     """sha256 of the native library at ``path`` (85 MB, ~50 ms), once per process.
 
@@ -65,20 +67,29 @@ def library_digest(path: str, *, memo: Path | None = None) -> str:
     that is replaced or modified in any way has another ctime and is hashed again. A memo that is
     absent, torn or edited is ignored (it verifies itself).
     """
-    stat = Path(path).stat() if memo is not None else None
-    key = f"{path}\0{stat.st_dev}:{stat.st_ino}:{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ctime_ns}" if stat else ""
-    known = _read_memo(memo) if memo is not None else {}
-    if key in known:
-        return known[key]
+    known = _KNOWN.get(path)
+    if known is None:
+        known = _KNOWN[path] = _hash(path) if memo is None else _remembered(path, memo)
+    return known
+
+
+def _remembered(path: str, memo: Path) -> str:
+    stat = Path(path).stat()
+    key = f"{path}\0{stat.st_dev}:{stat.st_ino}:{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ctime_ns}"
+    out = _read_memo(memo).get(key)
+    if out is None:
+        out = _hash(path)
+        with contextlib.suppress(OSError):
+            write_entry(memo, json.dumps({key: out}).encode())
+    return out
+
+
+def _hash(path: str) -> str:
     digest = hashlib.sha256()
     with Path(path).open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
-    out = "sha256:" + digest.hexdigest()
-    if memo is not None:
-        with contextlib.suppress(OSError):
-            write_entry(memo, json.dumps({key: out}).encode())
-    return out
+    return "sha256:" + digest.hexdigest()
 
 
 def _read_memo(memo: Path) -> dict[str, str]:
@@ -92,9 +103,8 @@ def _read_memo(memo: Path) -> dict[str, str]:
 
 def library_identity(facts: Mapping[str, str]) -> EngineIdentity:
     """The full identity from what an engine reports of itself (hashing the library it loaded)."""
-    path = facts["library_path"]
     return EngineIdentity(name=facts["name"], version=facts["version"], helm=facts["helm"],
-                          library=_seeded.get(path) or library_digest(path))
+                          library=library_digest(facts["library_path"]))
 
 
 def installed_engine(*, memo: Path | None = None) -> dict[str, str]:
@@ -121,19 +131,7 @@ def installed_engine(*, memo: Path | None = None) -> dict[str, str]:
     if library is None:
         raise PipelineError(f"the Helm engine's native library is missing from {libdir}",
                             hint="re-create the virtual environment: 'nox -r'")
-    path = str(library.resolve())
-    digest = library_digest(path, memo=memo)
-    if memo is not None:  # the workers report the same path: hashed once per process either way
-        _seed(path, digest)
-    return {"name": ENGINE_NAME, "version": version, "library": digest}
-
-
-def _seed(path: str, digest: str) -> None:
-    """Make :func:`library_digest` without a memo answer ``digest`` for ``path`` in this process."""
-    _seeded[path] = digest
-
-
-_seeded: dict[str, str] = {}
+    return {"name": ENGINE_NAME, "version": version, "library": library_digest(str(library.resolve()), memo=memo)}
 
 
 def pinned_helm_cli(tools_json: Path = TOOLS_JSON) -> dict[str, str] | None:
