@@ -325,6 +325,10 @@ class ComponentProvenance:
         return (self.profile, *(o.profile for o in self.overrides))
 
 
+#: the values of ``spec.policies.kyvernoApi``: Kyverno's own kind names, the default first
+KYVERNO_APIS = ("ImageValidatingPolicy", "ClusterPolicy")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ProvenanceMatrix:
     """The whole file: ``path`` is what messages show (catalog-relative), ``line`` the components key."""
@@ -334,7 +338,7 @@ class ProvenanceMatrix:
     line: int | None = None
     #: ``spec.policies.kyvernoApi``, the Kyverno kind of the digest allow-list: ``ImageValidatingPolicy``
     #: (the default) or ``ClusterPolicy``
-    kyverno_api: str = "ImageValidatingPolicy"
+    kyverno_api: str = KYVERNO_APIS[0]
 
     def get(self, component: str) -> ComponentProvenance | None:
         return self.components.get(component)
@@ -391,10 +395,6 @@ def load_matrix(catalog: Path, *, display: str | None = None) -> ProvenanceMatri
                                                     line=line_of(raw, str(name)))
     return ProvenanceMatrix(path=shown, components=dict(sorted(components.items())),
                             line=line_of(spec, "components"), kyverno_api=_kyverno_api(spec, path=shown))
-
-
-#: the values of ``spec.policies.kyvernoApi``: Kyverno's own kind names
-KYVERNO_APIS = ("ImageValidatingPolicy", "ClusterPolicy")
 
 
 def _kyverno_api(spec: YamlMap, *, path: str) -> str:

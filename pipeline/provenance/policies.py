@@ -63,6 +63,7 @@ from ..vocabulary.files import Synced, sync_tree
 from ..vocabulary.hosts import DOCKER_HUB, DOCKER_HUB_INDEX
 from .locked import LockedImage
 from .matrix import (
+    KYVERNO_APIS,
     ComponentProvenance,
     Mitigation,
     Profile,
@@ -139,7 +140,7 @@ class KyvernoApi(enum.StrEnum):
     @property
     def kind(self) -> str:
         """The Kyverno kind, as ``spec.policies.kyvernoApi`` of ``provenance.yaml`` spells it."""
-        return "ImageValidatingPolicy" if self is KyvernoApi.IMAGE_VALIDATING else "ClusterPolicy"
+        return KYVERNO_APIS[0] if self is KyvernoApi.IMAGE_VALIDATING else KYVERNO_APIS[1]
 
     @classmethod
     def of(cls, matrix: ProvenanceMatrix) -> KyvernoApi:
