@@ -134,21 +134,29 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--scale", type=int, default=98, help="leaf overlays in the scaled catalog (real AICR: 98)")
-    parser.add_argument("--only", choices=("bundle",), help="run only this benchmark")
+    parser.add_argument("--only", choices=("bundle", "upstream"), help="run only this benchmark")
     args = parser.parse_args(argv)
     if args.only == "bundle":
         from benchmarks import bundle
 
         print("\n".join(bundle.run(repeat=args.repeat)))
         return 0
+    if args.only == "upstream":
+        from benchmarks import upstream
+
+        with tempfile.TemporaryDirectory(prefix="bench-upstream-") as tmp:
+            scaled = _scaled_catalog(ROOT / "recipes", Path(tmp) / "recipes", args.scale)
+            print("\n".join(upstream.run(scaled, Path(tmp), repeat=args.repeat)))
+        return 0
     catalog = ROOT / "recipes"
-    from benchmarks import bom, bundle, containers, discovery, engines, relock, resolve
+    from benchmarks import bom, bundle, containers, discovery, engines, relock, resolve, upstream
 
     lines = bench_catalog("our catalog", catalog, repeat=args.repeat)
     with tempfile.TemporaryDirectory(prefix="bench-catalog-") as tmp:
         scaled = _scaled_catalog(catalog, Path(tmp) / "recipes", args.scale)
         lines += bench_catalog(f"scaled catalog (+{args.scale} leaves)", scaled, repeat=args.repeat)
         lines += relock.run(f"scaled catalog (+{args.scale} leaves)", scaled, repeat=args.repeat)
+        lines += upstream.run(scaled, Path(tmp), repeat=args.repeat)
 
     lines += engines.run(repeat=args.repeat)
     lines += resolve.run(repeat=args.repeat)
