@@ -36,8 +36,8 @@ from .progress import SILENT, Progress
 from .recipes.load import REGISTRY_FILE
 from .recipes.model import ChartRef, Component, ComponentType, Recipe
 from .render.interface import Renderer
-from .render.job import ComponentRender, RenderJob
-from .vocabulary.digest import Digest, sha256
+from .render.job import ComponentRender, RenderDigests, RenderJob
+from .vocabulary.digest import Digest
 from .volatile import VolatileField, mask
 
 __all__ = ["ChartProblem", "RecipeBuild", "build", "chart_record", "charts_table", "fetch_charts", "job_for",
@@ -252,6 +252,7 @@ def build(
     progress: Progress = SILENT,
     problems: list[ChartProblem] | None = None,
     charts: Mapping[str, Mapping[str, FetchedChart]] | None = None,
+    digests: RenderDigests | None = None,
 ) -> dict[str, RecipeBuild]:
     """Fetch, render, mask and discover every recipe under ``pool``'s variation (any :class:`Renderer`:
     the sandboxed :class:`~pipeline.render.pool.WorkerPool`, or an in-process one).
@@ -261,7 +262,8 @@ def build(
     a cache of image discovery by content (job key, masked stream digest) that callers share between
     variations, or keep across runs (:class:`~pipeline.images.DiscoveryCache`); ``sources`` the
     run's chart sources (one HTTP client per kind, reused across fetches); ``charts`` the charts
-    :func:`fetch_charts` already fetched (nothing is fetched again).
+    :func:`fetch_charts` already fetched (nothing is fetched again); ``digests`` the run's memo of
+    render digests (:class:`~pipeline.render.job.RenderDigests`), shared with the lock assembly.
 
     Charts are fetched by :func:`fetch_charts` (its errors, and ``problems`` to keep going: the
     recipes a missing chart stops are left out of the result).
@@ -279,6 +281,7 @@ def build(
     log.info("render %s: %d component renders, %d distinct", pool.variation.name, len(jobs), len(distinct))
     results = pool.render(distinct, advance=progress.task(f"render {pool.variation.name}", len(distinct)))
     found_cache: MutableMapping[tuple[Digest, Digest], Discovery] = discovered if discovered is not None else {}
+    digests = RenderDigests() if digests is None else digests
     out: dict[str, RecipeBuild] = {}
     for recipe in recipes:
         renders: dict[str, ComponentRender] = {}
@@ -289,7 +292,7 @@ def build(
             rendered = mask(component.name, results[key], volatile)
             renders[component.name] = rendered
             # Discovery depends only on the bytes and the job: parse once per content, then name the recipe.
-            found_key = (key, sha256(rendered.stream))
+            found_key = (key, digests.stream(rendered))
             seen = found_cache.get(found_key)
             if seen is None:
                 chart = charts[recipe.name].get(component.name)

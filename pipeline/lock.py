@@ -43,8 +43,8 @@ from .pin import DIGEST_FIELDS_FILE, PinRules, pin_render
 from .recipes.config import CONFIG_FILE
 from .recipes.model import Component, Recipe
 from .registry import ResolvedImage
-from .render.job import ComponentRender
-from .vocabulary.digest import Digest, canonical_json, sha256, sha256_of_entries
+from .render.job import ComponentRender, RenderDigests
+from .vocabulary.digest import Digest, canonical_json, sha256
 from .volatile import VOLATILE_FILE, VolatileField
 
 __all__ = [
@@ -68,7 +68,7 @@ EXEMPTIONS_FILE = "exemptions.yaml"
 _LOCK_HINT = "run 'nox -s lock', review the diff of lockfiles/, then publish again"
 
 
-def input_digests(recipe: Recipe, *, listings: dict[tuple[str, ...], list[str]] | None = None,
+def input_digests(recipe: Recipe, *, listings: dict[tuple[str, ...], dict[str, Digest]] | None = None,
                   seen: dict[Path, Digest] | None = None) -> dict[str, Digest]:
     """Digest of every catalog file the recipe's render depends on, by catalog-relative path.
 
@@ -76,43 +76,48 @@ def input_digests(recipe: Recipe, *, listings: dict[tuple[str, ...], list[str]] 
     declarations, the digest-field table and exemptions (inputs of the pinned render), every file
     of each local chart directory or archive, and, as ``pipeline.yaml#<key>``, the digest of each
     render-relevant part of ``pipeline.yaml`` (not the file: its mirrors and registries change who
-    serves the bytes, not the bytes). ``listings`` is a memo of local chart directory listings that
-    a caller shares between the recipes of one run; ``seen``, of the files' digests (each file is
-    read once per run however many recipes use it).
+    serves the bytes, not the bytes). ``listings`` is a memo of each local chart's files and their
+    digests that a caller shares between the recipes of one run (a real chart has hundreds of
+    files, and most recipes use the same charts); ``seen``, of the other files' digests (each file
+    is read once per run however many recipes use it).
     """
     paths = set(recipe.input_files)
     # the pinned render reads the digest-field table and the exemptions
     for optional in (VOLATILE_FILE, DIGEST_FIELDS_FILE, EXEMPTIONS_FILE):
         if (recipe.catalog / optional).is_file():
             paths.add(optional)
+    out: dict[str, Digest] = {}
     for component in recipe.components:
         if component.chart is not None and component.chart.is_local:
             chart = component.chart
             where = (recipe.catalog.as_posix(), chart.repository, chart.name, chart.version)
             listed = listings.get(where) if listings is not None else None
             if listed is None:
-                listed = _local_chart_files(recipe.catalog, component)
+                listed = {rel: _input_digest(recipe.catalog, rel, seen)
+                          for rel in _local_chart_files(recipe.catalog, component)}
                 if listings is not None:
                     listings[where] = listed
-            paths.update(listed)
-    out: dict[str, Digest] = {}
-    for rel in sorted(paths):
-        path = recipe.catalog / rel
-        known = seen.get(path) if seen is not None else None
-        if known is not None:
-            out[rel] = known
-            continue
-        try:
-            stat = path.stat()
-        except FileNotFoundError:
-            out[rel] = Digest(MISSING_INPUT)
-            continue
-        out[rel] = _file_digest(str(path), stat.st_size, stat.st_mtime_ns)
-        if seen is not None:
-            seen[path] = out[rel]
+            out.update(listed)
+    for rel in paths.difference(out):
+        out[rel] = _input_digest(recipe.catalog, rel, seen)
     for key, value in recipe.config_inputs.items():
         out[f"{CONFIG_FILE}#{key}"] = sha256(canonical_json(value))
     return dict(sorted(out.items()))
+
+
+def _input_digest(catalog: Path, rel: str, seen: dict[Path, Digest] | None) -> Digest:
+    path = catalog / rel
+    known = seen.get(path) if seen is not None else None
+    if known is not None:
+        return known
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return Digest(MISSING_INPUT)
+    digest = _file_digest(str(path), stat.st_size, stat.st_mtime_ns)
+    if seen is not None:
+        seen[path] = digest
+    return digest
 
 
 @functools.lru_cache(maxsize=65536)
@@ -200,9 +205,14 @@ def build_component(
     images: Sequence[FoundImage],
     resolved: Mapping[ImageRef, ResolvedImage],
     rules: PinRules | None = None,
+    digests: RenderDigests | None = None,
+    pinned: dict[tuple[object, ...], tuple[ComponentRender, Digest]] | None = None,
 ) -> LockedComponent:
     """The lock entry of one component; with ``rules``, the digest of its pinned render too (when
-    every image it must rewrite has a locked digest)."""
+    every image it must rewrite has a locked digest). ``digests`` and ``pinned`` are memos a run
+    shares between its recipes: a render shared by many recipes is hashed and pinned once."""
+    digests = RenderDigests() if digests is None else digests
+    files, root = digests.files(render)
     entry = LockedComponent(
         name=component.name, type=component.type, release=component.name, namespace=component.namespace,
         chart=chart,
@@ -210,20 +220,28 @@ def build_component(
         values_files=tuple(component.values_files),
         pre_manifests=tuple(component.pre_manifest_files),
         post_manifests=tuple(component.manifest_files),
-        render=LockedRender(files=tuple(sorted((path, sha256(data)) for path, data in render.files)),
-                            stream=sha256(render.stream), root=sha256_of_entries(render.files)),
+        render=LockedRender(files=files, stream=digests.stream(render), root=root),
         images=_image_entries(images, resolved),
     )
-    return entry if rules is None else _with_pinned(entry, render=render, images=images, rules=rules)
+    return entry if rules is None else _with_pinned(entry, render=render, images=images, rules=rules, memo=pinned)
 
 
 def _with_pinned(entry: LockedComponent, *, render: ComponentRender, images: Sequence[FoundImage],
-                 rules: PinRules) -> LockedComponent:
+                 rules: PinRules, memo: dict[tuple[object, ...], tuple[ComponentRender, Digest]] | None = None,
+                 ) -> LockedComponent:
     digests = {i.image: i.digest for i in entry.images}
     if any(digests.get(f.ref) is None and f.ref.digest is None for f in images if f.via is not Via.ANNOTATION):
         return entry  # a lock without registry resolution has no pinned render
-    pinned = pin_render(render, images, digests=digests, component=entry.name, rules=rules)
-    return dataclasses.replace(entry, render=dataclasses.replace(entry.render, pinned=sha256(pinned.render.stream)))
+    # The pinned render depends on the render, the images found in it, their digests and the rules
+    # (one set per run): recipes sharing all of these share it.
+    key = (id(render), entry.name, tuple(images), tuple(sorted(digests.items(), key=lambda item: str(item[0]))))
+    hit = memo.get(key) if memo is not None else None
+    if hit is None or hit[0] is not render:
+        pinned = pin_render(render, images, digests=digests, component=entry.name, rules=rules)
+        hit = (render, sha256(pinned.render.stream))
+        if memo is not None:
+            memo[key] = hit
+    return dataclasses.replace(entry, render=dataclasses.replace(entry.render, pinned=hit[1]))
 
 
 def build_lockfile(

@@ -21,6 +21,7 @@ a reviewer sees. Freshness (engine and staleness against the catalog) is checked
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from .errors import IntegrityError, LockError
 from .images import ImageRef, ImageRefError, Origin
 from .recipes.model import ChartRef, ComponentType
 from .registry import ResolvedImage
-from .vocabulary.digest import Digest, canonical_json, parse_digest, sha256
+from .vocabulary.digest import Digest, Preformatted, canonical_json, parse_digest, sha256
 from .volatile import VolatileField
 
 __all__ = [
@@ -342,15 +343,25 @@ class Lockfile:
         return _Parser(raw, display).lockfile()
 
 
-def _unsigned(lock: Lockfile) -> dict[str, Any]:
+def _unsigned(lock: Lockfile, *, preformatted: bool = False) -> dict[str, Any]:
+    """The body without its digest; ``preformatted``: for :func:`canonical_json` only (components as
+    :class:`~pipeline.vocabulary.digest.Preformatted` text)."""
     return {
         "lockVersion": LOCK_VERSION,
         "recipe": lock.recipe.as_json(),
         "inputs": lock.inputs.as_json(),
         "engine": lock.engine.as_json(),
-        "components": {name: c.as_json() for name, c in sorted(lock.components.items())},
+        "components": {name: _component_json(c) if preformatted else c.as_json()
+                       for name, c in sorted(lock.components.items())},
         "volatile": [v.as_dict() for v in lock.volatile],
     }
+
+
+@functools.lru_cache(maxsize=4096)
+def _component_json(component: LockedComponent) -> Preformatted:
+    """A component entry written once however many locks hold it (at its depth in a lockfile: the
+    components of the top level's ``components``); equal entries have equal text."""
+    return Preformatted(component.as_json(), "\n    ")
 
 
 def seal(*, recipe: LockedRecipe, inputs: LockedInputs, engine: EngineRecord,
@@ -363,7 +374,7 @@ def seal(*, recipe: LockedRecipe, inputs: LockedInputs, engine: EngineRecord,
         "components": {c.name: dataclasses.replace(c, volatile=tuple(v for v in kept if v.component == c.name))
                        for c in components},
     }
-    unsigned = canonical_json(_unsigned(Lockfile(**parts, digest=Digest(""))))
+    unsigned = canonical_json(_unsigned(Lockfile(**parts, digest=Digest("")), preformatted=True))
     digest = sha256(unsigned)
     lock = Lockfile(**parts, digest=digest)
     # The signed bytes are the unsigned ones with the digest's line in its sorted place (before the

@@ -46,7 +46,7 @@ from .registry import DockerConfig, RegistryConfig, ResolvedImage, resolve_all
 from .relock import LockCache
 from .render.cache import CachedRenderer, RenderCache
 from .render.identity import ENGINE_NAME, installed_engine, library_identity, pinned_engines, pinned_helm_cli
-from .render.job import ComponentRender, assemble, segments_of
+from .render.job import ComponentRender, RenderDigests, assemble, segments_of
 from .render.pool import WorkerPool
 from .render.sandbox import CANONICAL, VARIANT_A, VARIANT_B, Variation
 from .reproduce import Divergence, compare_images, compare_renders, compare_with_lock
@@ -298,7 +298,7 @@ def lock_catalog(
         # A recipe whose inputs, charts (as fetched now), engine and code are those of a cached lock,
         # and whose images this run resolved as then, is neither rendered nor rediscovered: its lock
         # bytes are reused (pipeline/relock.py).
-        listings: dict[tuple[str, ...], list[str]] = {}
+        listings: dict[tuple[str, ...], dict[str, Digest]] = {}
         seen: dict[Path, Digest] = {}
         inputs = {r.name: input_digests(r, listings=listings, seen=seen) for r in recipes if r.name in charts}
         keys = {r.name: lock_cache.key(r, inputs=inputs[r.name], volatile=[v.as_dict() for v in volatile],
@@ -312,13 +312,14 @@ def lock_catalog(
         # Jobs whose content key is cached are not rendered; workers start only for the others.
         renderer = CachedRenderer(pool, cache, engine_of=lambda: _engine_of(pool))
         discovered = DiscoveryCache(ws.cache / "discovery")
+        digests = RenderDigests()
         builds: dict[str, RecipeBuild] = {}
 
         def build_these(these: Sequence[Recipe]) -> None:
             if these:
                 builds.update(build(these, pool=renderer, store=ws.store, mirrors=catalog.config.mirrors,
                                     volatile=volatile, sources=sources, progress=progress, charts=charts,
-                                    discovered=discovered))
+                                    discovered=discovered, digests=digests))
 
         build_these([r for r in locked if r.name not in refs])
         for name, built in builds.items():
@@ -352,16 +353,20 @@ def lock_catalog(
     skipped = tuple(r.name for r in recipes if r.name not in keys)
     kept = {lock_path(ws.lockdir, name) for name in skipped}
     rules = load_pin_rules(ws.catalog) if len(hits) < len(locked) else None
+    pinned: dict[tuple[object, ...], tuple[ComponentRender, Digest]] = {}
+    stored: set[Digest] = set()
     for recipe in locked:
         raw = hits.get(recipe.name)
         if raw is None:
             assert engine is not None
             lockfile = _lockfile(recipe, builds[recipe.name], engine=engine, volatile=volatile, resolved=resolved,
-                                 inputs=inputs[recipe.name], rules=rules)
+                                 inputs=inputs[recipe.name], rules=rules, digests=digests, pinned=pinned)
             raw = lockfile.raw or lockfile.dumps()
             lock_cache.put(finals[recipe.name], raw)
             for render in builds[recipe.name].renders.values():
-                ws.cache_stream(render.stream)
+                if (digest := digests.stream(render)) not in stored:  # each distinct stream once per run
+                    stored.add(digest)
+                    ws.cache_stream(render.stream)
         files[lock_path(ws.lockdir, recipe.name)] = raw
     generated = () if names else [p for p in ws.lockdir.glob(f"*{LOCK_SUFFIX}") if p not in kept]
     # A lock-cache hit is the lockfile on disk: it is unchanged, and need not be read again.
@@ -438,12 +443,15 @@ def _pinning(ws: Workspace, lock: Lockfile, recipe: Recipe) -> dict[str, tuple[C
 
 def _lockfile(recipe: Recipe, built: RecipeBuild, *, engine: Mapping[str, str], volatile: Sequence[Any],
               resolved: Mapping[ImageRef, ResolvedImage], inputs: Mapping[str, Digest] | None = None,
-              rules: PinRules | None = None) -> Lockfile:
+              rules: PinRules | None = None, digests: RenderDigests | None = None,
+              pinned: dict[tuple[object, ...], tuple[ComponentRender, Digest]] | None = None) -> Lockfile:
+    """``digests`` and ``pinned``: memos shared by the recipes of one run (see :func:`build_component`)."""
     rules = load_pin_rules(recipe.catalog) if rules is None else rules
     components = [
         build_component(
             c, chart=chart_record(built.charts[c.name]) if c.name in built.charts else None,
             render=built.renders[c.name], images=built.images[c.name], resolved=resolved, rules=rules,
+            digests=digests, pinned=pinned,
         )
         for c in recipe.components
     ]

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.vocabulary.digest import canonical_json
+from pipeline.vocabulary.digest import Preformatted, canonical_json
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,3 +59,21 @@ def test_what_json_refuses_is_refused_the_same_way(bad: Any) -> None:
 @pytest.mark.parametrize("path", sorted((ROOT / "lockfiles").glob("*.lock.json")), ids=lambda p: p.name)
 def test_committed_locks_round_trip(path: Path) -> None:
     assert canonical_json(json.loads(path.read_bytes())) == path.read_bytes()
+
+
+@settings(max_examples=200, deadline=None)
+@given(_documents, _documents, st.sampled_from(["\n", "\n  ", "\n    "]))
+def test_a_preformatted_value_gives_the_bytes_of_the_plain_document(inner: Any, other: Any, depth: str) -> None:
+    """At the depth it was written for its text is copied, anywhere else it is written afresh;
+    json.dumps's fallback (floats) sees its value: the bytes never change."""
+    plain = {"components": {"a": inner, "b": other}, "list": [inner]}
+    fragment = Preformatted(inner, depth)
+    shaped = {"components": {"a": fragment, "b": other}, "list": [fragment]}
+    assert canonical_json(shaped) == canonical_json(plain) == _reference(plain)
+
+
+def test_a_preformatted_text_is_used_only_at_its_depth() -> None:
+    fragment = Preformatted({"k": [1, 2]}, "\n    ")
+    fragment.text = '"copied"'  # a tampered text shows where the copy is used
+    assert canonical_json({"c": {"x": fragment}}) == b'{\n  "c": {\n    "x": "copied"\n  }\n}\n'
+    assert canonical_json({"x": fragment}) == _reference({"x": {"k": [1, 2]}})

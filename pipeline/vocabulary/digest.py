@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, NewType
 
-__all__ = ["REGISTERED_DIGESTS", "Digest", "canonical_json", "check_sha256", "is_sha256", "parse_digest", "sha256",
-           "sha256_of_entries", "source_digest"]
+__all__ = ["REGISTERED_DIGESTS", "Digest", "Preformatted", "canonical_json", "check_sha256", "is_sha256",
+           "parse_digest", "sha256", "sha256_of_entries", "source_digest"]
 
 Digest = NewType("Digest", str)
 
@@ -85,9 +85,40 @@ def canonical_json(data: Any) -> bytes:
     try:
         _pretty(data, "\n", out)
     except (_Unusual, RecursionError):  # json.dumps says what is wrong (or writes what is unusual)
-        return (json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode()
+        return (json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False,
+                           default=_plain) + "\n").encode()
     out.append("\n")
     return "".join(out).encode()
+
+
+class Preformatted:
+    """A value of a document and its canonical JSON text at one depth, written once and reused.
+
+    :func:`canonical_json` copies :attr:`text` where the value sits at that depth (``newline``: the
+    line break and indentation of the value's own line), and writes :attr:`value` afresh anywhere
+    else: the bytes are those of the plain document either way. A lock's component entry is the same
+    in many recipes' locks and always at the same depth; its text is written once per run.
+    """
+
+    __slots__ = ("newline", "text", "value")
+
+    def __init__(self, value: Any, newline: str) -> None:
+        self.value = value
+        self.newline = newline
+        out: list[str] = []
+        try:
+            _pretty(value, newline, out)
+        except (_Unusual, RecursionError):
+            self.text: str | None = None  # left to the long way
+        else:
+            self.text = "".join(out)
+
+
+def _plain(value: Any) -> Any:
+    """``json.dumps``'s ``default``: a :class:`Preformatted` is its value; anything else is refused."""
+    if isinstance(value, Preformatted):
+        return value.value
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 class _Unusual(Exception):
@@ -136,5 +167,10 @@ def _pretty(value: Any, newline: str, out: list[str]) -> None:
             first = False
             _pretty(item, inner, out)
         out.append(newline + "]")
+    elif isinstance(value, Preformatted):
+        if value.text is not None and value.newline == newline:
+            out.append(value.text)
+        else:
+            _pretty(value.value, newline, out)
     else:  # floats, and anything json.dumps would convert or refuse
         raise _Unusual

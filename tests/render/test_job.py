@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from pipeline.render.job import RenderJob, assemble, run_job, segments_of, split_documents
+from pipeline.render.job import (
+    ComponentRender,
+    RenderDigests,
+    RenderJob,
+    assemble,
+    run_job,
+    segments_of,
+    split_documents,
+)
+from pipeline.vocabulary.digest import sha256, sha256_of_entries
 from tests import factories
 
 
@@ -57,3 +66,15 @@ def test_files_concatenate_to_the_stream_content() -> None:
 def test_split_documents_drops_empty_documents() -> None:
     assert split_documents("---\n\n---\na: 1\n---\n# only a comment\n---\nb: 2\n") == [
         "a: 1\n", "# only a comment\n", "b: 2\n"]
+
+
+def test_render_digests_are_those_of_the_bytes_and_computed_once_per_render() -> None:
+    render = assemble([("c/templates/a.yaml", "a: 1\n"), ("c/templates/b.yaml", "b: 2\n")])
+    digests = RenderDigests()
+    files, root = digests.files(render)
+    assert digests.stream(render) == sha256(render.stream)
+    assert files == tuple(sorted((path, sha256(data)) for path, data in render.files))
+    assert root == sha256_of_entries(render.files)
+    assert digests.files(render)[0] is files  # the memo's own tuple: not hashed again
+    other = ComponentRender(stream=render.stream + b"c: 3\n", files=render.files)
+    assert digests.stream(other) == sha256(other.stream) != digests.stream(render)  # keyed by the object
