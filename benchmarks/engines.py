@@ -27,14 +27,9 @@ _LOOP = textwrap.dedent("""\
     import sys, time
     from pathlib import Path
     sys.path.insert(0, ".")
-    from tests.catalog_render import _job, compose_all
+    from tests.catalog_render import distinct_jobs
     from pipeline.render.job import run_job
-    jobs = {}
-    for recipe in compose_all(Path("recipes")):
-        for component in recipe.components:
-            job = _job(recipe, component.name, manifests_only=False)
-            if job is not None:
-                jobs.setdefault(job.key(), job)
+    jobs = distinct_jobs(Path("recipes"))
     run_job(next(iter(jobs.values())), sys.argv[1])  # load the engine (or the page cache) once
     start = time.perf_counter()
     for job in jobs.values():

@@ -25,14 +25,9 @@ _COSTS = textwrap.dedent("""\
     import statistics, sys, time
     from pathlib import Path
     sys.path.insert(0, ".")
-    from tests.catalog_render import _job, compose_all
+    from tests.catalog_render import distinct_jobs
     from pipeline.render.job import run_job
-    jobs = {}
-    for recipe in compose_all(Path(sys.argv[1])):
-        for component in recipe.components:
-            job = _job(recipe, component.name, manifests_only=False)
-            if job is not None and job.chart is not None:
-                jobs.setdefault(job.key(), job)
+    jobs = distinct_jobs(Path(sys.argv[1]), charts_only=True)
     run_job(next(iter(jobs.values())))  # load the engine once
     rows = {}
     for job in jobs.values():

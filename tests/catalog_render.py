@@ -17,6 +17,7 @@ from pipeline.images import AnnotatedImage, Discovery, FoundImage, Rejected, ann
 from pipeline.recipes import Recipe, catalog_recipes, compose, load_catalog
 from pipeline.recipes.model import ComponentType
 from pipeline.render.job import ComponentRender, RenderJob, run_job
+from pipeline.vocabulary.digest import Digest
 
 
 def compose_all(root: Path) -> list[Recipe]:
@@ -34,6 +35,18 @@ def _job(recipe: Recipe, name: str, *, manifests_only: bool) -> RenderJob | None
     assert component.chart.is_local, component.chart
     directory = recipe.catalog / component.chart.repository / component.chart.name
     return replace(job, chart=pack_directory(directory, component.chart.name))
+
+
+def distinct_jobs(root: Path, *, charts_only: bool = False) -> dict[Digest, RenderJob]:
+    """Every distinct render job of the catalog at ``root`` (charts packed from it), by content key,
+    in first-use order; ``charts_only``: the jobs with a chart."""
+    jobs: dict[Digest, RenderJob] = {}
+    for recipe in compose_all(root):
+        for component in recipe.components:
+            job = _job(recipe, component.name, manifests_only=False)
+            if job is not None and (job.chart is not None or not charts_only):
+                jobs.setdefault(job.key(), job)
+    return jobs
 
 
 def discover_catalog(recipes: Sequence[Recipe], *, manifests_only: bool = False) -> dict[str, Discovery]:
