@@ -50,6 +50,7 @@ from .volatile import VOLATILE_FILE, VolatileField
 __all__ = [
     "CHECKS",
     "LockCheck",
+    "PinnedMemo",
     "build_component",
     "build_lockfile",
     "check_lock",
@@ -197,6 +198,10 @@ def complete_lockfile(lock: Lockfile, resolved: Mapping[ImageRef, ResolvedImage]
                 volatile=lock.volatile)
 
 
+#: A run's memo of pinned-render digests, shared by its recipes (see :func:`build_component`).
+PinnedMemo = dict[tuple[object, ...], tuple[ComponentRender, Digest]]
+
+
 def build_component(
     component: Component,
     *,
@@ -206,7 +211,7 @@ def build_component(
     resolved: Mapping[ImageRef, ResolvedImage],
     rules: PinRules | None = None,
     digests: RenderDigests | None = None,
-    pinned: dict[tuple[object, ...], tuple[ComponentRender, Digest]] | None = None,
+    pinned: PinnedMemo | None = None,
 ) -> LockedComponent:
     """The lock entry of one component; with ``rules``, the digest of its pinned render too (when
     every image it must rewrite has a locked digest). ``digests`` and ``pinned`` are memos a run
@@ -227,8 +232,7 @@ def build_component(
 
 
 def _with_pinned(entry: LockedComponent, *, render: ComponentRender, images: Sequence[FoundImage],
-                 rules: PinRules, memo: dict[tuple[object, ...], tuple[ComponentRender, Digest]] | None = None,
-                 ) -> LockedComponent:
+                 rules: PinRules, memo: PinnedMemo | None = None) -> LockedComponent:
     digests = {i.image: i.digest for i in entry.images}
     if any(digests.get(f.ref) is None and f.ref.digest is None for f in images if f.via is not Via.ANNOTATION):
         return entry  # a lock without registry resolution has no pinned render

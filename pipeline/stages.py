@@ -28,6 +28,7 @@ from .images import DiscoveryCache, FoundImage, ImageRef, discover
 from .lock import (
     CHECKS,
     LOCK_CHECKS,
+    PinnedMemo,
     build_component,
     build_lockfile,
     check_lock,
@@ -353,7 +354,7 @@ def lock_catalog(
     skipped = tuple(r.name for r in recipes if r.name not in keys)
     kept = {lock_path(ws.lockdir, name) for name in skipped}
     rules = load_pin_rules(ws.catalog) if len(hits) < len(locked) else None
-    pinned: dict[tuple[object, ...], tuple[ComponentRender, Digest]] = {}
+    pinned: PinnedMemo = {}
     stored: set[Digest] = set()
     for recipe in locked:
         raw = hits.get(recipe.name)
@@ -444,7 +445,7 @@ def _pinning(ws: Workspace, lock: Lockfile, recipe: Recipe) -> dict[str, tuple[C
 def _lockfile(recipe: Recipe, built: RecipeBuild, *, engine: Mapping[str, str], volatile: Sequence[Any],
               resolved: Mapping[ImageRef, ResolvedImage], inputs: Mapping[str, Digest] | None = None,
               rules: PinRules | None = None, digests: RenderDigests | None = None,
-              pinned: dict[tuple[object, ...], tuple[ComponentRender, Digest]] | None = None) -> Lockfile:
+              pinned: PinnedMemo | None = None) -> Lockfile:
     """``digests`` and ``pinned``: memos shared by the recipes of one run (see :func:`build_component`)."""
     rules = load_pin_rules(recipe.catalog) if rules is None else rules
     components = [
